@@ -1,0 +1,83 @@
+"""Scores of a linker: acc@k over distinct concepts, split into mentions seen / unseen in training."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from .corpus import Mention
+from .kb import KnowledgeBase, normalize_name
+from .linking import LinkingResult
+
+
+def seen_mention_texts(mentions: Iterable[Mention]) -> set[str]:
+    """Normalised texts of training mentions: a test mention with the same text counts as *seen*."""
+    return {normalize_name(m.text) for m in mentions}
+
+
+def is_correct(result: LinkingResult, gold: set[str], k: int, kb: KnowledgeBase) -> bool:
+    predicted = {kb.canonical_id(c) or c for c in result.top_ids[:k]}
+    return bool(predicted & gold)
+
+
+def evaluate_linking(
+    mentions: Sequence[Mention],
+    results: Sequence[LinkingResult],
+    kb: KnowledgeBase,
+    seen_texts: set[str] | None = None,
+    ks: Sequence[int] = (1, 5),
+) -> tuple[dict, list[dict]]:
+    """Metrics and per-mention prediction rows for ``results[i]`` linking ``mentions[i]``.
+
+    NIL mentions are excluded (and counted); composite mentions count as correct when any gold id
+    is predicted; gold ids missing from the KB are kept (they cannot be right) and counted.
+    """
+    if len(mentions) != len(results):
+        raise ValueError(f"{len(mentions)} mentions but {len(results)} results")
+    groups = ("all", "seen", "unseen") if seen_texts is not None else ("all",)
+    hits = {g: {k: 0 for k in ks} for g in groups}
+    totals = dict.fromkeys(groups, 0)
+    counts = {"nil_excluded": 0, "composite": 0, "gold_not_in_kb": 0}
+    rows = []
+    for m, r in zip(mentions, results):
+        if m.is_nil:
+            counts["nil_excluded"] += 1
+            continue
+        gold = {kb.canonical_id(g) for g in m.ids} - {None}
+        counts["composite"] += m.composite
+        counts["gold_not_in_kb"] += not gold
+        in_groups = ["all"]
+        seen = None
+        if seen_texts is not None:
+            seen = normalize_name(m.text) in seen_texts
+            in_groups.append("seen" if seen else "unseen")
+        correct = {k: is_correct(r, gold, k, kb) for k in ks}
+        for g in in_groups:
+            totals[g] += 1
+            for k in ks:
+                hits[g][k] += correct[k]
+        rows.append(
+            {
+                "mention_id": m.mention_id,
+                "mention": m.text,
+                "gold": list(m.ids),
+                "composite": m.composite,
+                "seen": seen,
+                **{f"correct@{k}": correct[k] for k in ks},
+                "predictions": [{"id": c.concept_id, "name": c.name, "score": round(c.score, 4)} for c in r.candidates],
+            }
+        )
+    metrics: dict = {"evaluated": totals["all"], **counts}
+    for g in groups:
+        prefix = "" if g == "all" else f"{g}_"
+        if g != "all":
+            metrics[f"{g}_mentions"] = totals[g]
+        for k in ks:
+            metrics[f"{prefix}acc@{k}"] = 100.0 * hits[g][k] / totals[g] if totals[g] else 0.0
+    return metrics, rows
+
+
+def link_and_score(linker, corpus, kb: KnowledgeBase, seen_texts: set[str] | None = None, show_progress: bool = False) -> tuple[dict, list[dict]]:
+    """Link every mention of ``corpus`` with ``linker`` and score it."""
+    mentions = corpus.mentions
+    results = linker.link(linker.inputs_for(mentions, corpus.texts()), show_progress=show_progress)
+    return evaluate_linking(mentions, results, kb, seen_texts)

@@ -1,0 +1,269 @@
+"""Trie-constrained beam search: mentions in, ranked distinct KB concepts out.
+
+Decoding starts from the decoder-start token; the prompt ``<s> mention is`` is forced token by
+token, then only continuations of KB names in the trie are allowed. Two traps, both measured with
+transformers 5, are handled by :class:`TrieConstrainedLogitsProcessor`:
+
+* generate() adds the forced prompt tokens' log-probs to the beam score; they are masked out of the
+  training loss, so they are very low and, with a length penalty, favour long names. Forced tokens
+  get log-prob 0 here and the length penalty is 0, so a beam's score is exactly the summed
+  log-prob of the name (+ EOS): the quantity stage 2 optimises.
+* an empty allowed set makes beam search pick arbitrary tokens; we never produce one.
+
+Beams hold synonym variants of the same concept (5 beams ~ 2.5 concepts in a prototype), so we
+decode ``num_beams`` > ``top_k`` and deduplicate concepts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+
+from .corpus import Mention
+from .examples import ExampleConfig
+from .io_utils import write_json
+from .kb import KnowledgeBase, read_kb_jsonl
+from .names import NameTable
+from .tokenization import SequenceEncoder
+from .trie import NameTrie
+
+LINKER_CONFIG = "linker_config.json"
+TRIE_FILE = "trie.npz"
+NAMES_FILE = "names.jsonl"
+KB_FILE = "kb.jsonl"
+
+
+class TrieConstrainedLogitsProcessor(LogitsProcessor):
+    """Forces each row's prompt (log-prob 0), then restricts tokens to KB-name continuations."""
+
+    def __init__(self, trie: NameTrie, prompts: Sequence[Sequence[int]], num_beams: int, eos_token_id: int):
+        self.trie = trie
+        self.prompts = [list(p) for p in prompts]
+        self.num_beams = num_beams
+        self.eos_token_id = eos_token_id
+        self._cache: dict[tuple[int, ...], int] = {}
+
+    def _node(self, name_tokens: tuple[int, ...]) -> int:
+        node = self._cache.get(name_tokens)
+        if node is None:
+            parent = self._node(name_tokens[:-1]) if name_tokens else 0
+            node = self.trie.step(parent, name_tokens[-1]) if name_tokens and parent >= 0 else (0 if not name_tokens else -1)
+            self._cache[name_tokens] = node
+        return node
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        mask = torch.full_like(scores, -math.inf)
+        step = input_ids.shape[1] - 1  # tokens generated after the decoder-start token
+        forced_rows, forced_tokens = [], []
+        for row, seq in enumerate(input_ids.tolist()):
+            prompt = self.prompts[row // self.num_beams]
+            if step < len(prompt):
+                forced_rows.append(row)
+                forced_tokens.append(prompt[step])
+                continue
+            node = self._node(tuple(seq[1 + len(prompt) :]))
+            allowed = self.trie.allowed(node) if node >= 0 else ()
+            if len(allowed) == 0:
+                # A finished or impossible beam: allow EOS only, never an empty set.
+                allowed = (self.eos_token_id,)
+            mask[row, torch.as_tensor(allowed, dtype=torch.long)] = 0.0
+        out = scores + mask
+        if forced_rows:
+            rows = torch.tensor(forced_rows)
+            out[rows] = -math.inf
+            out[rows, torch.tensor(forced_tokens)] = 0.0
+        return out
+
+
+@dataclass
+class Candidate:
+    concept_id: str
+    name: str
+    score: float
+
+
+@dataclass
+class LinkingResult:
+    mention: str
+    candidates: list[Candidate] = field(default_factory=list)
+
+    @property
+    def top_ids(self) -> list[str]:
+        return [c.concept_id for c in self.candidates]
+
+
+@dataclass
+class LinkerConfig:
+    """How linking runs; saved as ``linker_config.json`` beside the model."""
+
+    num_beams: int = 10
+    top_k: int = 5
+    batch_size: int = 32
+    max_source_length: int = 256
+    max_prompt_tokens: int = 32
+    max_name_tokens: int = 64
+    max_context_words: int = 64
+    lowercase: bool = True
+
+    @property
+    def example_config(self) -> ExampleConfig:
+        return ExampleConfig(max_context_words=self.max_context_words, lowercase=self.lowercase)
+
+
+@dataclass
+class LinkInput:
+    """One mention to link: the encoder text (``left [ST] mention [ET] right``) and the mention."""
+
+    source: str
+    mention: str
+
+    @classmethod
+    def from_marked(cls, text: str, config: ExampleConfig) -> LinkInput:
+        """Parse ``... [ST] mention [ET] ...`` (marked by the user)."""
+        start, end = text.find("[ST]"), text.find("[ET]")
+        if start < 0 or end < start:
+            raise ValueError(f"expected one '[ST] mention [ET]' span in {text!r}")
+        mention = text[start + 4 : end].strip()
+        return cls(config.source(text.replace("[ST]", "", 1).replace("[ET]", "", 1), *_span(text, start, end)), mention)
+
+
+def _span(text: str, st: int, et: int) -> tuple[int, int]:
+    # Offsets of the mention in the text with both markers removed.
+    inner = text[st + 4 : et]
+    lead = len(inner) - len(inner.lstrip())
+    return st + lead, st + lead + len(inner.strip())
+
+
+class EntityLinker:
+    """Batched constrained beam search over a trie of KB names."""
+
+    def __init__(self, model, tokenizer, table: NameTable, trie: NameTrie | None = None, config: LinkerConfig | None = None, kb: KnowledgeBase | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.table = table
+        self.kb = kb
+        self.config = config or LinkerConfig(lowercase=table.lowercase)
+        if self.config.lowercase != table.lowercase:
+            raise ValueError("linker config and name table disagree on lowercasing")
+        self.encoder = SequenceEncoder(tokenizer, self.config.max_source_length, self.config.max_prompt_tokens, self.config.max_name_tokens)
+        self.trie = trie if trie is not None else NameTrie.build(self.encoder.names(table.names), self.encoder.eos)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_kb(cls, model, tokenizer, kb: KnowledgeBase, config: LinkerConfig | None = None) -> EntityLinker:
+        config = config or LinkerConfig()
+        return cls(model, tokenizer, NameTable.from_kb(kb, config.lowercase), config=config, kb=kb)
+
+    def save_artifacts(self, directory: str | Path) -> None:
+        """Write trie, name table, KB and linker config next to a saved model."""
+        directory = Path(directory)
+        self.trie.save(directory / TRIE_FILE)
+        self.table.save(directory / NAMES_FILE)
+        if self.kb is not None:
+            self.kb.to_jsonl(directory / KB_FILE)
+        write_json(directory / LINKER_CONFIG, asdict(self.config))
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | None = None, **config_overrides) -> EntityLinker:
+        """Load model, tokenizer, trie, names (and KB when saved) from one directory."""
+        from .modeling import load_pretrained
+
+        directory = Path(directory)
+        config = LinkerConfig(**json.loads((directory / LINKER_CONFIG).read_text()))
+        for key, value in config_overrides.items():
+            setattr(config, key, value)
+        model, tokenizer = load_pretrained(str(directory))
+        if device:
+            model.to(device)
+        kb = read_kb_jsonl(directory / KB_FILE) if (directory / KB_FILE).exists() else None
+        return cls(model, tokenizer, NameTable.load(directory / NAMES_FILE), NameTrie.load(directory / TRIE_FILE), config, kb)
+
+    # ------------------------------------------------------------------ linking
+    def inputs_for(self, mentions: Sequence[Mention], texts: dict[str, str]) -> list[LinkInput]:
+        ex = self.config.example_config
+        return [LinkInput(ex.source_for(m, texts[m.doc_id]), m.text) for m in mentions]
+
+    def link(self, inputs: Sequence[LinkInput | str], show_progress: bool = False) -> list[LinkingResult]:
+        """Link each input (a :class:`LinkInput` or a string with ``[ST] mention [ET]``)."""
+        ex = self.config.example_config
+        items = [LinkInput.from_marked(x, ex) if isinstance(x, str) else x for x in inputs]
+        results: list[LinkingResult] = []
+        bs = self.config.batch_size
+        batches = range(0, len(items), bs)
+        for lo in tqdm(batches, desc="linking", disable=not show_progress, unit="batch"):
+            results.extend(self._link_batch(items[lo : lo + bs]))
+        return results
+
+    @torch.no_grad()
+    def _link_batch(self, items: Sequence[LinkInput]) -> list[LinkingResult]:
+        cfg = self.config
+        ex = cfg.example_config
+        sources, _ = self.encoder.sources([it.source for it in items])
+        prompts = self.encoder.prompts([ex.prompt(it.mention) for it in items])
+        device = self.model.device
+        width = max(map(len, sources))
+        input_ids = torch.full((len(items), width), self.encoder.pad, dtype=torch.long)
+        attention = torch.zeros_like(input_ids)
+        for i, s in enumerate(sources):
+            input_ids[i, : len(s)] = torch.tensor(s)
+            attention[i, : len(s)] = 1
+        processor = TrieConstrainedLogitsProcessor(self.trie, prompts, cfg.num_beams, self.encoder.eos)
+        gen_config = GenerationConfig(
+            num_beams=cfg.num_beams,
+            num_return_sequences=cfg.num_beams,
+            max_new_tokens=max(map(len, prompts)) + cfg.max_name_tokens + 1,
+            length_penalty=0.0,
+            early_stopping=True,
+            do_sample=False,
+            decoder_start_token_id=self.model.config.decoder_start_token_id,
+            bos_token_id=self.encoder.bos,
+            eos_token_id=self.encoder.eos,
+            pad_token_id=self.encoder.pad,
+            forced_bos_token_id=None,
+            forced_eos_token_id=None,
+            no_repeat_ngram_size=0,
+            return_dict_in_generate=True,
+            output_scores=True,
+        )
+        was_training = self.model.training
+        self.model.eval()
+        out = self.model.generate(
+            input_ids=input_ids.to(device),
+            attention_mask=attention.to(device),
+            generation_config=gen_config,
+            logits_processor=LogitsProcessorList([processor]),
+        )
+        if was_training:
+            self.model.train()
+        sequences = out.sequences.tolist()
+        scores = out.sequences_scores.tolist()
+        results = []
+        for i, it in enumerate(items):
+            result = LinkingResult(it.mention)
+            seen: set[str] = set()
+            offset = 1 + len(prompts[i])
+            for b in range(cfg.num_beams):
+                row = i * cfg.num_beams + b
+                score = scores[row]
+                if not math.isfinite(score):
+                    continue
+                name_idx = self.trie.name_of(_until_eos(sequences[row][offset:], self.encoder.eos))
+                if name_idx < 0:
+                    continue
+                for cid in self.table.concept_ids[name_idx]:
+                    if cid not in seen and len(result.candidates) < cfg.top_k:
+                        seen.add(cid)
+                        result.candidates.append(Candidate(cid, self.table.names[name_idx], score))
+            results.append(result)
+        return results
+
+
+def _until_eos(tokens: list[int], eos: int) -> list[int]:
+    return tokens[: tokens.index(eos) + 1] if eos in tokens else tokens

@@ -1,0 +1,126 @@
+"""Stage 1 end to end: data -> rows -> model -> ``Stage1Trainer`` -> saved linker and scores."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import Dataset
+from transformers import set_seed
+
+from .collators import PromptedSeq2SeqCollator
+from .data import DataArguments
+from .evaluation import link_and_score, seen_mention_texts
+from .examples import ExampleConfig, Stage1Rows, build_kb_rows, build_stage1_rows
+from .io_utils import write_json, write_jsonl
+from .linking import EntityLinker, LinkerConfig
+from .modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer
+from .names import NameTable
+from .targets import TfidfNameMatcher
+from .tokenization import SequenceEncoder
+from .trainers import LinkingEvaluator, Stage1Config, Stage1Trainer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelArguments:
+    """Which model to start from."""
+
+    model_name_or_path: str | None = field(default=None, metadata={"help": "BART-family checkpoint (local dir or Hub id); build from scratch when unset."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub (off unless you trust it)."})
+
+
+def encode_rows(rows: Stage1Rows, encoder: SequenceEncoder) -> tuple[Dataset, int]:
+    """Tokenised stage-1 rows (``input_ids``, ``prompt_ids``, ``target_ids``) and the truncation count."""
+    input_ids, truncated = encoder.sources(rows.sources)
+    return Dataset.from_dict(
+        {
+            "input_ids": input_ids,
+            "prompt_ids": encoder.prompts(rows.prompts),
+            "target_ids": encoder.names(rows.targets),
+            "kind": rows.kinds,
+        }
+    ), truncated
+
+
+def make_model(model_args: ModelArguments, config: Stage1Config, tokenizer_texts: list[str]):
+    """Load ``model_name_or_path`` or build a tokenizer and a BART of ``config.model_size``."""
+    if model_args.model_name_or_path:
+        return load_pretrained(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
+    vocab = config.tokenizer_vocab_size or SIZE_PRESETS[config.model_size].vocab_size
+    tokenizer = train_tokenizer(tokenizer_texts, vocab)
+    return build_model(config.model_size, tokenizer), tokenizer
+
+
+def train_stage1(data_args: DataArguments, model_args: ModelArguments, config: Stage1Config) -> dict:
+    """Train stage 1, save model + tokenizer + linking artefacts in ``config.output_dir``, return scores."""
+    set_seed(config.seed)
+    kb = data_args.load_kb()
+    train, dev, test = (data_args.load_split(s) for s in ("train", "dev", "test"))
+    if train is None:
+        raise ValueError("stage 1 needs a train_file")
+    table = NameTable.from_kb(kb, config.lowercase)
+    matcher = TfidfNameMatcher(table)
+    example_config = ExampleConfig(config.max_context_words, config.lowercase)
+
+    rows = build_stage1_rows(train, kb, table, matcher, example_config, config.target_top_k, ambiguous_last=config.ambiguous_targets_last)
+    if config.kb_rows:
+        build_kb_rows(table, matcher, example_config, config.kb_target_top_k, config.max_kb_names, config.seed, rows, config.ambiguous_targets_last)
+    model, tokenizer = make_model(model_args, config, table.names + rows.sources)
+    encoder = SequenceEncoder(tokenizer, config.max_source_length)
+    train_dataset, truncated = encode_rows(rows, encoder)
+    summary: dict = {"kb": kb.stats(), "train_corpus": train.stats(), "rows": dict(rows.counts), "truncated_sources": truncated, "parameters": model.num_parameters()}
+    logger.info("stage-1 data: %s", summary)
+
+    linker_config = LinkerConfig(
+        num_beams=config.link_num_beams,
+        top_k=config.link_top_k,
+        batch_size=config.link_batch_size,
+        max_source_length=config.max_source_length,
+        max_context_words=config.max_context_words,
+        lowercase=config.lowercase,
+    )
+    linker = EntityLinker(model, tokenizer, table, config=linker_config, kb=kb)
+    seen = seen_mention_texts(train.mentions)
+    evaluator = None
+    eval_dataset = None
+    if dev is not None:
+        dev_rows = build_stage1_rows(dev, kb, table, matcher, example_config, top_k=1, ambiguous_last=config.ambiguous_targets_last)
+        eval_dataset, _ = encode_rows(dev_rows, encoder)
+        dev_mentions = dev.mentions
+        evaluator = LinkingEvaluator(dev_mentions, linker.inputs_for(dev_mentions, dev.texts()), kb, table, linker.trie, linker_config, seen, config.max_eval_mentions)
+    elif config.eval_strategy != "no":
+        raise ValueError("eval_strategy is set but there is no dev_file to evaluate on")
+
+    trainer = Stage1Trainer(
+        model=model,
+        args=config,
+        data_collator=PromptedSeq2SeqCollator(tokenizer.pad_token_id, model.config.decoder_start_token_id),
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        linking_evaluator=evaluator,
+    )
+    train_result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    summary["train"] = train_result.metrics
+
+    linker.model = trainer.model
+    output_dir = Path(config.output_dir)
+    for name, corpus in (("dev", dev), ("test", test)):
+        if corpus is None:
+            continue
+        metrics, predictions = link_and_score(linker, corpus, kb, seen, show_progress=True)
+        summary[name] = metrics
+        if trainer.is_world_process_zero():
+            write_jsonl(output_dir / f"predictions_{name}.jsonl", predictions)
+        logger.info("%s: %s", name, metrics)
+    if trainer.is_world_process_zero():
+        trainer.save_model(str(output_dir))
+        # Trainer pickles its arguments into training_args.bin; we keep them as JSON instead.
+        (output_dir / "training_args.bin").unlink(missing_ok=True)
+        (output_dir / "training_args.json").write_text(config.to_json_string())
+        linker.save_artifacts(output_dir)
+        write_json(output_dir / "stage1_results.json", summary)
+    return summary

@@ -1,0 +1,36 @@
+"""Configuration of stage 1 (positive-only training)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import Seq2SeqTrainingArguments
+
+
+@dataclass
+class Stage1Config(Seq2SeqTrainingArguments):
+    """``Seq2SeqTrainingArguments`` plus how stage-1 rows are built and how dev linking is scored."""
+
+    # Targets
+    target_top_k: int = field(default=3, metadata={"help": "Gold-concept names per mention, most TF-IDF-similar first (one row each)."})
+    ambiguous_targets_last: bool = field(default=True, metadata={"help": "Prefer target names unique to the gold concept over names shared with other concepts (a shared name cannot be linked unambiguously)."})
+    kb_rows: bool = field(default=True, metadata={"help": "Add KB synonym rows (name -> names of its concept) so unseen mentions can reach every KB name."})
+    kb_target_top_k: int = field(default=2, metadata={"help": "Targets per KB synonym row (the name itself first)."})
+    max_kb_names: int | None = field(default=None, metadata={"help": "Sample at most this many KB names as synonym-row sources (seeded); all when unset."})
+    # Input text
+    max_context_words: int = field(default=64, metadata={"help": "Words of context kept on each side of the mention."})
+    lowercase: bool = field(default=True, metadata={"help": "Lowercase inputs, prompts and KB names."})
+    max_source_length: int = field(default=256, metadata={"help": "Encoder tokens; longer inputs are cut (and counted)."})
+    # Model built from scratch
+    model_size: str = field(default="small", metadata={"help": "Size preset when building from scratch: tiny, small or base."})
+    tokenizer_vocab_size: int | None = field(default=None, metadata={"help": "BPE vocabulary when building from scratch (preset default when unset)."})
+    # Dev linking
+    link_num_beams: int = field(default=10, metadata={"help": "Beams of constrained decoding at evaluation."})
+    link_top_k: int = field(default=5, metadata={"help": "Distinct concepts kept per mention."})
+    link_batch_size: int = field(default=32, metadata={"help": "Mentions per constrained-decoding batch."})
+    max_eval_mentions: int | None = field(default=None, metadata={"help": "Score only this many dev mentions during training (all at the end)."})
+    # Defaults that differ from transformers'
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Keep prompt/target columns for the collator."})
+    metric_for_best_model: str | None = field(default="acc@1", metadata={"help": "Dev metric that picks the best checkpoint."})
+    greater_is_better: bool | None = field(default=True, metadata={"help": "Higher metric_for_best_model is better."})
+    report_to: str | list[str] | None = field(default="none", metadata={"help": "Loggers (tensorboard, wandb, ...)."})

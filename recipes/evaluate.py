@@ -1,0 +1,52 @@
+"""Link every mention of a corpus with a saved linker, write predictions JSONL and scores.
+
+    python recipes/evaluate.py --model_dir outputs/demo-stage1 --kb_path data/demo/kb.jsonl \
+        --test_file data/demo/test.jsonl --train_file data/demo/train.jsonl
+"""
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trl import TrlParser
+
+from angel_trl.data import DataArguments
+from angel_trl.evaluation import link_and_score, seen_mention_texts
+from angel_trl.io_utils import write_json, write_jsonl
+from angel_trl.linking import EntityLinker
+
+
+@dataclass
+class EvaluateArguments:
+    # Linker
+    model_dir: str = field(metadata={"help": "Directory written by a stage recipe (model, tokenizer, trie, names)."})
+    output_dir: str | None = field(default=None, metadata={"help": "Where predictions and scores go (model_dir when unset)."})
+    # Decoding
+    num_beams: int | None = field(default=None, metadata={"help": "Beams (the saved linker config when unset)."})
+    batch_size: int | None = field(default=None, metadata={"help": "Mentions per batch (the saved linker config when unset)."})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (model default when unset)."})
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    eval_args, data_args = TrlParser((EvaluateArguments, DataArguments)).parse_args_and_config()
+    overrides = {k: v for k, v in (("num_beams", eval_args.num_beams), ("batch_size", eval_args.batch_size)) if v}
+    linker = EntityLinker.from_pretrained(eval_args.model_dir, device=eval_args.device, **overrides)
+    kb = data_args.load_kb()
+    train = data_args.load_split("train")
+    seen = seen_mention_texts(train.mentions) if train else None
+    out = Path(eval_args.output_dir or eval_args.model_dir)
+    scores = {}
+    for split in ("dev", "test"):
+        corpus = data_args.load_split(split)
+        if corpus is None:
+            continue
+        scores[split], rows = link_and_score(linker, corpus, kb, seen, show_progress=True)
+        write_jsonl(out / f"predictions_{split}.jsonl", rows)
+    write_json(out / "eval_results.json", scores)
+    print(json.dumps(scores, indent=2))
+
+
+if __name__ == "__main__":
+    main()
