@@ -28,7 +28,6 @@ demo-data: setup
 
 demo: setup
 	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage1.py --config recipes/configs/demo.yaml
-	$(PY) recipes/report.py outputs/demo-stage1/stage1_results.json
 
 clean:
 	rm -rf outputs .pytest_cache

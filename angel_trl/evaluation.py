@@ -81,3 +81,14 @@ def link_and_score(linker, corpus, kb: KnowledgeBase, seen_texts: set[str] | Non
     mentions = corpus.mentions
     results = linker.link(linker.inputs_for(mentions, corpus.texts()), show_progress=show_progress)
     return evaluate_linking(mentions, results, kb, seen_texts)
+
+
+def scores_table(scores: dict[str, dict], title: str = "") -> str:
+    """A markdown table of acc@1 / acc@5 (all, seen, unseen) per split, e.g. ``{"dev": metrics, ...}``."""
+    head = "| split | mentions | acc@1 | acc@5 | seen acc@1 (n) | unseen acc@1 (n) |\n|---|---|---|---|---|---|\n"
+    lines = []
+    for split, m in scores.items():
+        seen = f"{m['seen_acc@1']:.1f} ({m['seen_mentions']})" if "seen_acc@1" in m else "-"
+        unseen = f"{m['unseen_acc@1']:.1f} ({m['unseen_mentions']})" if "unseen_acc@1" in m else "-"
+        lines.append(f"| {split} | {m['evaluated']} | {m['acc@1']:.1f} | {m.get('acc@5', float('nan')):.1f} | {seen} | {unseen} |")
+    return (f"{title}\n\n" if title else "") + head + "\n".join(lines)

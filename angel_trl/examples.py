@@ -86,10 +86,10 @@ def build_stage1_rows(
     config: ExampleConfig,
     top_k: int = 3,
     rows: Stage1Rows | None = None,
-    ambiguous_last: bool = True,
+    avoid_shared: bool = True,
 ) -> Stage1Rows:
     """One row per (mention, target) with the ``top_k`` gold names most similar to the mention
-    (names shared with other concepts last, see :meth:`TfidfNameMatcher.top_names`).
+    (names shared with other concepts avoided, see :meth:`TfidfNameMatcher.top_names`).
 
     Composite and NIL mentions are left out of training (the standard protocol), as are mentions
     whose gold ids are all missing from the KB; each case is counted.
@@ -109,7 +109,7 @@ def build_stage1_rows(
             continue
         source = config.source_for(m, texts[m.doc_id])
         prompt = config.prompt(m.text)
-        for i in matcher.top_names(m.text, candidates, top_k, ambiguous_last):
+        for i in matcher.top_names(m.text, candidates, top_k, avoid_shared):
             rows.add(source, prompt, table.names[i], "mention")
     return rows
 
@@ -122,10 +122,10 @@ def build_kb_rows(
     max_names: int | None = None,
     seed: int = 0,
     rows: Stage1Rows | None = None,
-    ambiguous_last: bool = True,
+    avoid_shared: bool = True,
 ) -> Stage1Rows:
     """KB synonym rows: a KB name, marked without context, -> the ``top_k`` most similar names of its
-    concept (itself first, unless it is shared with other concepts and ``ambiguous_last``).
+    concept (itself first, unless it is shared with other concepts and ``avoid_shared``).
 
     A model trained on corpus mentions alone memorises them (prototype: 96.5 acc@1 on seen NCBI
     mentions, 32.0 on unseen ones); these rows teach it to reach every KB name. ``max_names``
@@ -140,6 +140,6 @@ def build_kb_rows(
         name = table.names[i]
         candidates = sorted({j for cid in table.concept_ids[i] for j in table.names_of_concept(cid)})
         source = f"{START_MARKER} {name} {END_MARKER}"
-        for j in matcher.top_names(name, candidates, top_k, ambiguous_last):
+        for j in matcher.top_names(name, candidates, top_k, avoid_shared):
             rows.add(source, config.prompt(name), table.names[j], "kb")
     return rows

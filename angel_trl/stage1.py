@@ -65,9 +65,9 @@ def train_stage1(data_args: DataArguments, model_args: ModelArguments, config: S
     matcher = TfidfNameMatcher(table)
     example_config = ExampleConfig(config.max_context_words, config.lowercase)
 
-    rows = build_stage1_rows(train, kb, table, matcher, example_config, config.target_top_k, ambiguous_last=config.ambiguous_targets_last)
+    rows = build_stage1_rows(train, kb, table, matcher, example_config, config.target_top_k, avoid_shared=config.avoid_shared_targets)
     if config.kb_rows:
-        build_kb_rows(table, matcher, example_config, config.kb_target_top_k, config.max_kb_names, config.seed, rows, config.ambiguous_targets_last)
+        build_kb_rows(table, matcher, example_config, config.kb_target_top_k, config.max_kb_names, config.seed, rows, config.avoid_shared_targets)
     model, tokenizer = make_model(model_args, config, table.names + rows.sources)
     encoder = SequenceEncoder(tokenizer, config.max_source_length)
     train_dataset, truncated = encode_rows(rows, encoder)
@@ -87,7 +87,7 @@ def train_stage1(data_args: DataArguments, model_args: ModelArguments, config: S
     evaluator = None
     eval_dataset = None
     if dev is not None:
-        dev_rows = build_stage1_rows(dev, kb, table, matcher, example_config, top_k=1, ambiguous_last=config.ambiguous_targets_last)
+        dev_rows = build_stage1_rows(dev, kb, table, matcher, example_config, top_k=1, avoid_shared=config.avoid_shared_targets)
         eval_dataset, _ = encode_rows(dev_rows, encoder)
         dev_mentions = dev.mentions
         evaluator = LinkingEvaluator(dev_mentions, linker.inputs_for(dev_mentions, dev.texts()), kb, table, linker.trie, linker_config, seen, config.max_eval_mentions)

@@ -26,21 +26,22 @@ class TfidfNameMatcher:
         vec = self.vectorizer.transform([self.table.normalize(mention)])
         return (self.name_vectors[list(name_indices)] @ vec.T).toarray().ravel()
 
-    def top_names(self, mention: str, name_indices: Sequence[int], k: int, ambiguous_last: bool = False) -> list[int]:
+    def top_names(self, mention: str, name_indices: Sequence[int], k: int, avoid_shared: bool = False) -> list[int]:
         """The ``k`` most similar of ``name_indices``; ties broken by name order (deterministic).
 
-        With ``ambiguous_last``, names shared by several concepts rank after every name unique to
-        its concept: generating "ada" cannot tell adenosine deaminase from the American Diabetes
-        Association, generating "adenosine deaminase" can.
+        With ``avoid_shared``, names that belong to several concepts are left out whenever a name
+        unique to its concept is among the candidates: generating "ada" cannot tell adenosine
+        deaminase from the American Diabetes Association, generating "ada deficiency" can.
         """
-        if not name_indices:
+        idx = sorted(set(name_indices))
+        if avoid_shared:
+            unique = [i for i in idx if len(self.table.concept_ids[i]) == 1]
+            idx = unique or idx
+        if not idx:
             return []
-        idx = np.asarray(sorted(set(name_indices)))
+        idx = np.asarray(idx)
         sims = self.similarities(mention, idx)
-        keys = [idx, -sims]
-        if ambiguous_last:
-            keys.append(np.asarray([len(self.table.concept_ids[i]) > 1 for i in idx]))
-        order = np.lexsort(keys)  # (unique first,) highest similarity first, then lowest index
+        order = np.lexsort((idx, -sims))  # highest similarity first, then lowest index
         return [int(i) for i in idx[order[:k]]]
 
     def nearest(self, mentions: Sequence[str], k: int, chunk_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:

@@ -3,12 +3,12 @@
     accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/stage1.py --config recipes/configs/demo.yaml
 """
 
-import json
 import logging
 
 from trl import TrlParser
 
 from angel_trl.data import DataArguments
+from angel_trl.evaluation import scores_table
 from angel_trl.stage1 import ModelArguments, train_stage1
 from angel_trl.trainers import Stage1Config
 
@@ -17,7 +17,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data_args, model_args, config = TrlParser((DataArguments, ModelArguments, Stage1Config)).parse_args_and_config()
     summary = train_stage1(data_args, model_args, config)
-    print(json.dumps({k: summary[k] for k in ("dev", "test") if k in summary}, indent=2))
+    print(scores_table({k: summary[k] for k in ("dev", "test") if k in summary}, f"Stage 1 ({config.output_dir})"))
 
 
 if __name__ == "__main__":

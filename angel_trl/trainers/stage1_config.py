@@ -13,7 +13,7 @@ class Stage1Config(Seq2SeqTrainingArguments):
 
     # Targets
     target_top_k: int = field(default=3, metadata={"help": "Gold-concept names per mention, most TF-IDF-similar first (one row each)."})
-    ambiguous_targets_last: bool = field(default=True, metadata={"help": "Prefer target names unique to the gold concept over names shared with other concepts (a shared name cannot be linked unambiguously)."})
+    avoid_shared_targets: bool = field(default=True, metadata={"help": "Train on names unique to the gold concept when it has any: a name shared with other concepts cannot be linked unambiguously."})
     kb_rows: bool = field(default=True, metadata={"help": "Add KB synonym rows (name -> names of its concept) so unseen mentions can reach every KB name."})
     kb_target_top_k: int = field(default=2, metadata={"help": "Targets per KB synonym row (the name itself first)."})
     max_kb_names: int | None = field(default=None, metadata={"help": "Sample at most this many KB names as synonym-row sources (seeded); all when unset."})

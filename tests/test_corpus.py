@@ -1,0 +1,89 @@
+import pytest
+
+from angel_trl.corpus import read_corpus_jsonl, read_pubtator
+from angel_trl.errors import InputFormatError
+
+from .conftest import require_shared_data
+
+PUBTATOR = """1|t|Lung cancer and ADA.
+1|a|Breast or ovarian cancer is common. ADA.
+1\t0\t11\tLung cancer\tDisease\tMESH:D1
+1\t16\t19\tADA\tDisease\t OMIM:123
+1\t21\t45\tBreast or ovarian cancer\tCompositeMention\tD2|D3
+1\t57\t60\tADA\tDisease\t-1
+1\tCID\tD5\tD1
+
+1|t|Lung cancer again.
+1|a|x
+1\t0\t11\tLung cancer\tDisease\tD1+D4\tlung|cancer
+"""
+
+
+def test_pubtator_quirks(tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text(PUBTATOR)
+    c = read_pubtator(f)
+    assert [d.id for d in c.documents] == ["1", "1#2"]  # duplicated PMID kept, made distinct
+    ms = c.mentions
+    assert ms[0].ids == ("D1",) and ms[1].ids == ("123",)
+    assert ms[2].composite and ms[2].ids == ("D2", "D3")
+    assert ms[3].is_nil
+    assert ms[4].composite and ms[4].ids == ("D1", "D4")
+    assert c.stats()["relation_lines"] == 1 and c.stats()["duplicate_doc_ids"] == 1
+
+
+def test_pubtator_offset_mismatch_names_line(tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text("1|t|Lung cancer.\n1|a|x\n1\t0\t4\tLung cancer\tDisease\tD1\n")
+    with pytest.raises(InputFormatError, match=r"c.txt:3: mention 'Lung cancer' does not match"):
+        read_pubtator(f)
+
+
+def test_pubtator_offsets_outside_text(tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text("1|t|Lung.\n1|a|x\n1\t0\t400\tLung\tDisease\tD1\n")
+    with pytest.raises(InputFormatError, match=r"c.txt:3: offsets 0-400 outside"):
+        read_pubtator(f)
+
+
+def test_trailing_spaces_in_mention_column_are_counted_not_fatal(tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text('1|t|seizures " plus " here\n1|a|x\n1\t0\t17\tseizures " plus "  \tDisease\tD1\n')
+    c = read_pubtator(f)
+    assert c.mentions[0].text == 'seizures " plus "'
+    assert c.counts["mention_whitespace_fixed"] == 1
+
+
+def test_jsonl_corpus_and_bad_offsets(tmp_path):
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text('{"id": "a", "text": "Lung cancer.", "mentions": [{"start": 0, "end": 11, "text": "Lung cancer", "ids": ["MESH:D1"]}]}\n')
+    assert read_corpus_jsonl(ok).mentions[0].ids == ("D1",)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "text": "Lung cancer.", "mentions": [{"start": 1, "end": 11, "text": "Lung cancer", "ids": ["D1"]}]}\n')
+    with pytest.raises(InputFormatError, match=r"bad.jsonl:1: mention"):
+        read_corpus_jsonl(bad)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(InputFormatError, match="no documents"):
+        read_corpus_jsonl(empty)
+
+
+def test_entity_type_filter_counts_the_rest(tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text("1|t|Lung cancer and aspirin.\n1|a|x\n1\t0\t11\tLung cancer\tDisease\tD1\n1\t16\t23\taspirin\tChemical\tD2\n")
+    c = read_pubtator(f, ["Chemical"])
+    assert [m.text for m in c.mentions] == ["aspirin"] and c.counts["other_type_mentions"] == 1
+
+
+@pytest.mark.integration
+def test_real_corpora_counts():
+    d = require_shared_data()
+    ncbi = {s: read_pubtator(d / f"ncbi-disease/NCBI{s}_corpus.txt") for s in ("trainset", "developset", "testset")}
+    assert [len(c.mentions) for c in ncbi.values()] == [5145, 787, 960]
+    assert [len(c.documents) for c in ncbi.values()] == [593, 100, 100]
+    assert ncbi["trainset"].counts["mention_whitespace_fixed"] == 1  # PMID 10923035
+    assert ncbi["trainset"].counts["duplicate_doc_ids"] == 1  # PMID 8528200
+    test_d = read_pubtator(d / "bc5cdr/CDR_TestSet.PubTator.txt", ["Disease"])
+    test_c = read_pubtator(d / "bc5cdr/CDR_TestSet.PubTator.txt", ["Chemical"])
+    assert (len(test_d.mentions), len(test_c.mentions)) == (4424, 5385)
+    assert (test_d.stats()["nil"], test_c.stats()["nil"]) == (61, 30)

@@ -1,0 +1,41 @@
+import pytest
+
+from angel_trl.corpus import Mention
+from angel_trl.evaluation import evaluate_linking, scores_table, seen_mention_texts
+from angel_trl.linking import Candidate, LinkingResult
+
+
+def result(*ids):
+    return LinkingResult("m", [Candidate(i, i.lower(), -float(r)) for r, i in enumerate(ids)])
+
+
+def mention(text, *ids, composite=False, start=0):
+    return Mention("d", start, start + len(text), text, tuple(ids), composite=composite)
+
+
+def test_metrics_on_hand_made_cases(toy_kb):
+    mentions = [
+        mention("lung cancer", "C1"),  # right at 1
+        mention("ADA", "C3", start=1),  # right at 2
+        mention("breast or lung cancer", "C4", "C1", composite=True, start=2),  # any gold id counts
+        mention("nothing", start=3),  # NIL: excluded
+        mention("CF", "222100", start=4),  # alt id of C6 (OMIM:222100), predicted at 6: wrong at 5
+        mention("x", "NOT-IN-KB", start=5),  # cannot be right, counted
+    ]
+    results = [result("C1", "C2"), result("C2", "C3"), result("C1"), result("C1"), result("C1", "C2", "C3", "C4", "C5", "C6"), result("C1")]
+    seen = seen_mention_texts([mention("Lung  Cancer", "C1"), mention("ADA", "C2")])
+    metrics, rows = evaluate_linking(mentions, results, toy_kb, seen)
+    assert metrics["evaluated"] == 5 and metrics["nil_excluded"] == 1
+    assert metrics["composite"] == 1 and metrics["gold_not_in_kb"] == 1
+    assert metrics["acc@1"] == pytest.approx(100 * 2 / 5)
+    assert metrics["acc@5"] == pytest.approx(100 * 3 / 5)
+    assert (metrics["seen_mentions"], metrics["unseen_mentions"]) == (2, 3)
+    assert metrics["seen_acc@1"] == 50.0 and metrics["seen_acc@5"] == 100.0
+    assert metrics["unseen_acc@1"] == pytest.approx(100 / 3)
+    assert len(rows) == 5 and rows[0]["correct@1"] and not rows[1]["correct@1"] and rows[1]["correct@5"]
+    assert "| dev | 5 | 40.0 | 60.0 | 50.0 (2) | 33.3 (3) |" in scores_table({"dev": metrics})
+
+
+def test_length_mismatch_is_an_error(toy_kb):
+    with pytest.raises(ValueError, match="2 mentions but 1 results"):
+        evaluate_linking([mention("a", "C1"), mention("b", "C1")], [result("C1")], toy_kb)

@@ -1,0 +1,77 @@
+import pytest
+
+from angel_trl.errors import InputFormatError
+from angel_trl.kb import normalize_concept_id, read_kb_jsonl, read_medic, read_mesh
+
+from .conftest import require_shared_data
+
+
+def test_normalize_concept_id_strips_prefixes_and_spaces():
+    assert normalize_concept_id(" D012345") == "D012345"
+    assert normalize_concept_id("MESH:D012345") == "D012345"
+    assert normalize_concept_id("OMIM:601462") == "601462"
+
+
+def test_medic_alt_ids_and_shared_names(tmp_path):
+    f = tmp_path / "medic.txt"
+    f.write_text("270400|D019082||Smith-Lemli-Opitz Syndrome|SLOS\nD000001||Adenosine Deaminase Deficiency|ADA\nD000002||American Diabetes Association|ada\n")
+    kb = read_medic(f)
+    assert len(kb) == 3
+    assert kb.canonical_id("MESH:D019082") == "270400"  # alternative id maps to the concept
+    assert kb.canonical_id("OMIM:270400") == "270400"
+    assert kb.canonical_id("D999999") is None
+    assert kb.ids_for_name("ADA") == ["D000001", "D000002"]  # a shared name keeps every concept
+    assert kb.stats()["ambiguous_names"] == 1
+
+
+def test_medic_malformed_line_names_file_and_line(tmp_path):
+    f = tmp_path / "medic.txt"
+    f.write_text("D1||name\nno separator here\n")
+    with pytest.raises(InputFormatError, match=r"medic.txt:2: expected"):
+        read_medic(f)
+
+
+def test_empty_kb_file_is_an_error(tmp_path):
+    f = tmp_path / "empty.jsonl"
+    f.write_text("")
+    with pytest.raises(InputFormatError, match="no concepts"):
+        read_kb_jsonl(f)
+
+
+@pytest.mark.parametrize(
+    "line,problem",
+    [("{not json", "invalid JSON"), ('{"names": ["a"]}', "non-empty string 'id'"), ('{"id": "X", "names": ["  "]}', "no non-empty name"), ('{"id": "X", "names": "a"}', "list of strings")],
+)
+def test_jsonl_kb_errors(tmp_path, line, problem):
+    f = tmp_path / "kb.jsonl"
+    f.write_text('{"id": "A", "names": ["a"]}\n' + line + "\n")
+    with pytest.raises(InputFormatError, match=rf"kb.jsonl:2: .*{problem}"):
+        read_kb_jsonl(f)
+
+
+def test_kb_jsonl_round_trip(tmp_path, toy_kb):
+    toy_kb.to_jsonl(tmp_path / "out.jsonl")
+    again = read_kb_jsonl(tmp_path / "out.jsonl")
+    assert {c.id: c.names for c in again.concepts.values()} == {c.id: c.names for c in toy_kb.concepts.values()}
+    assert again.canonical_id("OMIM:222100") == "C6"
+
+
+def test_mesh_tree_filter(tmp_path):
+    desc = tmp_path / "desc.tsv"
+    desc.write_text("D1\tAspirin\tAcetylsalicylic Acid\tD02.1|D03.2\t\nD2\tAbattoirs\tSlaughterhouse\tJ01.5\t\n")
+    supp = tmp_path / "supp.tsv"
+    supp.write_text("C1\tbevonium\tbevonium benzilate\tD000001\n")
+    kb = read_mesh(desc, supp, ["D"])
+    assert sorted(kb.concepts) == ["C1", "D1"]
+    assert kb.names("D1") == ["Aspirin", "Acetylsalicylic Acid"]
+
+
+@pytest.mark.integration
+def test_real_medic_and_mesh_counts():
+    d = require_shared_data()
+    medic = read_medic(d / "kb/medic/medic_06Jul2012.txt")
+    stats = medic.stats()
+    assert (stats["concepts"], stats["names"], stats["ambiguous_names"]) == (11915, 76237, 958)
+    assert medic.canonical_id("D019082") == "270400"
+    mesh = read_mesh(d / "kb/mesh2024/mesh_id_label_mappings.tsv", d / "kb/mesh2024/mesh_supp_id_label_mappings.tsv", ["D"])
+    assert (len(mesh), mesh.num_names) == (333845, 675679)

@@ -1,0 +1,124 @@
+import math
+
+import pytest
+import torch
+
+from angel_trl.collators import PromptedSeq2SeqCollator
+from angel_trl.linking import EntityLinker, LinkerConfig, LinkInput, TrieConstrainedLogitsProcessor
+from angel_trl.modeling import build_model, train_tokenizer
+from angel_trl.names import NameTable
+
+
+@pytest.fixture(scope="module")
+def random_linker(toy_kb):
+    torch.manual_seed(0)
+    table = NameTable.from_kb(toy_kb)
+    tokenizer = train_tokenizer(table.names + ["patients with lung cancer were treated"], 400)
+    model = build_model("tiny", tokenizer).eval()  # no dropout: scores are compared exactly
+    return EntityLinker(model, tokenizer, table, config=LinkerConfig(num_beams=8, top_k=7, batch_size=3), kb=toy_kb)
+
+
+INPUTS = [
+    "Patients with [ST] lung cancer [ET] were treated.",
+    "Immunodeficiency due to [ST] ADA [ET].",
+    "[ST] something unknown entirely [ET]",
+    "A [ST] CF [ET] case.",
+]
+
+
+def test_every_output_is_a_kb_name_and_allowed_never_empty(random_linker, monkeypatch):
+    sizes = []
+    original = random_linker.trie.allowed
+
+    def spy(node):
+        out = original(node)
+        sizes.append(len(out))
+        return out
+
+    monkeypatch.setattr(random_linker.trie, "allowed", spy)
+    results = random_linker.link(INPUTS)
+    names = set(random_linker.table.names)
+    assert len(results) == len(INPUTS)
+    for r in results:
+        assert r.candidates, "an untrained model still yields KB names"
+        assert len({c.concept_id for c in r.candidates}) == len(r.candidates)  # distinct concepts
+        for c in r.candidates:
+            assert c.name in names and c.concept_id in random_linker.table.concept_ids[random_linker.table.index_of(c.name)]
+        assert [c.score for c in r.candidates] == sorted((c.score for c in r.candidates), reverse=True)
+    assert sizes and min(sizes) >= 0
+
+
+def test_processor_never_returns_empty_allowed_set(random_linker):
+    trie = random_linker.trie
+    proc = TrieConstrainedLogitsProcessor(trie, [[0, 50]], num_beams=1, eos_token_id=2)
+    scores = torch.zeros(1, 400)
+    forced = proc(torch.tensor([[2, 0]]), scores.clone())  # step 1: prompt token 50 forced at log-prob 0
+    assert forced[0, 50] == 0 and torch.isinf(forced).sum() == 399
+    off_trie = proc(torch.tensor([[2, 0, 50, 399]]), scores.clone())  # a path outside the trie
+    assert torch.isfinite(off_trie).sum() == 1 and off_trie[0, 2] == 0  # EOS only, never nothing
+
+
+def test_beam_score_is_summed_name_logprob(random_linker):
+    """The score of a candidate equals teacher-forced log p(name + EOS | input, prompt): forced
+    prompt tokens add nothing and there is no length penalty."""
+    linker = random_linker
+    ex = linker.config.example_config
+    item = LinkInput.from_marked(INPUTS[0], ex)
+    result = linker.link([item])[0]
+    enc = linker.encoder
+    src, _ = enc.sources([item.source])
+    prompt = enc.prompts([ex.prompt(item.mention)])[0]
+    collator = PromptedSeq2SeqCollator(enc.pad, linker.model.config.decoder_start_token_id)
+    for cand in result.candidates[:3]:
+        target = enc.names([cand.name])[0]
+        batch = collator([{"input_ids": src[0], "prompt_ids": prompt, "target_ids": target}])
+        with torch.no_grad():
+            logits = linker.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=batch["decoder_input_ids"]).logits
+        logp = torch.log_softmax(logits, -1)
+        labels = batch["labels"][0]
+        keep = labels != -100
+        expected = logp[0, keep].gather(-1, labels[keep, None]).sum().item()
+        assert cand.score == pytest.approx(expected, abs=1e-4)
+
+
+def test_batched_equals_one_at_a_time(random_linker):
+    batched = random_linker.link(INPUTS)
+    random_linker.config.batch_size = 1
+    try:
+        single = random_linker.link(INPUTS)
+    finally:
+        random_linker.config.batch_size = 3
+    for a, b in zip(batched, single):
+        assert [c.concept_id for c in a.candidates] == [c.concept_id for c in b.candidates]
+        assert all(math.isclose(x.score, y.score, abs_tol=1e-4) for x, y in zip(a.candidates, b.candidates))
+
+
+def test_from_marked_parses_the_span():
+    from angel_trl.examples import ExampleConfig
+
+    item = LinkInput.from_marked("Due to [ST]  ADA [ET] in kids.", ExampleConfig())
+    assert item.mention == "ADA" and item.source == "due to [ST] ada [ET] in kids."
+    with pytest.raises(ValueError, match=r"\[ST\] mention \[ET\]"):
+        LinkInput.from_marked("no marks", ExampleConfig())
+
+
+def test_collator_feeds_prompt_to_decoder_and_masks_it():
+    c = PromptedSeq2SeqCollator(pad_token_id=1, decoder_start_token_id=2)
+    b = c([{"input_ids": [0, 7, 2], "prompt_ids": [0, 8, 9], "target_ids": [10, 11, 2]}, {"input_ids": [0, 2], "prompt_ids": [0, 8], "target_ids": [12, 2]}])
+    assert b["decoder_input_ids"].tolist() == [[2, 0, 8, 9, 10, 11], [2, 0, 8, 12, 1, 1]]
+    assert b["labels"].tolist() == [[-100, -100, -100, 10, 11, 2], [-100, -100, 12, 2, -100, -100]]
+    assert b["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+
+
+def test_trained_tiny_model_reproduces_its_training_names(trained_toy, toy_dir, toy_kb):
+    out, summary = trained_toy
+    assert summary["dev"]["acc@1"] == 100.0, summary["dev"]
+    linker = EntityLinker.from_pretrained(out)
+    from angel_trl.corpus import read_corpus_jsonl
+    from angel_trl.evaluation import link_and_score
+
+    reloaded, rows = link_and_score(linker, read_corpus_jsonl(toy_dir / "train.jsonl"), toy_kb)
+    assert reloaded["acc@1"] == 100.0
+    ada = [r for r in rows if r["mention"] == "ADA"]
+    assert {r["predictions"][0]["id"] for r in ada} == {"C2", "C3"}  # context disambiguates the shared name
+    assert not (out / "training_args.bin").exists()

@@ -1,0 +1,51 @@
+import random
+
+import numpy as np
+import pytest
+
+from angel_trl.trie import NameTrie
+
+EOS = 2
+
+
+def random_sequences(n, seed=0):
+    rng = random.Random(seed)
+    return [[rng.randint(3, 40) for _ in range(rng.randint(1, 7))] + [EOS] for _ in range(n)]
+
+
+def test_trie_matches_brute_force():
+    seqs = random_sequences(3000)
+    trie = NameTrie.build(seqs, EOS)
+    continuations = {}
+    for s in seqs:
+        for k in range(len(s)):
+            continuations.setdefault(tuple(s[:k]), set()).add(s[k])
+    for prefix, allowed in continuations.items():
+        node = trie.walk(prefix)
+        assert set(trie.allowed(node).tolist()) == allowed
+        assert len(trie.allowed(node)) > 0
+    for i, s in enumerate(seqs):
+        assert trie.name_of(s) == seqs.index(s)  # duplicates map to the first name
+    assert trie.walk([41]) == -1 and trie.name_of(seqs[0][:-1]) == -1
+
+
+def test_trie_rejects_bad_sequences():
+    with pytest.raises(ValueError, match="EOS"):
+        NameTrie.build([[5, 6]], EOS)
+    with pytest.raises(ValueError, match="EOS"):
+        NameTrie.build([[5, EOS, 6, EOS]], EOS)
+    with pytest.raises(ValueError, match="zero names"):
+        NameTrie.build([], EOS)
+
+
+def test_trie_save_load_round_trip(tmp_path):
+    seqs = random_sequences(500, seed=1)
+    trie = NameTrie.build(seqs, EOS)
+    trie.save(tmp_path / "trie.npz")
+    again = NameTrie.load(tmp_path / "trie.npz")
+    for a, b in zip((trie.first_child, trie.child_token, trie.child_node, trie.terminal_name), (again.first_child, again.child_token, again.child_node, again.terminal_name)):
+        assert np.array_equal(a, b)
+    assert again.eos_token_id == EOS
+    assert [again.name_of(s) for s in seqs] == [trie.name_of(s) for s in seqs]
+    with np.load(tmp_path / "trie.npz", allow_pickle=False) as z:  # plain arrays, no pickle
+        assert set(z.files) >= {"first_child", "child_token", "child_node", "terminal_name"}
