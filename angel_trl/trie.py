@@ -1,10 +1,11 @@
 """A compact prefix trie over the token ids of every KB name, for constrained decoding.
 
-GENRE and GenBioEL keep a nested dict per node: ~8.5 GB for 5M names. Here the trie is four flat
-numpy arrays in CSR layout: the children of node ``n`` are ``child_token[first_child[n]:first_child[n+1]]``
-(sorted, so lookup is a binary search) leading to nodes ``child_node[...]``; ``terminal_name[n]`` is
-the name index a node completes (``-1`` for inner nodes). Node 0 is the root. Saved with
-``numpy.savez`` (``allow_pickle=False``): loadable without our code.
+GENRE and GenBioEL keep a nested dict per node: ~8.5 GB for 5M names. Here the trie is three flat
+numpy arrays, ~10 bytes a node. Nodes are numbered breadth-first with siblings sorted by token, so
+the children of node ``n`` are the nodes ``first_child[n] .. first_child[n+1]-1`` and their tokens
+``node_token[first_child[n]:first_child[n+1]]`` are sorted (lookup is a binary search);
+``terminal_name[n]`` is the name a node completes (``-1`` for inner nodes). Node 0 is the root.
+Saved with ``numpy.savez`` (``allow_pickle=False``): loadable without our code.
 """
 
 from __future__ import annotations
@@ -14,16 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 
 
 class NameTrie:
     """Prefix trie over name token sequences; every sequence must end with the EOS token."""
 
-    def __init__(self, first_child: np.ndarray, child_token: np.ndarray, child_node: np.ndarray, terminal_name: np.ndarray, eos_token_id: int):
+    def __init__(self, first_child: np.ndarray, node_token: np.ndarray, terminal_name: np.ndarray, eos_token_id: int):
         self.first_child = first_child
-        self.child_token = child_token
-        self.child_node = child_node
+        self.node_token = node_token
         self.terminal_name = terminal_name
         self.eos_token_id = int(eos_token_id)
 
@@ -33,7 +33,8 @@ class NameTrie:
         """Build from one token sequence per name (name ``i`` = ``sequences[i]``, ending in EOS).
 
         Vectorised: sequences are padded into a matrix, sorted lexicographically, and a node is
-        created at each position past the longest common prefix with the previous row.
+        created at each position past the longest common prefix with the previous row; nodes are
+        then renumbered breadth-first.
         """
         n = len(sequences)
         if n == 0:
@@ -50,6 +51,7 @@ class NameTrie:
         rows = np.repeat(np.arange(n), lengths)
         cols = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         mat[rows, cols] = flat
+        del flat, rows, cols
 
         order = np.lexsort(mat.T[::-1])  # lexicographic row order; -1 padding sorts first
         mat = mat[order]
@@ -57,40 +59,52 @@ class NameTrie:
         same_as_prev = np.zeros_like(valid)
         same_as_prev[1:] = mat[1:] == mat[:-1]
         # A position shares the previous row's node iff all positions up to it are equal.
-        shared = np.logical_and.accumulate(same_as_prev, axis=1) & valid
-        new = valid & ~shared
-        node_of = np.full(mat.shape, -1, dtype=np.int64)
-        node_of[new] = np.arange(1, int(new.sum()) + 1)  # row-major: node ids in DFS order
-        # Shared positions take the node of the row above: forward-fill down each column.
-        src_row = np.where(new | ~valid, np.arange(n)[:, None], 0)
-        src_row = np.maximum.accumulate(src_row, axis=0)
-        node_of = np.where(valid, np.take_along_axis(node_of, src_row, axis=0), -1)
-
+        new = valid & ~np.logical_and.accumulate(same_as_prev, axis=1)
+        del same_as_prev
         num_nodes = int(new.sum()) + 1
-        parent = np.zeros(num_nodes, dtype=np.int64)
-        token = np.zeros(num_nodes, dtype=np.int64)
+        node_of = np.full(mat.shape, -1, dtype=np.int64)
+        node_of[new] = np.arange(1, num_nodes)  # provisional ids, row-major
+        # Shared positions take the node of the row above: forward-fill down each column.
+        src_row = np.maximum.accumulate(np.where(new | ~valid, np.arange(n)[:, None], 0), axis=0)
+        node_of = np.where(valid, np.take_along_axis(node_of, src_row, axis=0), -1)
+        del src_row
+
         r, c = np.nonzero(new)
         ids = node_of[r, c]
+        token = np.zeros(num_nodes, dtype=np.int64)
+        parent = np.zeros(num_nodes, dtype=np.int64)
+        depth = np.zeros(num_nodes, dtype=np.int64)
         token[ids] = mat[r, c]
         parent[ids] = np.where(c > 0, node_of[r, np.maximum(c - 1, 0)], 0)
+        depth[ids] = c + 1
+        last = node_of[np.arange(n), lengths[order] - 1]  # provisional id of each name's EOS node
+        del mat, node_of, valid, new, r, c, ids
+
+        # Breadth-first renumbering, level by level: siblings sorted by token become contiguous.
+        new_id = np.zeros(num_nodes, dtype=np.int64)
+        next_id = 1
+        for d in range(1, width + 1):
+            level = np.flatnonzero(depth == d)
+            level = level[np.lexsort((token[level], new_id[parent[level]]))]
+            new_id[level] = np.arange(next_id, next_id + len(level))
+            next_id += len(level)
+        node_token = np.zeros(num_nodes, dtype=np.int64)
+        node_token[new_id] = token
+        new_parent = np.zeros(num_nodes, dtype=np.int64)
+        new_parent[new_id] = new_id[parent]
+        first_child = np.searchsorted(new_parent[1:], np.arange(num_nodes + 1)) + 1
 
         terminal = np.full(num_nodes, -1, dtype=np.int64)
-        last = node_of[np.arange(n), lengths[order] - 1]
         # Duplicate sequences (two names with the same ids) keep the lowest name index.
-        dup_order = np.lexsort((order, last))
+        terminal_ids = new_id[last]
+        by_node = np.lexsort((order, terminal_ids))
         first_of = np.ones(n, dtype=bool)
-        first_of[1:] = last[dup_order][1:] != last[dup_order][:-1]
-        terminal[last[dup_order][first_of]] = order[dup_order][first_of]
+        first_of[1:] = terminal_ids[by_node][1:] != terminal_ids[by_node][:-1]
+        terminal[terminal_ids[by_node][first_of]] = order[by_node][first_of]
 
-        child_order = np.lexsort((token[1:], parent[1:])) + 1
-        first_child = np.searchsorted(parent[child_order], np.arange(num_nodes + 1)).astype(np.int64)
-        return cls(
-            first_child=first_child,
-            child_token=token[child_order].astype(np.int32),
-            child_node=child_order.astype(np.int32 if num_nodes < 2**31 else np.int64),
-            terminal_name=terminal.astype(np.int32),
-            eos_token_id=eos_token_id,
-        )
+        token_dtype = np.uint16 if node_token.max() < 2**16 else np.int32
+        index_dtype = np.int32 if num_nodes < 2**31 else np.int64
+        return cls(first_child.astype(index_dtype), node_token.astype(token_dtype), terminal.astype(index_dtype), eos_token_id)
 
     # ------------------------------------------------------------------ queries
     @property
@@ -99,14 +113,14 @@ class NameTrie:
 
     def allowed(self, node: int) -> np.ndarray:
         """Token ids that may follow ``node`` (empty only for a completed name)."""
-        return self.child_token[self.first_child[node] : self.first_child[node + 1]]
+        return self.node_token[self.first_child[node] : self.first_child[node + 1]]
 
     def step(self, node: int, token: int) -> int:
         """The child of ``node`` by ``token``, or -1 if ``token`` leaves the trie."""
-        lo, hi = self.first_child[node], self.first_child[node + 1]
-        pos = lo + int(np.searchsorted(self.child_token[lo:hi], token))
-        if pos < hi and self.child_token[pos] == token:
-            return int(self.child_node[pos])
+        lo, hi = int(self.first_child[node]), int(self.first_child[node + 1])
+        pos = lo + int(np.searchsorted(self.node_token[lo:hi], token))
+        if pos < hi and self.node_token[pos] == token:
+            return pos
         return -1
 
     def walk(self, tokens: Sequence[int], node: int = 0) -> int:
@@ -124,7 +138,7 @@ class NameTrie:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.first_child, self.child_token, self.child_node, self.terminal_name))
+        return sum(a.nbytes for a in (self.first_child, self.node_token, self.terminal_name))
 
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> None:
@@ -137,8 +151,7 @@ class NameTrie:
             format_version=np.int64(_FORMAT_VERSION),
             eos_token_id=np.int64(self.eos_token_id),
             first_child=self.first_child,
-            child_token=self.child_token,
-            child_node=self.child_node,
+            node_token=self.node_token,
             terminal_name=self.terminal_name,
         )
         tmp.replace(path)
@@ -149,4 +162,4 @@ class NameTrie:
             version = int(z["format_version"])
             if version != _FORMAT_VERSION:
                 raise ValueError(f"{path}: trie format version {version}, expected {_FORMAT_VERSION}")
-            return cls(z["first_child"], z["child_token"], z["child_node"], z["terminal_name"], int(z["eos_token_id"]))
+            return cls(z["first_child"], z["node_token"], z["terminal_name"], int(z["eos_token_id"]))

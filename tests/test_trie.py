@@ -43,9 +43,9 @@ def test_trie_save_load_round_trip(tmp_path):
     trie = NameTrie.build(seqs, EOS)
     trie.save(tmp_path / "trie.npz")
     again = NameTrie.load(tmp_path / "trie.npz")
-    for a, b in zip((trie.first_child, trie.child_token, trie.child_node, trie.terminal_name), (again.first_child, again.child_token, again.child_node, again.terminal_name)):
+    for a, b in zip((trie.first_child, trie.node_token, trie.terminal_name), (again.first_child, again.node_token, again.terminal_name)):
         assert np.array_equal(a, b)
     assert again.eos_token_id == EOS
     assert [again.name_of(s) for s in seqs] == [trie.name_of(s) for s in seqs]
     with np.load(tmp_path / "trie.npz", allow_pickle=False) as z:  # plain arrays, no pickle
-        assert set(z.files) >= {"first_child", "child_token", "child_node", "terminal_name"}
+        assert set(z.files) >= {"first_child", "node_token", "terminal_name"}

@@ -33,4 +33,3 @@ class Stage1Config(Seq2SeqTrainingArguments):
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep prompt/target columns for the collator."})
     metric_for_best_model: str | None = field(default="acc@1", metadata={"help": "Dev metric that picks the best checkpoint."})
     greater_is_better: bool | None = field(default=True, metadata={"help": "Higher metric_for_best_model is better."})
-    report_to: str | list[str] | None = field(default="none", metadata={"help": "Loggers (tensorboard, wandb, ...)."})

@@ -1,0 +1,132 @@
+"""Trie build time, memory and lookup speed: angel-trl's flat trie vs a nested-dict trie (GENRE/GenBioEL).
+
+    python benchmarks/trie_bench.py --kbs medic mesh_chem --out benchmarks/results/trie.json
+
+Each (KB, structure) is measured in a fresh subprocess so that RSS deltas do not mix.
+Token ids come from a byte-level BPE (8k) trained on the KB's names, as for a from-scratch model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def load_sequences(kb_name: str, cache: Path) -> list[list[int]]:
+    from angel_trl.data import shared_data_dir
+    from angel_trl.kb import read_medic, read_mesh
+    from angel_trl.modeling import train_tokenizer
+    from angel_trl.names import NameTable
+    from angel_trl.tokenization import SequenceEncoder
+
+    path = cache / f"{kb_name}.npz"
+    if not path.exists():
+        d = shared_data_dir()
+        if kb_name == "medic":
+            kb = read_medic(d / "kb/medic/medic_06Jul2012.txt")
+        else:
+            kb = read_mesh(d / "kb/mesh2024/mesh_id_label_mappings.tsv", d / "kb/mesh2024/mesh_supp_id_label_mappings.tsv", ["D"])
+        names = NameTable.from_kb(kb).names
+        enc = SequenceEncoder(train_tokenizer(names, 8000))
+        seqs = enc.names(names)
+        lengths = np.array([len(s) for s in seqs])
+        np.savez(path, flat=np.concatenate([np.asarray(s) for s in seqs]), lengths=lengths)
+    with np.load(path) as z:
+        return [a.tolist() for a in np.split(z["flat"], np.cumsum(z["lengths"])[:-1])]
+
+
+def nested_dict_trie(seqs):
+    root: dict = {}
+    for s in seqs:
+        node = root
+        for t in s:
+            node = node.setdefault(t, {})
+    return root
+
+
+def measure(kb_name: str, structure: str, cache: Path) -> dict:
+    seqs = load_sequences(kb_name, cache)
+    gc.collect()
+    before = rss_mb()
+    t0 = time.perf_counter()
+    if structure == "flat":
+        from angel_trl.trie import NameTrie
+
+        trie = NameTrie.build(seqs, eos_token_id=2)
+        build_s = time.perf_counter() - t0
+        gc.collect()
+        mem = rss_mb() - before
+        with tempfile.TemporaryDirectory() as tmp:
+            trie.save(Path(tmp) / "t.npz")
+            size = (Path(tmp) / "t.npz").stat().st_size
+
+        def lookup(prefix):
+            return trie.allowed(trie.walk(prefix))
+    else:
+        trie = nested_dict_trie(seqs)
+        build_s = time.perf_counter() - t0
+        gc.collect()
+        mem = rss_mb() - before
+        size = None  # GENRE pickles it; we do not write pickle
+
+        def lookup(prefix):
+            node = trie
+            for t in prefix:
+                node = node[t]
+            return list(node)
+
+    rng = np.random.default_rng(0)
+    probes = [seqs[i][: rng.integers(0, len(seqs[i]))] for i in rng.integers(0, len(seqs), 20000)]
+    t0 = time.perf_counter()
+    for p in probes:
+        lookup(p)
+    lookup_us = (time.perf_counter() - t0) / len(probes) * 1e6
+    return {"kb": kb_name, "structure": structure, "names": len(seqs), "tokens": sum(map(len, seqs)), "build_s": round(build_s, 2), "rss_delta_mb": round(mem, 1), "file_mb": round(size / 2**20, 1) if size else None, "lookup_us": round(lookup_us, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kbs", nargs="+", default=["medic", "mesh_chem"])
+    ap.add_argument("--cache", default="benchmarks/work")
+    ap.add_argument("--out", default="benchmarks/results/trie.json")
+    ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    if args.one:
+        print(json.dumps(measure(args.one[0], args.one[1], cache)))
+        return
+    rows = []
+    for kb in args.kbs:
+        load_sequences(kb, cache)
+        for structure in ("flat", "nested_dict"):
+            out = subprocess.run([sys.executable, __file__, "--cache", str(cache), "--one", kb, structure], capture_output=True, text=True, check=True)
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(rows[-1], flush=True)
+    result = {"machine": f"{platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}", "rows": rows}
+    for kb in args.kbs:
+        flat, nested = (next(r for r in rows if r["kb"] == kb and r["structure"] == s) for s in ("flat", "nested_dict"))
+        result[f"{kb}_memory_ratio_nested_over_flat"] = round(nested["rss_delta_mb"] / max(flat["rss_delta_mb"], 0.1), 1)
+        result[f"{kb}_lookup_ratio_flat_over_nested"] = round(flat["lookup_us"] / nested["lookup_us"], 2)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
