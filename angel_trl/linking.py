@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
@@ -41,44 +42,59 @@ KB_FILE = "kb.jsonl"
 
 
 class TrieConstrainedLogitsProcessor(LogitsProcessor):
-    """Forces each row's prompt (log-prob 0), then restricts tokens to KB-name continuations."""
+    """Forces each row's prompt (log-prob 0), then restricts tokens to KB-name continuations.
+
+    Rows are ``batch * num_beams`` running beams; beam search reorders them between steps, so a
+    row's trie node is looked up from its generated name tokens (cached by prefix: each step adds
+    one trie step per new prefix). The mask is built with one scatter for the whole batch.
+    """
 
     def __init__(self, trie: NameTrie, prompts: Sequence[Sequence[int]], num_beams: int, eos_token_id: int):
         self.trie = trie
         self.prompts = [list(p) for p in prompts]
         self.num_beams = num_beams
         self.eos_token_id = eos_token_id
-        self._cache: dict[tuple[int, ...], int] = {}
+        self._cache: dict[tuple[int, ...], int] = {(): 0}
 
     def _node(self, name_tokens: tuple[int, ...]) -> int:
         node = self._cache.get(name_tokens)
         if node is None:
-            parent = self._node(name_tokens[:-1]) if name_tokens else 0
-            node = self.trie.step(parent, name_tokens[-1]) if name_tokens and parent >= 0 else (0 if not name_tokens else -1)
+            parent = self._node(name_tokens[:-1])
+            node = self.trie.step(parent, name_tokens[-1]) if parent >= 0 else -1
             self._cache[name_tokens] = node
         return node
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        mask = torch.full_like(scores, -math.inf)
         step = input_ids.shape[1] - 1  # tokens generated after the decoder-start token
-        forced_rows, forced_tokens = [], []
+        forced_rows, forced_tokens, free_rows, nodes = [], [], [], []
         for row, seq in enumerate(input_ids.tolist()):
             prompt = self.prompts[row // self.num_beams]
             if step < len(prompt):
                 forced_rows.append(row)
                 forced_tokens.append(prompt[step])
-                continue
-            node = self._node(tuple(seq[1 + len(prompt) :]))
-            allowed = self.trie.allowed(node) if node >= 0 else ()
-            if len(allowed) == 0:
-                # A finished or impossible beam: allow EOS only, never an empty set.
-                allowed = (self.eos_token_id,)
-            mask[row, torch.as_tensor(allowed, dtype=torch.long)] = 0.0
+            else:
+                free_rows.append(row)
+                nodes.append(self._node(tuple(seq[1 + len(prompt) :])))
+        mask = torch.full_like(scores, -math.inf)
+        if free_rows:
+            rows = np.asarray(free_rows)
+            node_arr = np.asarray(nodes)
+            live = node_arr >= 0
+            lo = np.where(live, self.trie.first_child[np.maximum(node_arr, 0)], 0)
+            hi = np.where(live, self.trie.first_child[np.maximum(node_arr, 0) + 1], 0)
+            counts = hi - lo
+            # A finished or impossible beam may only end (EOS): the allowed set is never empty.
+            dead = rows[counts == 0]
+            starts = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+            tokens = self.trie.node_token[starts + np.arange(counts.sum())].astype(np.int64)
+            row_idx = np.concatenate((np.repeat(rows, counts), dead))
+            tok_idx = np.concatenate((tokens, np.full(len(dead), self.eos_token_id)))
+            mask[torch.from_numpy(row_idx), torch.from_numpy(tok_idx)] = 0.0
         out = scores + mask
         if forced_rows:
-            rows = torch.tensor(forced_rows)
-            out[rows] = -math.inf
-            out[rows, torch.tensor(forced_tokens)] = 0.0
+            rows_t = torch.tensor(forced_rows)
+            out[rows_t] = -math.inf
+            out[rows_t, torch.tensor(forced_tokens)] = 0.0
         return out
 
 

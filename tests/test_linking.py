@@ -27,15 +27,15 @@ INPUTS = [
 
 
 def test_every_output_is_a_kb_name_and_allowed_never_empty(random_linker, monkeypatch):
-    sizes = []
-    original = random_linker.trie.allowed
+    finite_per_row = []
+    original = TrieConstrainedLogitsProcessor.__call__
 
-    def spy(node):
-        out = original(node)
-        sizes.append(len(out))
+    def spy(self, input_ids, scores):
+        out = original(self, input_ids, scores)
+        finite_per_row.extend(torch.isfinite(out).sum(-1).tolist())
         return out
 
-    monkeypatch.setattr(random_linker.trie, "allowed", spy)
+    monkeypatch.setattr(TrieConstrainedLogitsProcessor, "__call__", spy)
     results = random_linker.link(INPUTS)
     names = set(random_linker.table.names)
     assert len(results) == len(INPUTS)
@@ -45,7 +45,7 @@ def test_every_output_is_a_kb_name_and_allowed_never_empty(random_linker, monkey
         for c in r.candidates:
             assert c.name in names and c.concept_id in random_linker.table.concept_ids[random_linker.table.index_of(c.name)]
         assert [c.score for c in r.candidates] == sorted((c.score for c in r.candidates), reverse=True)
-    assert sizes and min(sizes) >= 0
+    assert finite_per_row and min(finite_per_row) >= 1  # never an empty allowed set
 
 
 def test_processor_never_returns_empty_allowed_set(random_linker):

@@ -1,0 +1,39 @@
+"""The recipes end to end on the demo data, with a tiny model and a few steps."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_stage1_then_evaluate_recipes(tmp_path):
+    out = tmp_path / "stage1"
+    cmd = [
+        sys.executable, "recipes/stage1.py", "--config", "recipes/configs/demo.yaml",
+        "--output_dir", str(out), "--model_size", "tiny", "--max_steps", "12", "--max_kb_names", "200",
+        "--eval_strategy", "steps", "--eval_steps", "6", "--save_strategy", "steps", "--save_steps", "6",
+        "--max_eval_mentions", "20", "--link_num_beams", "4", "--per_device_train_batch_size", "16", "--use_cpu", "true",
+    ]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| test |" in done.stdout and "| dev |" in done.stdout
+    summary = json.loads((out / "stage1_results.json").read_text())
+    assert summary["rows"]["rows_kb"] == 400 and summary["rows"]["skipped_nil"] > 0
+    assert summary["test"]["evaluated"] + summary["test"]["nil_excluded"] == sum(
+        len(json.loads(line)["mentions"]) for line in (ROOT / "data/demo/test.jsonl").read_text().splitlines()
+    )
+    for f in ("trie.npz", "names.jsonl", "kb.jsonl", "linker_config.json", "model.safetensors", "tokenizer.json", "predictions_test.jsonl"):
+        assert (out / f).exists(), f
+
+    ev = tmp_path / "eval"
+    cmd = [sys.executable, "recipes/evaluate.py", "--model_dir", str(out), "--output_dir", str(ev), "--kb_path", "data/demo/kb.jsonl",
+           "--train_file", "data/demo/train.jsonl", "--test_file", "data/demo/test.jsonl", "--num_beams", "4"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    scores = json.loads((ev / "eval_results.json").read_text())
+    assert scores["test"] == summary["test"]  # the saved linker reproduces the in-training scores
