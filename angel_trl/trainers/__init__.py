@@ -1,4 +1,7 @@
+from .linking_eval import LinkingEvalMixin, LinkingEvaluator
+from .seq2seq_dpo_config import Seq2SeqDPOConfig
+from .seq2seq_dpo_trainer import Seq2SeqDPOTrainer, refuse_causal_dpo_for_encoder_decoder
 from .stage1_config import Stage1Config
-from .stage1_trainer import LinkingEvaluator, Stage1Trainer
+from .stage1_trainer import Stage1Trainer
 
-__all__ = ["LinkingEvaluator", "Stage1Config", "Stage1Trainer"]
+__all__ = ["LinkingEvalMixin", "LinkingEvaluator", "Seq2SeqDPOConfig", "Seq2SeqDPOTrainer", "Stage1Config", "Stage1Trainer", "refuse_causal_dpo_for_encoder_decoder"]

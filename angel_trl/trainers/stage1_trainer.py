@@ -2,52 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
 from transformers import Seq2SeqTrainer
-from transformers.trainer_utils import EvalLoopOutput
 
-from ..corpus import Mention
-from ..evaluation import evaluate_linking
-from ..kb import KnowledgeBase
-from ..linking import EntityLinker, LinkerConfig, LinkInput
-from ..names import NameTable
-from ..trie import NameTrie
+from .linking_eval import LinkingEvalMixin, LinkingEvaluator
 
 
-@dataclass
-class LinkingEvaluator:
-    """Dev mentions and the linking artefacts needed to score a model during training."""
-
-    mentions: Sequence[Mention]
-    inputs: Sequence[LinkInput]
-    kb: KnowledgeBase
-    table: NameTable
-    trie: NameTrie
-    config: LinkerConfig
-    seen_texts: set[str] | None = None
-    max_mentions: int | None = None
-
-    def __call__(self, model, tokenizer, limit: bool = True) -> dict:
-        n = self.max_mentions if (limit and self.max_mentions) else len(self.mentions)
-        linker = EntityLinker(model, tokenizer, self.table, self.trie, self.config, self.kb)
-        results = linker.link(self.inputs[:n])
-        metrics, _ = evaluate_linking(self.mentions[:n], results, self.kb, self.seen_texts)
-        return metrics
-
-
-class Stage1Trainer(Seq2SeqTrainer):
-    """Adds constrained-decoding dev scores (``eval_acc@1``, ``eval_acc@5``, seen/unseen) to evaluation,
-    so ``metric_for_best_model="acc@1"`` keeps the checkpoint that links best, not the lowest loss."""
+class Stage1Trainer(LinkingEvalMixin, Seq2SeqTrainer):
+    """Positive-only training (``PromptedSeq2SeqCollator`` rows); see :class:`LinkingEvalMixin`."""
 
     def __init__(self, *args, linking_evaluator: LinkingEvaluator | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.linking_evaluator = linking_evaluator
-
-    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval") -> EvalLoopOutput:
-        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
-        if self.linking_evaluator is not None and metric_key_prefix == "eval":
-            link_metrics = self.linking_evaluator(self.model, self.processing_class)
-            output.metrics.update({f"{metric_key_prefix}_{k}": v for k, v in link_metrics.items()})
-        return output

@@ -1,0 +1,180 @@
+"""Mining preference pairs from a linker's own ranked predictions (ANGEL stage 2 data).
+
+For each training mention the linker returns its top-k distinct concepts. The paper's rule keeps
+(chosen = a correct name, rejected = a wrong one) only where a wrong concept ranks above the
+correct one; when top-1 is correct it is paired with the highest-ranked wrong concept. ``chosen``
+is always the correct name the model ranked highest. Variants (the paper's ablations): every
+(correct, wrong) pair of the beam, and TF-IDF-similar names of other concepts as negatives.
+The result is a ``datasets.Dataset`` with ``prompt`` / ``chosen`` / ``rejected`` plus metadata.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from datasets import Dataset
+
+from .corpus import Corpus, Mention
+from .examples import ExampleConfig
+from .kb import KnowledgeBase
+from .linking import Candidate, EntityLinker
+from .names import NameTable
+from .targets import TfidfNameMatcher
+
+PAIR_RULES = ("paper", "all", "tfidf")
+
+
+@dataclass
+class MiningConfig:
+    """How pairs are mined (fields parsed by ``recipes/mine.py``)."""
+
+    rule: str = field(default="paper", metadata={"help": "paper (misranked pairs, or top-1 vs best wrong), all (every correct/wrong pair in the beam) or tfidf (TF-IDF negatives)."})
+    top_k: int = field(default=5, metadata={"help": "Distinct concepts kept per mention (the paper: 5; ablation: 10)."})
+    num_beams: int = field(default=5, metadata={"help": "Beams of constrained decoding while mining."})
+    gold_fallback: bool = field(default=False, metadata={"help": "When no correct concept is in the beam, use the gold concept's most TF-IDF-similar name as chosen (counted)."})
+    tfidf_negatives: int = field(default=5, metadata={"help": "Negatives per mention for rule=tfidf."})
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Indices into a candidate list; ``chosen`` is -1 for the gold fallback name."""
+
+    chosen: int
+    rejected: int
+
+
+def pairs_from_ranking(candidates: Sequence[Candidate], gold: set[str], rule: str = "paper", gold_fallback: bool = False) -> tuple[list[Pair], str]:
+    """The pairs one mention yields under ``rule`` (``paper`` or ``all``) and which case it fell in.
+
+    Cases: ``empty`` (no candidate), ``all_correct`` (no wrong concept: nothing to contrast),
+    ``no_correct`` (no pair unless ``gold_fallback``; then the fallback is paired with every wrong
+    one), ``top1_correct`` and ``misranked``.
+    """
+    if rule not in ("paper", "all"):
+        raise ValueError(f"pairs_from_ranking handles rule 'paper' or 'all', not {rule!r}")
+    if not candidates:
+        return [], "empty"
+    correct = [i for i, c in enumerate(candidates) if c.concept_id in gold]
+    wrong = [i for i, c in enumerate(candidates) if c.concept_id not in gold]
+    if not wrong:
+        return [], "all_correct"
+    if not correct:
+        return ([Pair(-1, w) for w in wrong] if gold_fallback else []), "no_correct"
+    best = correct[0]
+    if rule == "all":
+        return [Pair(best, w) for w in wrong], "top1_correct" if best == 0 else "misranked"
+    if best == 0:
+        return [Pair(0, wrong[0])], "top1_correct"
+    return [Pair(best, w) for w in wrong if w < best], "misranked"
+
+
+def trainable_mentions(corpus: Corpus, kb: KnowledgeBase, counts: Counter) -> list[Mention]:
+    """Mentions usable for preference pairs: not NIL, not composite, gold concept in the KB."""
+    out = []
+    for m in corpus.mentions:
+        if m.is_nil:
+            counts["skipped_nil"] += 1
+        elif m.composite:
+            counts["skipped_composite"] += 1
+        elif not any(kb.canonical_id(i) for i in m.ids):
+            counts["skipped_gold_not_in_kb"] += 1
+        else:
+            out.append(m)
+    return out
+
+
+def mine_pairs(
+    linker: EntityLinker,
+    corpus: Corpus,
+    kb: KnowledgeBase,
+    config: MiningConfig,
+    matcher: TfidfNameMatcher | None = None,
+    show_progress: bool = True,
+) -> tuple[Dataset, dict]:
+    """Preference pairs for every trainable mention of ``corpus``, and a summary of what happened.
+
+    Under ``accelerate launch`` mentions are split across processes and gathered back in order, so
+    the pairs do not depend on the number of processes.
+    """
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+
+    if config.rule not in PAIR_RULES:
+        raise ValueError(f"unknown mining rule {config.rule!r}; expected one of {PAIR_RULES}")
+    counts: Counter = Counter()
+    mentions = trainable_mentions(corpus, kb, counts)
+    texts = corpus.texts()
+    table = linker.table
+    ex: ExampleConfig = linker.config.example_config
+    if (config.rule == "tfidf" or config.gold_fallback) and matcher is None:
+        matcher = TfidfNameMatcher(table)
+
+    rows: list[dict] = []
+    if config.rule == "tfidf":
+        negatives, neg_scores = matcher.nearest([m.text for m in mentions], config.tfidf_negatives + 10)
+        for m, idx, sims in zip(mentions, negatives, neg_scores):
+            gold = {kb.canonical_id(i) for i in m.ids} - {None}
+            chosen = _fallback_name(m, gold, table, matcher)
+            wrong = [(int(i), float(s)) for i, s in zip(idx, sims) if not gold & set(table.concept_ids[i])][: config.tfidf_negatives]
+            counts["case_tfidf"] += 1
+            for rank, (i, s) in enumerate(wrong):
+                rows.append(_row(m, texts, ex, gold, chosen, None, table.names[i], table.concept_ids[i][0], -1, rank, None, s, "tfidf"))
+    else:
+        state = PartialState()
+        linker.config.num_beams, linker.config.top_k = config.num_beams, config.top_k
+        with state.split_between_processes(list(range(len(mentions)))) as mine:
+            local = list(zip(mine, linker.link(linker.inputs_for([mentions[i] for i in mine], texts), show_progress=show_progress)))
+        ranked = sorted(gather_object(local) if state.num_processes > 1 else local, key=lambda x: x[0])
+        counts["mentions_linked"] = len(ranked)
+        for i, result in ranked:
+            m = mentions[i]
+            gold = {kb.canonical_id(g) for g in m.ids} - {None}
+            cands = result.candidates
+            pairs, case = pairs_from_ranking(cands, gold, config.rule, config.gold_fallback)
+            counts[f"case_{case}"] += 1
+            counts["top1_correct"] += bool(cands) and cands[0].concept_id in gold
+            for p in pairs:
+                rej = cands[p.rejected]
+                if p.chosen < 0:
+                    chosen_name, chosen_score = _fallback_name(m, gold, table, matcher), None
+                    counts["pairs_gold_fallback"] += 1
+                else:
+                    chosen_name, chosen_score = cands[p.chosen].name, cands[p.chosen].score
+                if chosen_name == rej.name:
+                    # A name shared by the gold and a wrong concept: DPO cannot tell them apart.
+                    counts["skipped_same_name"] += 1
+                    continue
+                rows.append(_row(m, texts, ex, gold, chosen_name, chosen_score, rej.name, rej.concept_id, p.chosen, p.rejected, rej.score, None, case))
+    counts["pairs"] = len(rows)
+    summary = {"rule": config.rule, "mentions": len(mentions), **dict(sorted(counts.items()))}
+    if counts.get("mentions_linked"):
+        summary["top1_correct_share"] = round(counts["top1_correct"] / counts["mentions_linked"], 4)
+    return Dataset.from_list(rows) if rows else Dataset.from_dict({k: [] for k in _COLUMNS}), summary
+
+
+_COLUMNS = ("prompt", "decoder_prompt", "chosen", "rejected", "mention_id", "mention", "gold_ids", "rejected_id", "chosen_rank", "rejected_rank", "chosen_score", "rejected_score", "case")
+
+
+def _fallback_name(m: Mention, gold: set[str], table: NameTable, matcher: TfidfNameMatcher) -> str:
+    candidates = [j for cid in sorted(gold) for j in table.names_of_concept(cid)]
+    return table.names[matcher.top_names(m.text, candidates, 1, avoid_shared=True)[0]]
+
+
+def _row(m, texts, ex, gold, chosen, chosen_score, rejected, rejected_id, chosen_rank, rejected_rank, rejected_score, tfidf_score, case) -> dict:
+    return {
+        "prompt": ex.source_for(m, texts[m.doc_id]),
+        "decoder_prompt": ex.prompt(m.text),
+        "chosen": chosen,
+        "rejected": rejected,
+        "mention_id": m.mention_id,
+        "mention": m.text,
+        "gold_ids": sorted(gold),
+        "rejected_id": rejected_id,
+        "chosen_rank": chosen_rank,
+        "rejected_rank": rejected_rank,
+        "chosen_score": chosen_score,
+        "rejected_score": rejected_score if tfidf_score is None else tfidf_score,
+        "case": case,
+    }

@@ -1,0 +1,272 @@
+"""Stage 2: Direct Preference Optimization for encoder-decoder (BART-family) linkers.
+
+TRL >= 0.29 ``DPOTrainer`` only handles causal LMs: given a BART it raises nothing and trains the
+wrong objective. This trainer keeps TRL's configuration, losses and metric names but scores
+sequences the encoder-decoder way: the encoder reads the mention in context, the decoder is fed
+``<s> mention is`` + name, and a sequence's log-prob sums only the name tokens (+ EOS), tokenised
+by :class:`~angel_trl.tokenization.SequenceEncoder` exactly as in stage 1 and in the trie.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from datasets import Dataset
+from transformers import Trainer
+
+from ..collators import PromptedSeq2SeqCollator, pad
+from ..tokenization import SequenceEncoder
+from .linking_eval import LinkingEvalMixin, LinkingEvaluator
+from .seq2seq_dpo_config import Seq2SeqDPOConfig
+
+SUPPORTED_LOSSES = ("sigmoid", "hinge", "ipo", "robust", "sft")
+REQUIRED_COLUMNS = ("prompt", "decoder_prompt", "chosen", "rejected")
+
+
+def refuse_causal_dpo_for_encoder_decoder(model) -> None:
+    """Raise if an encoder-decoder model is about to be given to ``trl.DPOTrainer``."""
+    config = getattr(model, "config", None)
+    if getattr(config, "is_encoder_decoder", False):
+        raise TypeError(
+            "trl.DPOTrainer (>= 0.29) only supports decoder-only models and would silently train an encoder-decoder "
+            "model on the wrong objective; use angel_trl.trainers.Seq2SeqDPOTrainer instead."
+        )
+
+
+def validate_preference_dataset(dataset: Dataset, name: str = "train_dataset") -> None:
+    """Clear errors for data DPO cannot learn from: empty, missing columns, chosen == rejected."""
+    if dataset is None or len(dataset) == 0:
+        raise ValueError(f"{name} is empty: no preference pairs to train on (did mining find any?)")
+    missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; expected {list(REQUIRED_COLUMNS)} (see angel_trl.mining)")
+    same = [i for i, (c, r) in enumerate(zip(dataset["chosen"], dataset["rejected"])) if c == r]
+    if same:
+        raise ValueError(f"{name}: {len(same)} pair(s) have chosen == rejected (first at row {same[0]}); DPO cannot learn from them")
+
+
+def tokenize_pairs(dataset: Dataset, encoder: SequenceEncoder) -> Dataset:
+    """Add ``input_ids``, ``prompt_ids``, ``chosen_ids`` and ``rejected_ids`` (names + EOS)."""
+    input_ids, _ = encoder.sources(dataset["prompt"])
+    columns = {
+        "input_ids": input_ids,
+        "prompt_ids": encoder.prompts(dataset["decoder_prompt"]),
+        "chosen_ids": encoder.names(dataset["chosen"]),
+        "rejected_ids": encoder.names(dataset["rejected"]),
+    }
+    for key, values in columns.items():
+        if key in dataset.column_names:
+            dataset = dataset.remove_columns(key)
+        dataset = dataset.add_column(key, values)
+    return dataset
+
+
+@dataclass
+class PreferenceCollator:
+    """A batch of B pairs as 2B decoder sequences, chosen first: ``[chosen..., rejected...]``."""
+
+    pad_token_id: int
+    decoder_start_token_id: int
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        base = PromptedSeq2SeqCollator(self.pad_token_id, self.decoder_start_token_id)
+        rows = [{"input_ids": f["input_ids"], "prompt_ids": f["prompt_ids"], "target_ids": f[key]} for key in ("chosen_ids", "rejected_ids") for f in features]
+        batch = base(rows)
+        for key in ("ref_chosen_logps", "ref_rejected_logps"):
+            if key in features[0]:
+                batch[key] = torch.tensor([f[key] for f in features], dtype=torch.float32)
+        return batch
+
+
+def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Summed log-prob of the unmasked label tokens of each row, plus per-token log-probs and mask."""
+    logits = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        decoder_input_ids=batch["decoder_input_ids"],
+        use_cache=False,
+    ).logits
+    labels = batch["labels"]
+    mask = labels != -100
+    per_token = torch.gather(logits.float().log_softmax(-1), 2, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
+    return per_token.sum(-1), per_token, mask
+
+
+def dpo_losses(
+    loss_types: Sequence[str],
+    loss_weights: Sequence[float],
+    beta: float,
+    label_smoothing: float,
+    chosen_logps: torch.Tensor,
+    rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    chosen_token_logps: torch.Tensor,
+    chosen_mask: torch.Tensor,
+    rejected_mask: torch.Tensor,
+) -> torch.Tensor:
+    """TRL's DPO loss family (same formulas as ``trl.DPOTrainer``), weighted and summed."""
+    chosen_logratios = chosen_logps - ref_chosen_logps
+    rejected_logratios = rejected_logps - ref_rejected_logps
+    delta = chosen_logratios - rejected_logratios
+    loss = torch.zeros((), device=chosen_logps.device)
+    for loss_type, weight in zip(loss_types, loss_weights, strict=True):
+        if loss_type == "sigmoid":
+            per_pair = -F.logsigmoid(beta * delta) * (1 - label_smoothing) - F.logsigmoid(-beta * delta) * label_smoothing
+        elif loss_type == "hinge":
+            per_pair = torch.relu(1 - beta * delta)
+        elif loss_type == "ipo":
+            # Normalised per completion token, as TRL does (confirmed there with the IPO authors).
+            ipo_delta = chosen_logratios / chosen_mask.sum(-1).clamp(min=1) - rejected_logratios / rejected_mask.sum(-1).clamp(min=1)
+            per_pair = (ipo_delta - 1 / (2 * beta)) ** 2
+        elif loss_type == "robust":
+            clean = -(1 - label_smoothing) * F.logsigmoid(beta * delta)
+            flipped = -label_smoothing * F.logsigmoid(-beta * delta)
+            per_pair = (clean - flipped) / (1 - 2 * label_smoothing)
+        elif loss_type == "sft":
+            per_pair = -chosen_token_logps[chosen_mask].mean().expand_as(delta)
+        else:
+            raise ValueError(f"loss_type {loss_type!r} is not supported for encoder-decoder DPO; choose from {SUPPORTED_LOSSES}")
+        loss = loss + per_pair.mean() * weight
+    return loss
+
+
+class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
+    """DPO on (prompt, decoder_prompt, chosen, rejected) pairs for encoder-decoder models.
+
+    The reference is ``ref_model`` (a frozen copy of the policy when None), or, with
+    ``precompute_ref_log_probs``, its log-probs computed once before training (no second model
+    in memory, one forward less per step).
+    """
+
+    def __init__(
+        self,
+        model,
+        args: Seq2SeqDPOConfig,
+        train_dataset: Dataset,
+        processing_class,
+        ref_model=None,
+        eval_dataset: Dataset | None = None,
+        linking_evaluator: LinkingEvaluator | None = None,
+        callbacks=None,
+    ):
+        if not getattr(model.config, "is_encoder_decoder", False):
+            raise TypeError("Seq2SeqDPOTrainer needs an encoder-decoder model; use trl.DPOTrainer for decoder-only models")
+        unknown = [t for t in args.loss_type if t not in SUPPORTED_LOSSES]
+        if unknown:
+            raise ValueError(f"loss_type {unknown} not supported for encoder-decoder DPO; choose from {SUPPORTED_LOSSES}")
+        self.loss_types = list(args.loss_type)
+        self.loss_weights = list(args.loss_weights or [1.0] * len(self.loss_types))
+        if len(self.loss_weights) != len(self.loss_types):
+            raise ValueError(f"{len(self.loss_weights)} loss_weights for {len(self.loss_types)} loss types")
+        if "robust" in self.loss_types and not 0 <= args.label_smoothing < 0.5:
+            raise ValueError(f"label_smoothing must lie in [0, 0.5) for the robust loss, got {args.label_smoothing}")
+        validate_preference_dataset(train_dataset, "train_dataset")
+        if eval_dataset is not None:
+            validate_preference_dataset(eval_dataset, "eval_dataset")
+        self.encoder = SequenceEncoder(processing_class, args.max_source_length)
+        train_dataset = tokenize_pairs(train_dataset, self.encoder)
+        eval_dataset = tokenize_pairs(eval_dataset, self.encoder) if eval_dataset is not None else None
+        if args.disable_dropout:
+            _disable_dropout(model)
+        self.collator = PreferenceCollator(processing_class.pad_token_id, model.config.decoder_start_token_id)
+        self.precompute_ref = args.precompute_ref_log_probs
+        if ref_model is None:
+            ref_model = copy.deepcopy(model)
+        ref_model.eval().requires_grad_(False)
+        if self.precompute_ref:
+            bs = args.precompute_ref_batch_size or args.per_device_train_batch_size
+            train_dataset = self.add_reference_logps(ref_model, train_dataset, bs)
+            if eval_dataset is not None:
+                eval_dataset = self.add_reference_logps(ref_model, eval_dataset, bs)
+            ref_model = None  # not kept: saves memory and a forward per step
+        super().__init__(model=model, args=args, data_collator=self.collator, train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks)
+        self.ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True) if ref_model is not None else None
+        self.linking_evaluator = linking_evaluator
+        self.beta = args.beta
+        self.label_smoothing = args.label_smoothing
+        self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
+
+    @torch.no_grad()
+    def add_reference_logps(self, ref_model, dataset: Dataset, batch_size: int) -> Dataset:
+        """Columns ``ref_chosen_logps`` / ``ref_rejected_logps`` computed once with ``ref_model``."""
+        device = next(ref_model.parameters()).device
+        chosen, rejected = [], []
+        for lo in range(0, len(dataset), batch_size):
+            feats = [dataset[i] for i in range(lo, min(lo + batch_size, len(dataset)))]
+            batch = {k: v.to(device) for k, v in self.collator(feats).items()}
+            logps, _, _ = sequence_logps(ref_model, batch)
+            c, r = logps.chunk(2)
+            chosen.extend(c.tolist())
+            rejected.extend(r.tolist())
+        return dataset.add_column("ref_chosen_logps", chosen).add_column("ref_rejected_logps", rejected)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        mode = "train" if model.training else "eval"
+        logps, per_token, mask = sequence_logps(model, inputs)
+        chosen_logps, rejected_logps = logps.chunk(2)
+        chosen_tokens, _ = per_token.chunk(2)
+        chosen_mask, rejected_mask = mask.chunk(2)
+        if "ref_chosen_logps" in inputs:
+            ref_chosen, ref_rejected = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+        else:
+            with torch.no_grad():
+                ref_logps, _, _ = sequence_logps(self.ref_model, inputs)
+            ref_chosen, ref_rejected = ref_logps.chunk(2)
+        loss = dpo_losses(
+            self.loss_types, self.loss_weights, self.beta, self.label_smoothing,
+            chosen_logps, rejected_logps, ref_chosen, ref_rejected, chosen_tokens, chosen_mask, rejected_mask,
+        )
+        self._record(mode, chosen_logps.detach(), rejected_logps.detach(), ref_chosen, ref_rejected)
+        return (loss, {"chosen_logps": chosen_logps, "rejected_logps": rejected_logps}) if return_outputs else loss
+
+    def _record(self, mode, chosen_logps, rejected_logps, ref_chosen, ref_rejected) -> None:
+        """TRL's metric names, averaged over the batches between two logging steps."""
+        gather = self.accelerator.gather_for_metrics
+        chosen_rewards = gather(self.beta * (chosen_logps - ref_chosen))
+        rejected_rewards = gather(self.beta * (rejected_logps - ref_rejected))
+        m = self._metrics[mode]
+        m["rewards/chosen"].append(chosen_rewards.mean().item())
+        m["rewards/rejected"].append(rejected_rewards.mean().item())
+        m["rewards/accuracies"].append((chosen_rewards > rejected_rewards).float().mean().item())
+        m["rewards/margins"].append((chosen_rewards - rejected_rewards).mean().item())
+        m["logps/chosen"].append(gather(chosen_logps).mean().item())
+        m["logps/rejected"].append(gather(rejected_logps).mean().item())
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        mode = "train" if self.model.training else "eval"
+        prefix = "eval_" if mode == "eval" and any(k.startswith("eval_") for k in logs) else ""
+        if prefix or mode == "train":
+            for key, values in self._metrics[mode].items():
+                if values:
+                    logs[f"{prefix}{key}"] = sum(values) / len(values)
+            self._metrics[mode].clear()
+        super().log(logs, start_time)
+
+
+_DROPOUT_ATTRS = ("dropout", "attention_dropout", "activation_dropout", "layerdrop")
+
+
+def _disable_dropout(model) -> None:
+    """Dropout off, so policy and reference log-probs are comparable. BART applies dropout with
+    ``F.dropout(p=self.dropout)`` (floats on modules), not only through ``nn.Dropout`` modules."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        for attr in _DROPOUT_ATTRS:
+            if isinstance(getattr(module, attr, None), float):
+                setattr(module, attr, 0.0)
+    for attr in _DROPOUT_ATTRS:
+        if isinstance(getattr(model.config, attr, None), float):
+            setattr(model.config, attr, 0.0)

@@ -1,0 +1,49 @@
+"""Integration checks on the real benchmarks in ../shared/data (skipped when absent)."""
+
+import pytest
+
+from angel_trl.corpus import read_pubtator
+from angel_trl.examples import ExampleConfig, build_stage1_rows
+from angel_trl.kb import read_medic
+from angel_trl.modeling import train_tokenizer
+from angel_trl.names import NameTable
+from angel_trl.targets import TfidfNameMatcher
+from angel_trl.tokenization import SequenceEncoder
+from angel_trl.trie import NameTrie
+
+from .conftest import require_shared_data
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def medic():
+    return read_medic(require_shared_data() / "kb/medic/medic_06Jul2012.txt")
+
+
+def test_every_ncbi_gold_id_is_in_medic(medic):
+    d = require_shared_data()
+    test = read_pubtator(d / "ncbi-disease/NCBItestset_corpus.txt")
+    missing = [m for m in test.mentions if any(medic.canonical_id(i) is None for i in m.ids)]
+    assert len(test.mentions) == 960 and not missing
+
+
+def test_medic_trie_round_trips_every_name(medic):
+    table = NameTable.from_kb(medic)
+    enc = SequenceEncoder(train_tokenizer(table.names[::7], 4000))
+    seqs = enc.names(table.names)
+    trie = NameTrie.build(seqs, enc.eos)
+    assert [trie.name_of(s) for s in seqs] == list(range(len(table)))  # lowercased names are distinct
+    assert trie.nbytes < 20 * trie.num_nodes
+
+
+def test_ncbi_stage1_rows(medic):
+    d = require_shared_data()
+    train = read_pubtator(d / "ncbi-disease/NCBItrainset_corpus.txt")
+    table = NameTable.from_kb(medic)
+    rows = build_stage1_rows(train, medic, table, TfidfNameMatcher(table), ExampleConfig(max_context_words=16), top_k=3)
+    counts = rows.counts
+    assert counts["skipped_composite"] == 167 and counts.get("skipped_gold_not_in_kb", 0) == 0
+    assert counts["rows_mention"] > 3 * (5145 - 167) * 0.8
+    for target in rows.targets:
+        assert table.index_of(target) is not None
