@@ -112,15 +112,24 @@ def mine_pairs(
         matcher = TfidfNameMatcher(table)
 
     rows: list[dict] = []
+
+    def add(m: Mention, gold: set[str], chosen: str, rejected: str, rejected_id: str, case: str, **meta) -> None:
+        if chosen == rejected:
+            # A name shared by the gold and a wrong concept: DPO cannot tell them apart.
+            counts["skipped_same_name"] += 1
+            return
+        rows.append({"prompt": ex.source_for(m, texts[m.doc_id]), "decoder_prompt": ex.prompt(m.text), "chosen": chosen, "rejected": rejected,
+                     "mention_id": m.mention_id, "mention": m.text, "gold_ids": sorted(gold), "rejected_id": rejected_id, "case": case, **meta})
+
     if config.rule == "tfidf":
-        negatives, neg_scores = matcher.nearest([m.text for m in mentions], config.tfidf_negatives + 10)
-        for m, idx, sims in zip(mentions, negatives, neg_scores):
-            gold = {kb.canonical_id(i) for i in m.ids} - {None}
+        negatives, sims = matcher.nearest([m.text for m in mentions], config.tfidf_negatives + 10)
+        for m, idx, sim in zip(mentions, negatives, sims):
+            gold = _gold(m, kb)
             chosen = _fallback_name(m, gold, table, matcher)
-            wrong = [(int(i), float(s)) for i, s in zip(idx, sims) if not gold & set(table.concept_ids[i])][: config.tfidf_negatives]
+            wrong = [(int(i), float(s)) for i, s in zip(idx, sim) if not gold & set(table.concept_ids[i])][: config.tfidf_negatives]
             counts["case_tfidf"] += 1
             for rank, (i, s) in enumerate(wrong):
-                rows.append(_row(m, texts, ex, gold, chosen, None, table.names[i], table.concept_ids[i][0], -1, rank, None, s, "tfidf"))
+                add(m, gold, chosen, table.names[i], table.concept_ids[i][0], "tfidf", chosen_rank=-1, rejected_rank=rank, chosen_score=None, rejected_score=s)
     else:
         state = PartialState()
         linker.config.num_beams, linker.config.top_k = config.num_beams, config.top_k
@@ -129,24 +138,19 @@ def mine_pairs(
         ranked = sorted(gather_object(local) if state.num_processes > 1 else local, key=lambda x: x[0])
         counts["mentions_linked"] = len(ranked)
         for i, result in ranked:
-            m = mentions[i]
-            gold = {kb.canonical_id(g) for g in m.ids} - {None}
-            cands = result.candidates
+            m, cands = mentions[i], result.candidates
+            gold = _gold(m, kb)
             pairs, case = pairs_from_ranking(cands, gold, config.rule, config.gold_fallback)
             counts[f"case_{case}"] += 1
             counts["top1_correct"] += bool(cands) and cands[0].concept_id in gold
             for p in pairs:
                 rej = cands[p.rejected]
                 if p.chosen < 0:
-                    chosen_name, chosen_score = _fallback_name(m, gold, table, matcher), None
                     counts["pairs_gold_fallback"] += 1
+                    chosen, chosen_score = _fallback_name(m, gold, table, matcher), None
                 else:
-                    chosen_name, chosen_score = cands[p.chosen].name, cands[p.chosen].score
-                if chosen_name == rej.name:
-                    # A name shared by the gold and a wrong concept: DPO cannot tell them apart.
-                    counts["skipped_same_name"] += 1
-                    continue
-                rows.append(_row(m, texts, ex, gold, chosen_name, chosen_score, rej.name, rej.concept_id, p.chosen, p.rejected, rej.score, None, case))
+                    chosen, chosen_score = cands[p.chosen].name, cands[p.chosen].score
+                add(m, gold, chosen, rej.name, rej.concept_id, case, chosen_rank=p.chosen, rejected_rank=p.rejected, chosen_score=chosen_score, rejected_score=rej.score)
     counts["pairs"] = len(rows)
     summary = {"rule": config.rule, "mentions": len(mentions), **dict(sorted(counts.items()))}
     if counts.get("mentions_linked"):
@@ -154,27 +158,14 @@ def mine_pairs(
     return Dataset.from_list(rows) if rows else Dataset.from_dict({k: [] for k in _COLUMNS}), summary
 
 
-_COLUMNS = ("prompt", "decoder_prompt", "chosen", "rejected", "mention_id", "mention", "gold_ids", "rejected_id", "chosen_rank", "rejected_rank", "chosen_score", "rejected_score", "case")
+_COLUMNS = ("prompt", "decoder_prompt", "chosen", "rejected", "mention_id", "mention", "gold_ids", "rejected_id", "case", "chosen_rank", "rejected_rank", "chosen_score", "rejected_score")
+
+
+def _gold(m: Mention, kb: KnowledgeBase) -> set[str]:
+    return {kb.canonical_id(g) for g in m.ids} - {None}
 
 
 def _fallback_name(m: Mention, gold: set[str], table: NameTable, matcher: TfidfNameMatcher) -> str:
+    """The gold concept's name most similar to the mention (unique names preferred)."""
     candidates = [j for cid in sorted(gold) for j in table.names_of_concept(cid)]
     return table.names[matcher.top_names(m.text, candidates, 1, avoid_shared=True)[0]]
-
-
-def _row(m, texts, ex, gold, chosen, chosen_score, rejected, rejected_id, chosen_rank, rejected_rank, rejected_score, tfidf_score, case) -> dict:
-    return {
-        "prompt": ex.source_for(m, texts[m.doc_id]),
-        "decoder_prompt": ex.prompt(m.text),
-        "chosen": chosen,
-        "rejected": rejected,
-        "mention_id": m.mention_id,
-        "mention": m.text,
-        "gold_ids": sorted(gold),
-        "rejected_id": rejected_id,
-        "chosen_rank": chosen_rank,
-        "rejected_rank": rejected_rank,
-        "chosen_score": chosen_score,
-        "rejected_score": rejected_score if tfidf_score is None else tfidf_score,
-        "case": case,
-    }

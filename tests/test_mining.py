@@ -35,3 +35,24 @@ def test_ties_follow_beam_order():
 def test_unknown_rule():
     with pytest.raises(ValueError, match="paper"):
         pairs_from_ranking(ranking("A"), {"A"}, "tfidf")
+
+
+def test_mining_on_a_trained_model_is_deterministic(trained_toy, toy_dir, toy_kb):
+    from angel_trl.corpus import read_corpus_jsonl
+    from angel_trl.linking import EntityLinker
+    from angel_trl.mining import MiningConfig, mine_pairs
+
+    linker = EntityLinker.from_pretrained(trained_toy[0])
+    corpus = read_corpus_jsonl(toy_dir / "train.jsonl")
+    ds, summary = mine_pairs(linker, corpus, toy_kb, MiningConfig(num_beams=6, top_k=5), show_progress=False)
+    again, summary2 = mine_pairs(linker, corpus, toy_kb, MiningConfig(num_beams=6, top_k=5), show_progress=False)
+    assert ds.to_list() == again.to_list() and summary == summary2
+    assert summary["mentions"] == 8 and summary["top1_correct_share"] == 1.0  # the model is right on its training data
+    assert summary["pairs"] == len(ds) == summary["case_top1_correct"] - summary.get("skipped_same_name", 0)
+    for row in ds:
+        assert row["chosen"] != row["rejected"] and row["rejected_id"] not in row["gold_ids"]
+        assert toy_kb.canonical_id(row["rejected_id"]) and row["decoder_prompt"].endswith(" is")
+    tfidf, tsummary = mine_pairs(linker, corpus, toy_kb, MiningConfig(rule="tfidf", tfidf_negatives=2), show_progress=False)
+    assert len(tfidf) == 16 and tsummary["case_tfidf"] == 8
+    for row in tfidf:  # TF-IDF negatives never share a concept with the gold
+        assert not set(toy_kb.ids_for_name(row["rejected"])) & set(row["gold_ids"])
