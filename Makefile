@@ -28,6 +28,9 @@ demo-data: setup
 
 demo: setup
 	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage1.py --config recipes/configs/demo.yaml
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/mine.py --config recipes/configs/demo_mine.yaml
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage2_dpo.py --config recipes/configs/demo_dpo.yaml
+	$(PY) recipes/compare.py "stage 1=outputs/demo-stage1/stage1_results.json" "stage 2 (DPO)=outputs/demo-stage2/stage2_results.json"
 
 clean:
 	rm -rf outputs .pytest_cache

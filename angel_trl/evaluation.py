@@ -92,3 +92,32 @@ def scores_table(scores: dict[str, dict], title: str = "") -> str:
         unseen = f"{m['unseen_acc@1']:.1f} ({m['unseen_mentions']})" if "unseen_acc@1" in m else "-"
         lines.append(f"| {split} | {m['evaluated']} | {m['acc@1']:.1f} | {m.get('acc@5', float('nan')):.1f} | {seen} | {unseen} |")
     return (f"{title}\n\n" if title else "") + head + "\n".join(lines)
+
+
+def comparison_table(runs: dict[str, dict[str, dict]], splits: Sequence[str] = ("dev", "test")) -> str:
+    """Markdown: one row per run (e.g. stage 1, stage 2), acc@1 / acc@5 per split."""
+    head = "| run | " + " | ".join(f"{s} acc@1 | {s} acc@5" for s in splits) + " |\n|---|" + "---|---|" * len(splits) + "\n"
+    lines = []
+    for run, scores in runs.items():
+        cells = [f"{scores[s]['acc@1']:.1f} | {scores[s]['acc@5']:.1f}" if s in scores else "- | -" for s in splits]
+        lines.append(f"| {run} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines)
+
+
+def mcnemar(rows_a: Sequence[dict], rows_b: Sequence[dict], k: int = 1) -> dict:
+    """Exact McNemar test on paired per-mention predictions (rows from :func:`evaluate_linking`).
+
+    ``a_only`` / ``b_only`` count mentions only A / only B gets right at ``k``; the p-value is the
+    two-sided binomial test of ``b_only`` among the discordant pairs.
+    """
+    from scipy.stats import binomtest
+
+    key = f"correct@{k}"
+    b = {r["mention_id"]: r[key] for r in rows_b}
+    if set(b) != {r["mention_id"] for r in rows_a}:
+        raise ValueError("the two runs scored different mentions")
+    a_only = sum(1 for r in rows_a if r[key] and not b[r["mention_id"]])
+    b_only = sum(1 for r in rows_a if not r[key] and b[r["mention_id"]])
+    n = a_only + b_only
+    p = binomtest(b_only, n, 0.5).pvalue if n else 1.0
+    return {"a_only": a_only, "b_only": b_only, "p_value": float(p)}

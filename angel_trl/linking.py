@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from .corpus import Mention
-from .examples import ExampleConfig
+from .examples import END_MARKER, START_MARKER, ExampleConfig
 from .io_utils import write_json
 from .kb import KnowledgeBase, read_kb_jsonl
 from .names import NameTable
@@ -143,18 +143,11 @@ class LinkInput:
     @classmethod
     def from_marked(cls, text: str, config: ExampleConfig) -> LinkInput:
         """Parse ``... [ST] mention [ET] ...`` (marked by the user)."""
-        start, end = text.find("[ST]"), text.find("[ET]")
-        if start < 0 or end < start:
+        left, sep, rest = text.partition(START_MARKER)
+        mention, sep2, right = rest.partition(END_MARKER)
+        if not sep or not sep2 or not mention.strip():
             raise ValueError(f"expected one '[ST] mention [ET]' span in {text!r}")
-        mention = text[start + 4 : end].strip()
-        return cls(config.source(text.replace("[ST]", "", 1).replace("[ET]", "", 1), *_span(text, start, end)), mention)
-
-
-def _span(text: str, st: int, et: int) -> tuple[int, int]:
-    # Offsets of the mention in the text with both markers removed.
-    inner = text[st + 4 : et]
-    lead = len(inner) - len(inner.lstrip())
-    return st + lead, st + lead + len(inner.strip())
+        return cls(config.source(left + mention + right, len(left), len(left) + len(mention)), mention.strip())
 
 
 class EntityLinker:

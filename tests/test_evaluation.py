@@ -39,3 +39,16 @@ def test_metrics_on_hand_made_cases(toy_kb):
 def test_length_mismatch_is_an_error(toy_kb):
     with pytest.raises(ValueError, match="2 mentions but 1 results"):
         evaluate_linking([mention("a", "C1"), mention("b", "C1")], [result("C1")], toy_kb)
+
+
+def test_mcnemar_exact():
+    from angel_trl.evaluation import mcnemar
+
+    a = [{"mention_id": str(i), "correct@1": i < 10} for i in range(20)]
+    b = [{"mention_id": str(i), "correct@1": i < 2 or i >= 10} for i in range(20)]
+    out = mcnemar(a, b)
+    # discordant: A-only 8 (ids 2..9), B-only 10 (ids 10..19); two-sided binomial p for 10 of 18
+    assert (out["a_only"], out["b_only"]) == (8, 10)
+    assert out["p_value"] == pytest.approx(0.8145294189453125)
+    with pytest.raises(ValueError, match="different mentions"):
+        mcnemar(a, b[:-1])

@@ -37,3 +37,30 @@ def test_stage1_then_evaluate_recipes(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     scores = json.loads((ev / "eval_results.json").read_text())
     assert scores["test"] == summary["test"]  # the saved linker reproduces the in-training scores
+
+
+@pytest.mark.slow
+def test_mine_then_stage2_recipes(trained_toy, toy_dir, tmp_path):
+    model_dir, _ = trained_toy
+    data = ["--kb_path", str(toy_dir / "kb.jsonl"), "--train_file", str(toy_dir / "train.jsonl"), "--dev_file", str(toy_dir / "train.jsonl")]
+    pairs = tmp_path / "pairs"
+    cmd = [sys.executable, "recipes/mine.py", "--model_dir", str(model_dir), "--output_dir", str(pairs), "--num_beams", "6", *data]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((pairs / "mining_summary.json").read_text())
+    assert summary["train"]["mentions"] == 8 and summary["train"]["pairs"] > 0
+
+    out = tmp_path / "stage2"
+    cmd = [
+        sys.executable, "recipes/stage2_dpo.py", "--stage1_model", str(model_dir), "--train_pairs", str(pairs / "train"), "--dev_pairs", str(pairs / "dev"),
+        *data, "--output_dir", str(out), "--max_steps", "4", "--per_device_train_batch_size", "4", "--loss_type", "sigmoid", "sft",
+        "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", "steps", "--save_steps", "2", "--load_best_model_at_end", "true",
+        "--link_num_beams", "6", "--use_cpu", "true", "--bf16", "false", "--report_to", "none", "--learning_rate", "1e-4",
+    ]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((out / "stage2_results.json").read_text())
+    assert result["pairs"] == summary["train"]["pairs"] and "acc@1" in result["dev"]
+    assert "| dev |" in done.stdout
+    for f in ("trie.npz", "names.jsonl", "linker_config.json", "model.safetensors", "training_args.json"):
+        assert (out / f).exists(), f
