@@ -64,3 +64,27 @@ def test_mine_then_stage2_recipes(trained_toy, toy_dir, tmp_path):
     assert "| dev |" in done.stdout
     for f in ("trie.npz", "names.jsonl", "linker_config.json", "model.safetensors", "training_args.json"):
         assert (out / f).exists(), f
+
+
+@pytest.mark.slow
+def test_two_process_mining_gives_the_same_pairs(trained_toy, toy_dir, tmp_path):
+    """`accelerate launch --num_processes 2 --cpu` splits the mentions and gathers them back in order."""
+    from datasets import load_from_disk
+
+    model_dir, _ = trained_toy
+    args = ["recipes/mine.py", "--model_dir", str(model_dir), "--num_beams", "6", "--splits", "train", "--kb_path", str(toy_dir / "kb.jsonl"), "--train_file", str(toy_dir / "train.jsonl")]
+    outs = {}
+    for n in (1, 2):
+        outs[n] = tmp_path / f"pairs{n}"
+        launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n), "--cpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        done = subprocess.run([*launch, *args, "--output_dir", str(outs[n])], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    one, two = (load_from_disk(str(outs[n] / "train")).to_list() for n in (1, 2))
+    assert len(one) == len(two) > 0
+    for a, b in zip(one, two):
+        # Identical pairs; scores only within float noise (batches are padded differently).
+        scores = ("chosen_score", "rejected_score")
+        assert {k: v for k, v in a.items() if k not in scores} == {k: v for k, v in b.items() if k not in scores}
+        assert all(abs(a[k] - b[k]) < 1e-4 for k in scores)
+    s1, s2 = (json.loads((outs[n] / "mining_summary.json").read_text()) for n in (1, 2))
+    assert s1 == s2
