@@ -11,14 +11,14 @@ mismatch is an :class:`~angel_trl.errors.InputFormatError` naming the file and l
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputFormatError
+from .io_utils import read_jsonl_objects, read_lines
 from .kb import normalize_concept_id
 
 NIL_IDS = {"-1", "", "NIL", "CUI-less"}
@@ -148,7 +148,7 @@ def read_pubtator(path: str | Path, entity_types: Sequence[str] | None = None) -
         docs.append(current)
         current, pending = None, []
 
-    for lineno, line in _read_lines(path):
+    for lineno, line in read_lines(path):
         if not line.strip():
             flush()
             continue
@@ -183,14 +183,8 @@ def read_corpus_jsonl(path: str | Path, entity_types: Sequence[str] | None = Non
     types = set(entity_types) if entity_types else None
     counts: Counter = Counter()
     docs: list[Document] = []
-    for lineno, line in _read_lines(path):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputFormatError(path, lineno, f"invalid JSON ({e.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "id" not in row:
+    for lineno, row in read_jsonl_objects(path):
+        if not isinstance(row.get("text"), str) or "id" not in row:
             raise InputFormatError(path, lineno, "each document needs 'id' and a string 'text'")
         doc = Document(str(row["id"]), row["text"])
         for m in row.get("mentions", []):
@@ -210,12 +204,6 @@ def read_corpus_jsonl(path: str | Path, entity_types: Sequence[str] | None = Non
     if not docs:
         raise InputFormatError(path, None, "no documents found (empty file?)")
     return Corpus(docs, str(path), counts)
-
-
-def _read_lines(path: Path) -> Iterable[tuple[int, str]]:
-    from .kb import _lines
-
-    return _lines(path)
 
 
 CORPUS_FORMATS = ("jsonl", "pubtator")

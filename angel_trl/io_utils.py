@@ -5,8 +5,34 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from .errors import InputFormatError
+
+
+def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line without its newline)``; a file that is not UTF-8 is an input error."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                yield lineno, line.rstrip("\n").rstrip("\r")
+    except UnicodeDecodeError as e:
+        raise InputFormatError(path, None, f"not valid UTF-8 ({e})") from None
+
+
+def read_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """``(line number, JSON object)`` for each non-blank line; anything else is an input error."""
+    for lineno, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputFormatError(path, lineno, f"invalid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise InputFormatError(path, lineno, "expected a JSON object")
+        yield lineno, row
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

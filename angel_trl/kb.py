@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputFormatError
+from .io_utils import atomic_write_text, read_jsonl_objects, read_lines
 
 _SPACES = re.compile(r"\s+")
 _ID_PREFIXES = ("MESH:", "OMIM:")
@@ -129,8 +130,6 @@ class KnowledgeBase:
 
     def to_jsonl(self, path: str | Path) -> None:
         """Write the KB in our JSONL format (atomically: a reader never sees half a file)."""
-        from .io_utils import atomic_write_text
-
         lines = []
         for c in self.concepts.values():
             row: dict = {"id": c.id, "names": c.names, "alt_ids": c.alt_ids}
@@ -151,15 +150,6 @@ def _clean_names(names: Iterable[str]) -> list[str]:
     return out
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                yield lineno, line.rstrip("\n").rstrip("\r")
-    except UnicodeDecodeError as e:
-        raise InputFormatError(path, None, f"not valid UTF-8 ({e})") from None
-
-
 def _finish(concepts: list[Concept], path: Path) -> KnowledgeBase:
     if not concepts:
         raise InputFormatError(path, None, "no concepts found (empty file?)")
@@ -170,7 +160,7 @@ def read_medic(path: str | Path) -> KnowledgeBase:
     """MEDIC (CTD): ``ID[|altID...]||name|synonym|...`` one concept per line."""
     path = Path(path)
     concepts = []
-    for lineno, line in _lines(path):
+    for lineno, line in read_lines(path):
         if not line.strip() or line.startswith("#"):
             continue
         if "||" not in line:
@@ -202,7 +192,7 @@ def read_mesh(
         if path is None:
             continue
         path = Path(path)
-        for lineno, line in _lines(path):
+        for lineno, line in read_lines(path):
             if not line.strip():
                 continue
             cols = line.split("\t")
@@ -226,14 +216,8 @@ def read_kb_jsonl(path: str | Path) -> KnowledgeBase:
     """Our JSONL format (see the module docstring)."""
     path = Path(path)
     concepts = []
-    for lineno, line in _lines(path):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputFormatError(path, lineno, f"invalid JSON ({e.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or not row["id"].strip():
+    for lineno, row in read_jsonl_objects(path):
+        if not isinstance(row.get("id"), str) or not row["id"].strip():
             raise InputFormatError(path, lineno, "each line needs a non-empty string 'id'")
         raw_names = row.get("names")
         if not isinstance(raw_names, list) or not all(isinstance(n, str) for n in raw_names):

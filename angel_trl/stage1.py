@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from datasets import Dataset
 from transformers import set_seed
 
 from .collators import PromptedSeq2SeqCollator
 from .data import DataArguments
-from .evaluation import link_and_score, seen_mention_texts
+from .evaluation import seen_mention_texts
 from .examples import ExampleConfig, Stage1Rows, build_kb_rows, build_stage1_rows
-from .io_utils import write_json, write_jsonl
 from .linking import EntityLinker, LinkerConfig
 from .modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer
 from .names import NameTable
+from .runs import score_and_save
 from .targets import TfidfNameMatcher
 from .tokenization import SequenceEncoder
 from .trainers import LinkingEvaluator, Stage1Config, Stage1Trainer
@@ -106,21 +105,4 @@ def train_stage1(data_args: DataArguments, model_args: ModelArguments, config: S
     train_result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     summary["train"] = train_result.metrics
 
-    linker.model = trainer.model
-    output_dir = Path(config.output_dir)
-    for name, corpus in (("dev", dev), ("test", test)):
-        if corpus is None:
-            continue
-        metrics, predictions = link_and_score(linker, corpus, kb, seen, show_progress=True)
-        summary[name] = metrics
-        if trainer.is_world_process_zero():
-            write_jsonl(output_dir / f"predictions_{name}.jsonl", predictions)
-        logger.info("%s: %s", name, metrics)
-    if trainer.is_world_process_zero():
-        trainer.save_model(str(output_dir))
-        # Trainer pickles its arguments into training_args.bin; we keep them as JSON instead.
-        (output_dir / "training_args.bin").unlink(missing_ok=True)
-        (output_dir / "training_args.json").write_text(config.to_json_string())
-        linker.save_artifacts(output_dir)
-        write_json(output_dir / "stage1_results.json", summary)
-    return summary
+    return score_and_save(trainer, linker, kb, {"dev": dev, "test": test}, seen, summary, "stage1_results.json")

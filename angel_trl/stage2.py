@@ -10,10 +10,10 @@ from datasets import Dataset, load_dataset, load_from_disk
 from transformers import set_seed
 
 from .data import DataArguments
-from .evaluation import link_and_score, seen_mention_texts
-from .io_utils import write_json, write_jsonl
+from .evaluation import seen_mention_texts
 from .linking import EntityLinker
 from .modeling import load_pretrained
+from .runs import score_and_save
 from .trainers import LinkingEvaluator, Seq2SeqDPOConfig, Seq2SeqDPOTrainer
 
 logger = logging.getLogger(__name__)
@@ -62,18 +62,4 @@ def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config:
     )
     summary: dict = {"pairs": len(train_pairs), "dev_pairs": len(dev_pairs) if dev_pairs is not None else 0}
     summary["train"] = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint).metrics
-    linker.model = trainer.model
-    output_dir = Path(config.output_dir)
-    for name, corpus in (("dev", dev), ("test", test)):
-        if corpus is None:
-            continue
-        summary[name], predictions = link_and_score(linker, corpus, kb, seen, show_progress=True)
-        if trainer.is_world_process_zero():
-            write_jsonl(output_dir / f"predictions_{name}.jsonl", predictions)
-    if trainer.is_world_process_zero():
-        trainer.save_model(str(output_dir))
-        (output_dir / "training_args.bin").unlink(missing_ok=True)  # pickled by Trainer; JSON instead
-        (output_dir / "training_args.json").write_text(config.to_json_string())
-        linker.save_artifacts(output_dir)
-        write_json(output_dir / "stage2_results.json", summary)
-    return summary
+    return score_and_save(trainer, linker, kb, {"dev": dev, "test": test}, seen, summary, "stage2_results.json")

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from datasets import Dataset
 from transformers import Trainer
 
-from ..collators import PromptedSeq2SeqCollator, pad
+from ..collators import PromptedSeq2SeqCollator
 from ..tokenization import SequenceEncoder
 from .linking_eval import LinkingEvalMixin, LinkingEvaluator
 from .seq2seq_dpo_config import Seq2SeqDPOConfig
