@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,8 +14,6 @@ from .linking import EntityLinker
 from .modeling import load_pretrained
 from .runs import score_and_save
 from .trainers import LinkingEvaluator, Seq2SeqDPOConfig, Seq2SeqDPOTrainer
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
