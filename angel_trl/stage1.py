@@ -9,6 +9,7 @@ from datasets import Dataset
 from transformers import set_seed
 
 from .collators import PromptedSeq2SeqCollator
+from .corpus import Corpus
 from .data import DataArguments
 from .evaluation import seen_mention_texts
 from .examples import ExampleConfig, Stage1Rows, build_kb_rows, build_stage1_rows
@@ -53,11 +54,15 @@ def make_model(model_args: ModelArguments, config: Stage1Config, tokenizer_texts
     return build_model(config.model_size, tokenizer), tokenizer
 
 
-def train_stage1(data_args: DataArguments, model_args: ModelArguments, config: Stage1Config) -> dict:
-    """Train stage 1, save model + tokenizer + linking artefacts in ``config.output_dir``, return scores."""
+def train_stage1(data_args: DataArguments, model_args: ModelArguments, config: Stage1Config, train_corpus: Corpus | None = None) -> dict:
+    """Train stage 1, save model + tokenizer + linking artefacts in ``config.output_dir``, return scores.
+
+    ``train_corpus`` replaces the configured train split (cross-fitting trains on part of it).
+    """
     set_seed(config.seed)
     kb = data_args.load_kb()
     train, dev, test = (data_args.load_split(s) for s in ("train", "dev", "test"))
+    train = train_corpus or train
     if train is None:
         raise ValueError("stage 1 needs a train_file")
     table = NameTable.from_kb(kb, config.lowercase)

@@ -56,3 +56,34 @@ def test_mining_on_a_trained_model_is_deterministic(trained_toy, toy_dir, toy_kb
     assert len(tfidf) == 16 and tsummary["case_tfidf"] == 8
     for row in tfidf:  # TF-IDF negatives never share a concept with the gold
         assert not set(toy_kb.ids_for_name(row["rejected"])) & set(row["gold_ids"])
+
+
+def test_split_folds_partition_documents(toy_dir):
+    from angel_trl.corpus import read_corpus_jsonl
+    from angel_trl.crossfit import split_folds
+
+    corpus = read_corpus_jsonl(toy_dir / "train.jsonl")
+    folds = split_folds(corpus, 3, seed=1)
+    held_ids = [sorted(d.id for d in held.documents) for _, held in folds]
+    assert sorted(i for ids in held_ids for i in ids) == sorted(d.id for d in corpus.documents)  # each doc held out once
+    for rest, held in folds:
+        assert not {d.id for d in rest.documents} & {d.id for d in held.documents}
+    assert held_ids == [sorted(d.id for d in h.documents) for _, h in split_folds(corpus, 3, seed=1)]
+    with pytest.raises(ValueError, match="at least 2"):
+        split_folds(corpus, 1, 0)
+
+
+@pytest.mark.slow
+def test_cross_fit_mining_runs_every_fold(toy_dir, tmp_path):
+    from angel_trl.crossfit import cross_fit_mine
+    from angel_trl.data import DataArguments
+    from angel_trl.mining import MiningConfig
+    from angel_trl.stage1 import ModelArguments
+    from angel_trl.trainers import Stage1Config
+
+    data = DataArguments(kb_path=str(toy_dir / "kb.jsonl"), train_file=str(toy_dir / "train.jsonl"))
+    cfg = Stage1Config(output_dir=str(tmp_path), model_size="tiny", max_steps=3, eval_strategy="no", save_strategy="no", use_cpu=True, disable_tqdm=True, report_to="none")
+    pairs, summary = cross_fit_mine(data, ModelArguments(), cfg, MiningConfig(num_beams=4, top_k=4), folds=2)
+    assert summary["mentions_linked"] == 8 and set(summary["per_fold"]) == {"fold-0", "fold-1"}
+    assert len(pairs) == summary["pairs"]
+    assert (tmp_path / "fold-0" / "trie.npz").exists() and (tmp_path / "fold-1" / "trie.npz").exists()

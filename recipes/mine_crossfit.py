@@ -1,0 +1,38 @@
+"""Held-out mining: train stage 1 on k-1 folds, mine the held-out fold, for every fold.
+
+    python recipes/mine_crossfit.py --config recipes/configs/ncbi_cpu.yaml --folds 5 --pairs_dir outputs/ncbi-pairs-crossfit \
+        --output_dir outputs/ncbi-crossfit
+"""
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trl import TrlParser
+
+from angel_trl.crossfit import cross_fit_mine
+from angel_trl.data import DataArguments
+from angel_trl.io_utils import write_json
+from angel_trl.mining import MiningConfig
+from angel_trl.stage1 import ModelArguments
+from angel_trl.trainers import Stage1Config
+
+
+@dataclass
+class CrossFitArguments:
+    folds: int = field(default=5, metadata={"help": "Number of folds of the training documents."})
+    pairs_dir: str = field(default="outputs/pairs-crossfit", metadata={"help": "Where the pairs (save_to_disk) and mining_summary.json go."})
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    cf, mining, data_args, model_args, stage1 = TrlParser((CrossFitArguments, MiningConfig, DataArguments, ModelArguments, Stage1Config)).parse_args_and_config()
+    pairs, summary = cross_fit_mine(data_args, model_args, stage1, mining, cf.folds)
+    pairs.save_to_disk(str(Path(cf.pairs_dir) / "train"))
+    write_json(Path(cf.pairs_dir) / "mining_summary.json", {"train": summary})
+    print(json.dumps({k: v for k, v in summary.items() if k != "per_fold"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
