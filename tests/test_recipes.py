@@ -23,7 +23,7 @@ def test_stage1_then_evaluate_recipes(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| test |" in done.stdout and "| dev |" in done.stdout
     summary = json.loads((out / "stage1_results.json").read_text())
-    assert summary["rows"]["rows_kb"] == 400 and summary["rows"]["skipped_nil"] > 0
+    assert summary["rows"]["rows_kb"] == 200 and summary["rows"]["skipped_nil"] > 0
     assert summary["test"]["evaluated"] + summary["test"]["nil_excluded"] == sum(
         len(json.loads(line)["mentions"]) for line in (ROOT / "data/demo/test.jsonl").read_text().splitlines()
     )
