@@ -46,8 +46,13 @@ class NameTrie:
             if s[-1] != eos_token_id or eos_token_id in s[:-1]:
                 raise ValueError(f"name {i} must contain EOS ({eos_token_id}) exactly once, at the end")
         width = int(lengths.max())
-        mat = np.full((n, width), -1, dtype=np.int64)
-        flat = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=int(lengths.sum()))
+        total = int(lengths.sum())
+        # The n x width matrices dominate peak memory: keep them 32-bit whenever ids fit.
+        idx_t = np.int32 if total < 2**31 else np.int64
+        flat = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=total)
+        if flat.max() >= 2**31:
+            raise ValueError("token ids must be below 2**31")
+        mat = np.full((n, width), -1, dtype=np.int32)
         rows = np.repeat(np.arange(n), lengths)
         cols = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         mat[rows, cols] = flat
@@ -62,10 +67,10 @@ class NameTrie:
         new = valid & ~np.logical_and.accumulate(same_as_prev, axis=1)
         del same_as_prev
         num_nodes = int(new.sum()) + 1
-        node_of = np.full(mat.shape, -1, dtype=np.int64)
-        node_of[new] = np.arange(1, num_nodes)  # provisional ids, row-major
+        node_of = np.full(mat.shape, -1, dtype=idx_t)
+        node_of[new] = np.arange(1, num_nodes, dtype=idx_t)  # provisional ids, row-major
         # Shared positions take the node of the row above: forward-fill down each column.
-        src_row = np.maximum.accumulate(np.where(new | ~valid, np.arange(n)[:, None], 0), axis=0)
+        src_row = np.maximum.accumulate(np.where(new | ~valid, np.arange(n, dtype=idx_t)[:, None], idx_t(0)), axis=0)
         node_of = np.where(valid, np.take_along_axis(node_of, src_row, axis=0), -1)
         del src_row
 
