@@ -123,3 +123,12 @@ def test_trainer_refuses_bad_data(stage1_linker, tmp_path):
 def test_plain_trl_dpo_is_refused_for_bart(stage1_linker):
     with pytest.raises(TypeError, match="Seq2SeqDPOTrainer"):
         refuse_causal_dpo_for_encoder_decoder(stage1_linker.model)
+
+
+def test_config_defaults_run_on_a_cpu_only_machine(tmp_path):
+    import torch
+
+    cfg = Seq2SeqDPOConfig(output_dir=str(tmp_path), report_to="none")
+    if not torch.cuda.is_available():
+        assert cfg.bf16 is False  # TRL's default (bf16 on) would stop a CPU run at start-up
+    assert cfg.loss_type == ["sigmoid"] and cfg.remove_unused_columns is False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from trl import DPOConfig
 
 
@@ -28,3 +29,9 @@ class Seq2SeqDPOConfig(DPOConfig):
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the tokenised columns for the collator."})
     metric_for_best_model: str | None = field(default="acc@1", metadata={"help": "Dev metric that picks the best checkpoint."})
     greater_is_better: bool | None = field(default=True, metadata={"help": "Higher metric_for_best_model is better."})
+
+    def __post_init__(self):
+        # TRL turns bf16 on by default, which stops a CPU-only run at start-up; use it only where it works.
+        if self.bf16 is None and not self.fp16:
+            self.bf16 = not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        super().__post_init__()
