@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from datasets import Dataset
 
@@ -132,7 +132,8 @@ def mine_pairs(
                 add(m, gold, chosen, table.names[i], table.concept_ids[i][0], "tfidf", chosen_rank=-1, rejected_rank=rank, chosen_score=None, rejected_score=s)
     else:
         state = PartialState()
-        linker.config.num_beams, linker.config.top_k = config.num_beams, config.top_k
+        # Mine with the mining beams on a view of the linker: the caller's linker config stays as it was.
+        linker = EntityLinker(linker.model, linker.tokenizer, linker.table, linker.trie, replace(linker.config, num_beams=config.num_beams, top_k=config.top_k), linker.kb)
         with state.split_between_processes(list(range(len(mentions)))) as mine:
             local = list(zip(mine, linker.link(linker.inputs_for([mentions[i] for i in mine], texts), show_progress=show_progress)))
         ranked = sorted(gather_object(local) if state.num_processes > 1 else local, key=lambda x: x[0])
