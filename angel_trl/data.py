@@ -45,3 +45,38 @@ class DataArguments:
     def load_split(self, split: str) -> Corpus | None:
         path = _resolve(getattr(self, f"{split}_file"))
         return load_corpus(path, self.corpus_format, self.entity_types) if path else None
+
+
+_MEDIC = "{data_dir}/kb/medic/medic_06Jul2012.txt"
+_BC5CDR = "{data_dir}/bc5cdr/CDR_%s.PubTator.txt"
+
+# The benchmarks of the paper that ../shared/data (or $ANGEL_TRL_DATA) holds, by name.
+BENCHMARKS: dict[str, DataArguments] = {
+    "ncbi": DataArguments(
+        kb_path=_MEDIC, kb_format="medic", corpus_format="pubtator",
+        train_file="{data_dir}/ncbi-disease/NCBItrainset_corpus.txt",
+        dev_file="{data_dir}/ncbi-disease/NCBIdevelopset_corpus.txt",
+        test_file="{data_dir}/ncbi-disease/NCBItestset_corpus.txt",
+    ),
+    "bc5cdr-disease": DataArguments(
+        kb_path=_MEDIC, kb_format="medic", corpus_format="pubtator", entity_types=["Disease"],
+        train_file=_BC5CDR % "TrainingSet", dev_file=_BC5CDR % "DevelopmentSet", test_file=_BC5CDR % "TestSet",
+    ),
+    "bc5cdr-chemical": DataArguments(
+        kb_path="{data_dir}/kb/mesh2024/mesh_id_label_mappings.tsv", kb_format="mesh",
+        kb_supplementary_path="{data_dir}/kb/mesh2024/mesh_supp_id_label_mappings.tsv", mesh_tree_prefixes=["D"],
+        corpus_format="pubtator", entity_types=["Chemical"],
+        train_file=_BC5CDR % "TrainingSet", dev_file=_BC5CDR % "DevelopmentSet", test_file=_BC5CDR % "TestSet",
+    ),
+}
+
+
+def benchmark_data(name: str) -> DataArguments:
+    """The data arguments of a named benchmark; a clear error when its files are absent."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; choose from {', '.join(sorted(BENCHMARKS))}")
+    data = BENCHMARKS[name]
+    missing = [p for p in (_resolve(data.kb_path), _resolve(data.test_file)) if not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f"benchmark {name!r}: {', '.join(missing)} not found; set ${DATA_DIR_ENV} to the folder described in data/README.md")
+    return data

@@ -1,12 +1,14 @@
 """The linking vocabulary: every distinct (normalised) KB name and the concepts it belongs to.
 
 The trie is built over these names and maps each decoded name back to its concept id(s); a name
-shared by several concepts (958 in MEDIC, e.g. "ADA") keeps all of them, in KB order.
+shared by several concepts (958 in MEDIC, e.g. "ADA") keeps all of them, in KB order unless a
+``priority`` (e.g. how often training mentions with that text link to each concept) reorders them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import InputFormatError
@@ -27,13 +29,19 @@ class NameTable:
         self._by_concept: dict[str, list[int]] | None = None
 
     @classmethod
-    def from_kb(cls, kb: KnowledgeBase, lowercase: bool = True) -> NameTable:
+    def from_kb(cls, kb: KnowledgeBase, lowercase: bool = True, priority: Mapping[str, Mapping[str, int]] | None = None) -> NameTable:
+        """All KB names; ``priority[name][concept_id]`` (higher first) orders the concepts of a shared name."""
         table: dict[str, list[str]] = {}
         for concept in kb.concepts.values():
             for name in concept.names:
                 ids = table.setdefault(normalize_name(name, lowercase), [])
                 if concept.id not in ids:
                     ids.append(concept.id)
+        if priority:
+            for name, ids in table.items():
+                counts = priority.get(name)
+                if counts and len(ids) > 1:
+                    ids.sort(key=lambda cid: -counts.get(cid, 0))  # stable: KB order among equals
         names = sorted(table)
         return cls(names, [table[n] for n in names], lowercase)
 

@@ -7,8 +7,10 @@ the same matcher gives the TF-IDF baseline and TF-IDF negatives.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
+from scipy.sparse import csr_matrix
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .names import NameTable
@@ -17,9 +19,11 @@ from .names import NameTable
 class TfidfNameMatcher:
     """Cosine similarity between mentions and KB names on character 3-gram TF-IDF vectors."""
 
-    def __init__(self, table: NameTable):
+    def __init__(self, table: NameTable, analyzer: str = "char"):
+        """``analyzer``: scikit-learn's ``char`` (3-grams across spaces) or ``char_wb`` (3-grams within
+        space-padded words, so 2-letter abbreviations such as "dm" get n-grams at all)."""
         self.table = table
-        self.vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(3, 3), lowercase=table.lowercase, dtype=np.float32)
+        self.vectorizer = TfidfVectorizer(analyzer=analyzer, ngram_range=(3, 3), lowercase=table.lowercase, dtype=np.float32)
         self.name_vectors = self.vectorizer.fit_transform(table.names)
 
     def similarities(self, mention: str, name_indices: Sequence[int]) -> np.ndarray:
@@ -43,6 +47,21 @@ class TfidfNameMatcher:
         sims = self.similarities(mention, idx)
         order = np.lexsort((idx, -sims))  # highest similarity first, then lowest index
         return [int(i) for i in idx[order[:k]]]
+
+    @cached_property
+    def _names_by_ngram(self) -> csr_matrix:
+        """The transposed name vectors (n-gram -> names), built once for :meth:`name_similarities`."""
+        return self.name_vectors.T.tocsr()
+
+    def name_similarities(self, name_indices: Sequence[int]) -> csr_matrix:
+        """Cosine similarity of the given KB names to every KB name: one sparse row each, columns sorted.
+
+        Only names sharing an n-gram are stored (MEDIC: a third of the table per row), so a caller
+        working through a large KB in chunks never holds a dense names x names matrix.
+        """
+        sims = self.name_vectors[np.asarray(name_indices, dtype=np.int64)] @ self._names_by_ngram
+        sims.sort_indices()
+        return sims
 
     def nearest(self, mentions: Sequence[str], k: int, chunk_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` names over the whole table for each mention: (indices, scores), chunked sparse products."""

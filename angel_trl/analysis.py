@@ -1,0 +1,89 @@
+"""Accuracy by how close a mention is to its gold concept's names (the paper's similarity analysis).
+
+Each evaluated mention gets the highest TF-IDF cosine (character 3-grams) between its text and any
+name of a gold concept; accuracy is then reported per similarity bin. Low bins are the mentions a
+string matcher cannot solve, where a generative linker should earn its keep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .kb import KnowledgeBase
+from .names import NameTable
+from .targets import TfidfNameMatcher
+
+BIN_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+class GoldSimilarity:
+    """Highest TF-IDF cosine between a mention and the names of its gold concepts."""
+
+    def __init__(self, kb: KnowledgeBase, lowercase: bool = True):
+        self.kb = kb
+        self.table = NameTable.from_kb(kb, lowercase)
+        self.matcher = TfidfNameMatcher(self.table)
+
+    def __call__(self, mention: str, gold_ids: Sequence[str]) -> float | None:
+        idx = sorted({i for g in gold_ids if (cid := self.kb.canonical_id(g)) for i in self.table.names_of_concept(cid)})
+        return float(self.matcher.similarities(mention, idx).max()) if idx else None
+
+
+def bin_label(lo: float, hi: float) -> str:
+    return f"{lo:.1f}-{hi:.1f}"
+
+
+def accuracy_by_similarity(rows: Sequence[dict], similarities: Sequence[float | None], edges: Sequence[float] = BIN_EDGES) -> dict[str, dict]:
+    """``{bin: {"mentions": n, "acc@1": ...}}`` over prediction rows (``correct@1``); rows without a gold name in the KB are left out."""
+    out = {bin_label(lo, hi): {"mentions": 0, "correct": 0} for lo, hi in zip(edges[:-1], edges[1:])}
+    labels = list(out)
+    for row, sim in zip(rows, similarities, strict=True):
+        if sim is None:
+            continue
+        b = min(int(np.searchsorted(edges, sim, side="right")) - 1, len(labels) - 1)  # 1.0 falls in the last bin
+        out[labels[max(b, 0)]]["mentions"] += 1
+        out[labels[max(b, 0)]]["correct"] += bool(row["correct@1"])
+    return {k: {"mentions": v["mentions"], "acc@1": 100.0 * v["correct"] / v["mentions"] if v["mentions"] else None} for k, v in out.items()}
+
+
+def bins_table(by_system: dict[str, dict[str, dict]]) -> str:
+    """Markdown: one row per bin (with its mention count), one column per system."""
+    systems = list(by_system)
+    bins = list(next(iter(by_system.values())))
+    lines = ["| TF-IDF similarity | mentions | " + " | ".join(systems) + " |", "|---|---|" + "---|" * len(systems)]
+    for b in bins:
+        n = by_system[systems[0]][b]["mentions"]
+        cells = ["-" if by_system[s][b]["acc@1"] is None else f"{by_system[s][b]['acc@1']:.1f}" for s in systems]
+        lines.append(f"| {b} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_bins(by_system: dict[str, dict[str, dict]], path: str | Path, title: str = "") -> None:
+    """Grouped bars of acc@1 per similarity bin, one colour per system (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    systems = list(by_system)
+    bins = list(next(iter(by_system.values())))
+    x = np.arange(len(bins))
+    width = 0.8 / len(systems)
+    fig, ax = plt.subplots(figsize=(1.6 * len(bins) + 2, 3.8))
+    for i, s in enumerate(systems):
+        vals = [by_system[s][b]["acc@1"] or 0.0 for b in bins]
+        ax.bar(x + (i - (len(systems) - 1) / 2) * width, vals, width, label=s)
+    counts = [by_system[systems[0]][b]["mentions"] for b in bins]
+    ax.set_xticks(x, [f"{b}\n(n={n})" for b, n in zip(bins, counts)])
+    ax.set_xlabel("TF-IDF similarity between mention and closest gold name")
+    ax.set_ylabel("acc@1 (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,122 @@
+"""Accuracy benchmark: every system on one dataset, one protocol, split into seen / unseen mentions.
+
+    python benchmarks/accuracy.py --dataset ncbi \
+        --model "angel-trl stage 1=outputs/ncbi-stage1" --model "angel-trl stage 2=outputs/ncbi-stage2"
+
+Systems: exact match, TF-IDF (char 3-grams), dense all-MiniLM-L6-v2 nearest name and the angel-trl
+models given, each under both dictionary protocols (KB names only; KB + training mentions as
+synonyms), plus the training-mention dictionary with TF-IDF back-off. Writes
+``<results_dir>/<dataset>.json``, ``<dataset>.md`` and ``<dataset>_similarity.png`` (acc@1 by
+TF-IDF similarity between mention and gold name, the paper's analysis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from angel_trl.analysis import GoldSimilarity, accuracy_by_similarity, bins_table, plot_bins
+from angel_trl.baselines import DenseLinker, ExactMatchLinker, TfidfLinker, TrainDictionaryLinker, dictionary_protocol
+from angel_trl.data import BENCHMARKS, benchmark_data
+from angel_trl.evaluation import evaluate_linking, seen_mention_texts
+from angel_trl.io_utils import atomic_write_text, write_json
+from angel_trl.linking import EntityLinker
+
+
+class GenerativeSystem:
+    """An angel-trl linker run on corpus mentions (its own context windows), under a given protocol's names."""
+
+    def __init__(self, linker: EntityLinker, corpus):
+        self.linker, self.corpus = linker, corpus
+
+    def link(self, mentions):
+        return self.linker.link(self.linker.inputs_for(mentions, self.corpus.texts()), show_progress=True)
+
+
+def model_info(directory: str) -> dict:
+    info = {"dir": directory}
+    args = Path(directory) / "training_args.json"
+    if args.exists():
+        info["seed"] = json.loads(args.read_text()).get("seed")
+    return info
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", choices=sorted(BENCHMARKS), default="ncbi")
+    ap.add_argument("--splits", nargs="+", default=["test"])
+    ap.add_argument("--model", action="append", default=[], metavar="NAME=DIR", help="An angel-trl output dir to score (repeatable).")
+    ap.add_argument("--no-dense", action="store_true", help="Skip the dense peer (needs the 'bench' extra).")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--link-batch-size", type=int, default=32)
+    ap.add_argument("--results-dir", default="benchmarks/results")
+    ap.add_argument("--cache-dir", default="benchmarks/work", help="Dense name embeddings are cached here (.npy).")
+    args = ap.parse_args()
+
+    data = benchmark_data(args.dataset)
+    kb = data.load_kb()
+    train = data.load_split("train")
+    seen = seen_mention_texts(train.mentions)
+    protocols = [dictionary_protocol(kb), dictionary_protocol(kb, train)]
+    gold_similarity = GoldSimilarity(kb)
+    models = dict(spec.split("=", 1) for spec in args.model)
+    linkers = {name: EntityLinker.from_pretrained(d, device=args.device, batch_size=args.link_batch_size) for name, d in models.items()}
+
+    def systems(corpus):
+        for p in protocols:
+            yield "exact match", p.name, ExactMatchLinker(p.table)
+            tfidf = TfidfLinker(p.table)
+            yield "TF-IDF char-3 (word-bounded)", p.name, tfidf
+            if p.train_counts is not None:
+                yield "train dictionary + TF-IDF", p.name, TrainDictionaryLinker(p.train_counts, tfidf)
+            if not args.no_dense:
+                yield "dense MiniLM-L6", p.name, DenseLinker(p.table, device=args.device, cache_dir=args.cache_dir, show_progress=True)
+            for name, linker in linkers.items():
+                under = EntityLinker(linker.model, linker.tokenizer, p.table, config=linker.config, kb=p.kb) if p.train_counts is not None else linker
+                yield name, p.name, GenerativeSystem(under, corpus)
+
+    report: dict = {
+        "dataset": args.dataset,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {"platform": platform.platform(), "cpus": torch.get_num_threads(), "device": args.device, "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
+        "kb": kb.stats(),
+        "models": {name: model_info(d) for name, d in models.items()},
+        "splits": {},
+    }
+    md = [f"# {args.dataset}: acc@1 / acc@5 by system and dictionary protocol", "", f"Command: `{report['command']}`", ""]
+    for split in args.splits:
+        corpus = data.load_split(split)
+        mentions = corpus.mentions
+        out = report["splits"].setdefault(split, {})
+        sims = None
+        for system, protocol, linker in systems(corpus):
+            t0 = time.perf_counter()
+            metrics, rows = evaluate_linking(mentions, linker.link(mentions), kb, seen)
+            metrics["seconds"] = round(time.perf_counter() - t0, 2)
+            if sims is None:
+                sims = [gold_similarity(r["mention"], r["gold"]) for r in rows]
+            metrics["by_similarity"] = accuracy_by_similarity(rows, sims)
+            out.setdefault(system, {})[protocol] = metrics
+            print(f"{split} | {system} | {protocol} | acc@1 {metrics['acc@1']:.1f} | unseen {metrics['unseen_acc@1']:.1f} | {metrics['seconds']} s", flush=True)
+        md += [f"## {split} ({out[next(iter(out))]['KB']['evaluated']} mentions)", "", "| system | protocol | acc@1 | acc@5 | seen acc@1 (n) | unseen acc@1 (n) | seconds |", "|---|---|---|---|---|---|---|"]
+        for system, by_protocol in out.items():
+            for protocol, m in by_protocol.items():
+                md.append(f"| {system} | {protocol} | {m['acc@1']:.1f} | {m['acc@5']:.1f} | {m['seen_acc@1']:.1f} ({m['seen_mentions']}) | {m['unseen_acc@1']:.1f} ({m['unseen_mentions']}) | {m['seconds']} |")
+        by_system = {f"{s} ({p})": m["by_similarity"] for s, bp in out.items() for p, m in bp.items() if s != "exact match"}
+        md += ["", f"### {split}: acc@1 by TF-IDF similarity between mention and closest gold name", "", bins_table(by_system), ""]
+        plot_systems = {s: m for s, m in by_system.items() if s.endswith("(KB)")}
+        plot_bins(plot_systems, Path(args.results_dir) / f"{args.dataset}_{split}_similarity.png", f"{args.dataset} {split}: acc@1 by mention-gold similarity (KB names)")
+        md += [f"![acc@1 by similarity]({args.dataset}_{split}_similarity.png)", ""]
+    write_json(Path(args.results_dir) / f"{args.dataset}.json", report)
+    atomic_write_text(Path(args.results_dir) / f"{args.dataset}.md", "\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
