@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 ACCELERATE_CONFIG ?= recipes/accelerate/cpu.yaml
 
-.PHONY: setup test test-fast demo demo-data bench clean
+.PHONY: setup test test-fast demo demo-data bench ncbi clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,25 @@ demo: setup
 	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/mine.py --config recipes/configs/demo_mine.yaml
 	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage2_dpo.py --config recipes/configs/demo_dpo.yaml
 	$(PY) recipes/compare.py "stage 1=outputs/demo-stage1/stage1_results.json" "stage 2 (DPO)=outputs/demo-stage2/stage2_results.json"
+
+# Accuracy (every peer; angel-trl models found in outputs/<dataset>-stage{1,2}) and speed benchmarks.
+# Train the NCBI models first with `make ncbi` (about 80 minutes on 2 CPU cores).
+BENCH_DATASETS ?= ncbi bc5cdr-disease bc5cdr-chemical
+bench: setup
+	for d in $(BENCH_DATASETS); do $(PY) benchmarks/accuracy.py --dataset $$d --models-from outputs || exit 1; done
+	$(PY) benchmarks/trie_bench.py --kbs medic mesh_chem synthetic_3m --out benchmarks/results/trie.json
+	if [ -d outputs/ncbi-stage1 ] && [ -d outputs/ncbi-pairs ]; then \
+	  $(PY) benchmarks/speed_bench.py --model_dir outputs/ncbi-stage1 --pairs outputs/ncbi-pairs/train \
+	    --corpus "{data_dir}/ncbi-disease/NCBIdevelopset_corpus.txt" --corpus_format pubtator --out benchmarks/results/speed_cpu.json; \
+	else echo "speed benchmark skipped: run 'make ncbi' first (needs outputs/ncbi-stage1 and outputs/ncbi-pairs)"; fi
+
+# NCBI-disease end to end on CPU: stage 1, mining, stage 2 and its SFT-only control.
+ncbi: setup
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage1.py --config recipes/configs/ncbi_cpu.yaml
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/mine.py --config recipes/configs/ncbi_mine.yaml
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage2_dpo.py --config recipes/configs/ncbi_dpo.yaml
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage2_dpo.py --config recipes/configs/ncbi_dpo.yaml \
+	  --loss_type sft --loss_weights 1.0 --output_dir outputs/ncbi-sft-control
 
 clean:
 	rm -rf outputs .pytest_cache

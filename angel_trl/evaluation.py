@@ -19,6 +19,11 @@ def is_correct(result: LinkingResult, gold: set[str], k: int, kb: KnowledgeBase)
     return bool(predicted & gold)
 
 
+def candidate_rows(result: LinkingResult) -> list[dict]:
+    """A result's ranked candidates as JSON-ready ``{"id", "name", "score"}`` rows (score to 4 places)."""
+    return [{"id": c.concept_id, "name": c.name, "score": round(c.score, 4)} for c in result.candidates]
+
+
 def evaluate_linking(
     mentions: Sequence[Mention],
     results: Sequence[LinkingResult],
@@ -63,7 +68,7 @@ def evaluate_linking(
                 "composite": m.composite,
                 "seen": seen,
                 **{f"correct@{k}": correct[k] for k in ks},
-                "predictions": [{"id": c.concept_id, "name": c.name, "score": round(c.score, 4)} for c in r.candidates],
+                "predictions": candidate_rows(r),
             }
         )
     metrics: dict = {"evaluated": totals["all"], **counts}

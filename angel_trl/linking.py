@@ -39,6 +39,9 @@ LINKER_CONFIG = "linker_config.json"
 TRIE_FILE = "trie.npz"
 NAMES_FILE = "names.jsonl"
 KB_FILE = "kb.jsonl"
+# What a linker needs from a Hub repo: config, weights and tokenizer files, trie, names and KB, all
+# at the top level. Checkpoint sub-folders, predictions and pickled weights (*.bin) stay on the Hub.
+LINKER_HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", TRIE_FILE, NAMES_FILE, KB_FILE]
 
 
 class TrieConstrainedLogitsProcessor(LogitsProcessor):
@@ -150,6 +153,31 @@ class LinkInput:
         return cls(config.source(left + mention + right, len(left), len(left) + len(mention)), mention.strip())
 
 
+def build_name_trie(table: NameTable, encoder: SequenceEncoder) -> NameTrie:
+    """The trie over every name of ``table``, tokenised exactly as training and linking tokenise names."""
+    return NameTrie.build(encoder.names(table.names), encoder.eos)
+
+
+def resolve_linker_dir(dir_or_hub_id: str | Path, revision: str | None = None, token: str | None = None) -> Path:
+    """``dir_or_hub_id`` if it is a local directory, else the snapshot of the linker files of that Hub
+    model repo (downloaded into the Hub cache, or found there when offline)."""
+    directory = Path(dir_or_hub_id)
+    if directory.is_dir():
+        if revision is not None:
+            raise ValueError(f"revision={revision!r} applies to Hub ids, but {dir_or_hub_id} is a local directory")
+        return directory
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        snapshot = Path(snapshot_download(str(dir_or_hub_id), revision=revision, token=token, allow_patterns=LINKER_HUB_PATTERNS, ignore_patterns=["*/*"]))
+    except HFValidationError:
+        raise FileNotFoundError(f"{dir_or_hub_id}: no such linker directory, and not a Hub id 'owner/name'") from None
+    if not (snapshot / LINKER_CONFIG).exists():
+        raise FileNotFoundError(f"Hub repo {dir_or_hub_id} has no {LINKER_CONFIG}: not a linker saved by angel-trl")
+    return snapshot
+
+
 class EntityLinker:
     """Batched constrained beam search over a trie of KB names."""
 
@@ -162,7 +190,7 @@ class EntityLinker:
         if self.config.lowercase != table.lowercase:
             raise ValueError("linker config and name table disagree on lowercasing")
         self.encoder = SequenceEncoder(tokenizer, self.config.max_source_length, self.config.max_prompt_tokens, self.config.max_name_tokens)
-        self.trie = trie if trie is not None else NameTrie.build(self.encoder.names(table.names), self.encoder.eos)
+        self.trie = trie if trie is not None else build_name_trie(table, self.encoder)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -180,11 +208,12 @@ class EntityLinker:
         write_json(directory / LINKER_CONFIG, asdict(self.config))
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | None = None, **config_overrides) -> EntityLinker:
-        """Load model, tokenizer, trie, names (and KB when saved) from one directory."""
+    def from_pretrained(cls, dir_or_hub_id: str | Path, revision: str | None = None, token: str | None = None, device: str | None = None, **config_overrides) -> EntityLinker:
+        """Load model, tokenizer, trie, names (and KB when saved) from a linker directory, or from a
+        Hub model repo holding one (``revision`` and ``token`` apply to Hub ids)."""
         from .modeling import load_pretrained
 
-        directory = Path(directory)
+        directory = resolve_linker_dir(dir_or_hub_id, revision, token)
         config = LinkerConfig(**json.loads((directory / LINKER_CONFIG).read_text()))
         for key, value in config_overrides.items():
             setattr(config, key, value)

@@ -16,6 +16,7 @@ from .examples import ExampleConfig, Stage1Rows, build_kb_rows, build_stage1_row
 from .linking import EntityLinker, LinkerConfig
 from .modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer
 from .names import NameTable
+from .peft_utils import LoraArguments, apply_lora
 from .runs import score_and_save
 from .targets import TfidfNameMatcher
 from .tokenization import SequenceEncoder
@@ -25,8 +26,8 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ModelArguments:
-    """Which model to start from."""
+class ModelArguments(LoraArguments):
+    """Which model to start from, and whether to train LoRA adapters on it (TRL's field names)."""
 
     model_name_or_path: str | None = field(default=None, metadata={"help": "BART-family checkpoint (local dir or Hub id); build from scratch when unset."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub (off unless you trust it)."})
@@ -46,36 +47,46 @@ def encode_rows(rows: Stage1Rows, encoder: SequenceEncoder) -> tuple[Dataset, in
 
 
 def make_model(model_args: ModelArguments, config: Stage1Config, tokenizer_texts: list[str]):
-    """Load ``model_name_or_path`` or build a tokenizer and a BART of ``config.model_size``."""
+    """Load ``model_name_or_path`` or build a tokenizer and a BART of ``config.model_size``;
+    with ``use_peft`` the model is wrapped with new LoRA adapters."""
     if model_args.model_name_or_path:
-        return load_pretrained(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
-    vocab = config.tokenizer_vocab_size or SIZE_PRESETS[config.model_size].vocab_size
-    tokenizer = train_tokenizer(tokenizer_texts, vocab)
-    return build_model(config.model_size, tokenizer), tokenizer
+        model, tokenizer = load_pretrained(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
+    else:
+        if model_args.use_peft:
+            # Low-rank updates of random weights cannot learn the task: LoRA is for a trained checkpoint.
+            logger.warning("use_peft on a model built from scratch trains only adapters on random weights; set model_name_or_path")
+        vocab = config.tokenizer_vocab_size or SIZE_PRESETS[config.model_size].vocab_size
+        tokenizer = train_tokenizer(tokenizer_texts, vocab)
+        model = build_model(config.model_size, tokenizer)
+    return apply_lora(model, model_args), tokenizer
 
 
-def train_stage1(data_args: DataArguments, model_args: ModelArguments, config: Stage1Config, train_corpus: Corpus | None = None) -> dict:
+def train_stage1(data_args: DataArguments, model_args: ModelArguments, config: Stage1Config, train_corpus: Corpus | None = None, rows: Stage1Rows | None = None) -> dict:
     """Train stage 1, save model + tokenizer + linking artefacts in ``config.output_dir``, return scores.
 
     ``train_corpus`` replaces the configured train split (cross-fitting trains on part of it).
+    ``rows`` (KB pre-training, :mod:`angel_trl.pretraining`) replaces the rows built from the train
+    split and ``kb_rows``; the train split is then optional and only marks seen mentions.
     """
     set_seed(config.seed)
     kb = data_args.load_kb()
     train, dev, test = (data_args.load_split(s) for s in ("train", "dev", "test"))
     train = train_corpus or train
-    if train is None:
+    if train is None and rows is None:
         raise ValueError("stage 1 needs a train_file")
     table = NameTable.from_kb(kb, config.lowercase)
     matcher = TfidfNameMatcher(table)
     example_config = ExampleConfig(config.max_context_words, config.lowercase)
 
-    rows = build_stage1_rows(train, kb, table, matcher, example_config, config.target_top_k, avoid_shared=config.avoid_shared_targets)
-    if config.kb_rows:
-        build_kb_rows(table, matcher, example_config, config.kb_target_top_k, config.max_kb_names, config.seed, rows, config.avoid_shared_targets)
+    if rows is None:
+        rows = build_stage1_rows(train, kb, table, matcher, example_config, config.target_top_k, avoid_shared=config.avoid_shared_targets)
+        if config.kb_rows:
+            build_kb_rows(table, matcher, example_config, config.kb_target_top_k, config.max_kb_names, config.seed, rows, config.avoid_shared_targets)
     model, tokenizer = make_model(model_args, config, table.names + rows.sources)
     encoder = SequenceEncoder(tokenizer, config.max_source_length)
     train_dataset, truncated = encode_rows(rows, encoder)
-    summary: dict = {"kb": kb.stats(), "train_corpus": train.stats(), "rows": dict(rows.counts), "truncated_sources": truncated, "parameters": model.num_parameters()}
+    summary: dict = {"kb": kb.stats(), "train_corpus": train.stats() if train else None, "rows": dict(rows.counts), "truncated_sources": truncated, "parameters": model.num_parameters()}
+    summary["trainable_parameters"] = model.num_parameters(only_trainable=True)  # fewer with LoRA
     logger.info("stage-1 data: %s", summary)
 
     linker_config = LinkerConfig(
@@ -87,7 +98,7 @@ def train_stage1(data_args: DataArguments, model_args: ModelArguments, config: S
         lowercase=config.lowercase,
     )
     linker = EntityLinker(model, tokenizer, table, config=linker_config, kb=kb)
-    seen = seen_mention_texts(train.mentions)
+    seen = seen_mention_texts(train.mentions) if train else None
     evaluator = None
     eval_dataset = None
     if dev is not None:

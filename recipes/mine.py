@@ -5,14 +5,15 @@
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from accelerate import PartialState
 from trl import TrlParser
 
 from angel_trl.data import DataArguments
-from angel_trl.io_utils import write_json
+from angel_trl.hub import CARD_FILE, dataset_card, push_pairs
+from angel_trl.io_utils import atomic_write_text, write_json
 from angel_trl.linking import EntityLinker
 from angel_trl.mining import MiningConfig, mine_pairs
 
@@ -25,28 +26,32 @@ class MineArguments:
     splits: list[str] = field(default_factory=lambda: ["train", "dev"], metadata={"help": "Corpus splits to mine (train; dev for eval loss)."})
     link_batch_size: int = field(default=32, metadata={"help": "Mentions per constrained-decoding batch."})
     # Hub
-    push_to_hub: bool = field(default=False, metadata={"help": "Also push the pairs to the Hub."})
+    push_to_hub: bool = field(default=False, metadata={"help": "Also push the pairs (one split per mined split) and their card to the Hub."})
     hub_dataset_id: str | None = field(default=None, metadata={"help": "Hub dataset id for push_to_hub."})
+    hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the Hub dataset private (the Hub's default when unset)."})
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     args, mining, data_args = TrlParser((MineArguments, MiningConfig, DataArguments)).parse_args_and_config()
+    if args.push_to_hub and not args.hub_dataset_id:
+        raise ValueError("push_to_hub needs hub_dataset_id")  # before mining, not after it
     state = PartialState()
     linker = EntityLinker.from_pretrained(args.model_dir, device=str(state.device), batch_size=args.link_batch_size)
     kb = linker.kb or data_args.load_kb()
-    summaries = {}
+    summaries, pairs_by_split = {}, {}
     for split in args.splits:
         corpus = data_args.load_split(split)
         if corpus is None:
             raise ValueError(f"split {split!r} has no file in the data arguments")
-        pairs, summaries[split] = mine_pairs(linker, corpus, kb, mining, show_progress=state.is_main_process)
+        pairs_by_split[split], summaries[split] = mine_pairs(linker, corpus, kb, mining, show_progress=state.is_main_process)
         if state.is_main_process:
-            pairs.save_to_disk(str(Path(args.output_dir) / split))
-            if args.push_to_hub:
-                pairs.push_to_hub(args.hub_dataset_id, split=split)
+            pairs_by_split[split].save_to_disk(str(Path(args.output_dir) / split))
     if state.is_main_process:
         write_json(Path(args.output_dir) / "mining_summary.json", summaries)
+        atomic_write_text(Path(args.output_dir) / CARD_FILE, dataset_card(summaries, pairs_by_split, args.hub_dataset_id, args.model_dir, asdict(mining)))
+        if args.push_to_hub:
+            push_pairs(pairs_by_split, args.hub_dataset_id, summaries, private=args.hub_private_repo, model=args.model_dir, mining=asdict(mining))
         print(json.dumps(summaries, indent=2))
 
 

@@ -5,10 +5,12 @@
 
 import logging
 
+from accelerate import PartialState
 from trl import TrlParser
 
 from angel_trl.data import DataArguments
 from angel_trl.evaluation import scores_table
+from angel_trl.hub import data_files, publish_linker, take_over_push
 from angel_trl.stage1 import ModelArguments, train_stage1
 from angel_trl.trainers import Stage1Config
 
@@ -16,7 +18,10 @@ from angel_trl.trainers import Stage1Config
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data_args, model_args, config = TrlParser((DataArguments, ModelArguments, Stage1Config)).parse_args_and_config()
+    hub = take_over_push(config)  # --push_to_hub: the scored linker is pushed once, below, not by the Trainer
     summary = train_stage1(data_args, model_args, config)
+    if PartialState().is_main_process:
+        publish_linker(config.output_dir, hub, base_model=model_args.model_name_or_path, data_files=data_files(data_args))
     print(scores_table({k: summary[k] for k in ("dev", "test") if k in summary}, f"Stage 1 ({config.output_dir})"))
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from accelerate.utils import is_peft_model
 from datasets import Dataset
 from transformers import Trainer
 
@@ -97,6 +99,18 @@ def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
     return per_token.sum(-1), per_token, mask
 
 
+@contextmanager
+def adapters_disabled(peft_model) -> Iterator[None]:
+    """``peft_model`` acts as its base model, in eval mode like a separate reference (restored after)."""
+    was_training = peft_model.training
+    peft_model.eval()
+    try:
+        with peft_model.disable_adapter():
+            yield
+    finally:
+        peft_model.train(was_training)
+
+
 def dpo_losses(
     loss_types: Sequence[str],
     loss_weights: Sequence[float],
@@ -141,7 +155,10 @@ class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
 
     The reference is ``ref_model`` (a frozen copy of the policy when None), or, with
     ``precompute_ref_log_probs``, its log-probs computed once before training (no second model
-    in memory, one forward less per step).
+    in memory, one forward less per step). For a PEFT policy and no ``ref_model`` (TRL's way) the
+    reference is the policy with its adapters disabled, i.e. the base model: no copy is made.
+    That is the initial policy only when the adapters are new (LoRA's B starts at zero); pass
+    ``ref_model`` to train further an adapter that was already trained.
     """
 
     def __init__(
@@ -176,14 +193,17 @@ class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
             _disable_dropout(model)
         self.collator = PreferenceCollator(processing_class.pad_token_id, model.config.decoder_start_token_id)
         self.precompute_ref = args.precompute_ref_log_probs
-        if ref_model is None:
+        self.ref_is_base_model = ref_model is None and is_peft_model(model)
+        if ref_model is None and not self.ref_is_base_model:
             ref_model = copy.deepcopy(model)
-        ref_model.eval().requires_grad_(False)
+        if ref_model is not None:
+            ref_model.eval().requires_grad_(False)
         if self.precompute_ref:
+            reference = model if self.ref_is_base_model else ref_model
             bs = args.precompute_ref_batch_size or args.per_device_train_batch_size
-            train_dataset = self.add_reference_logps(ref_model, train_dataset, bs)
+            train_dataset = self.add_reference_logps(reference, train_dataset, bs)
             if eval_dataset is not None:
-                eval_dataset = self.add_reference_logps(ref_model, eval_dataset, bs)
+                eval_dataset = self.add_reference_logps(reference, eval_dataset, bs)
             ref_model = None  # not kept: saves memory and a forward per step
         super().__init__(model=model, args=args, data_collator=self.collator, train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks)
         self.ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True) if ref_model is not None else None
@@ -193,15 +213,22 @@ class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
 
     @torch.no_grad()
+    def reference_logps(self, ref_model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Summed log-probs of ``batch`` under the reference: ``ref_model``, or, when the reference is
+        the base model, ``ref_model`` (the unwrapped PEFT policy) with its adapters disabled."""
+        if not self.ref_is_base_model:
+            return sequence_logps(ref_model, batch)[0]
+        with adapters_disabled(ref_model):
+            return sequence_logps(ref_model, batch)[0]
+
     def add_reference_logps(self, ref_model, dataset: Dataset, batch_size: int) -> Dataset:
-        """Columns ``ref_chosen_logps`` / ``ref_rejected_logps`` computed once with ``ref_model``."""
+        """Columns ``ref_chosen_logps`` / ``ref_rejected_logps`` computed once with the reference."""
         device = next(ref_model.parameters()).device
         chosen, rejected = [], []
         for lo in range(0, len(dataset), batch_size):
             feats = [dataset[i] for i in range(lo, min(lo + batch_size, len(dataset)))]
             batch = {k: v.to(device) for k, v in self.collator(feats).items()}
-            logps, _, _ = sequence_logps(ref_model, batch)
-            c, r = logps.chunk(2)
+            c, r = self.reference_logps(ref_model, batch).chunk(2)
             chosen.extend(c.tolist())
             rejected.extend(r.tolist())
         return dataset.add_column("ref_chosen_logps", chosen).add_column("ref_rejected_logps", rejected)
@@ -215,9 +242,9 @@ class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
         if "ref_chosen_logps" in inputs:
             ref_chosen, ref_rejected = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
         else:
-            with torch.no_grad():
-                ref_logps, _, _ = sequence_logps(self.ref_model, inputs)
-            ref_chosen, ref_rejected = ref_logps.chunk(2)
+            # Through the unwrapped policy when the reference is its base model: disable_adapter lives on the PeftModel.
+            ref = self.accelerator.unwrap_model(model) if self.ref_is_base_model else self.ref_model
+            ref_chosen, ref_rejected = self.reference_logps(ref, inputs).chunk(2)
         loss = dpo_losses(
             self.loss_types, self.loss_weights, self.beta, self.label_smoothing,
             chosen_logps, rejected_logps, ref_chosen, ref_rejected, chosen_tokens, chosen_mask, rejected_mask,

@@ -1,0 +1,230 @@
+"""The ``angel-trl`` command line, run in-process on the tiny trained toy linker."""
+
+import io
+import json
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from angel_trl.cli import MAX_NAME_TOKENS, MINING_DEFAULTS, MINING_RULES, main
+from angel_trl.corpus import read_corpus_jsonl
+
+TEXTS = ["Patients with [ST] lung cancer [ET] were treated with surgery.", "A sweat test confirmed [ST] CF [ET] in the infant."]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def rc_and_stderr(capsys, *argv: str) -> tuple[int, str]:
+    rc, _, err = run(capsys, *argv)
+    return rc, err
+
+
+def assert_user_error(rc: int, err: str, *fragments: str) -> None:
+    """Non-zero exit, exactly one ``angel-trl: error:`` line on stderr, no traceback."""
+    assert rc != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("angel-trl: error: ") and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def model_dir(trained_toy) -> Path:
+    return trained_toy[0]
+
+
+@pytest.fixture(scope="module")
+def linker(model_dir):
+    from angel_trl.linking import EntityLinker
+
+    return EntityLinker.from_pretrained(model_dir)
+
+
+def check_predictions(rows: list[dict], linker, top_k: int) -> None:
+    """Each prediction is a KB name of the concept it is reported for, ranked by score."""
+    for row in rows:
+        preds = row["predictions"]
+        assert 1 <= len(preds) <= top_k
+        for p in preds:
+            i = linker.table.index_of(p["name"])
+            assert i is not None and p["id"] in linker.table.concept_ids[i]
+        assert [p["score"] for p in preds] == sorted((p["score"] for p in preds), reverse=True)
+
+
+# ---------------------------------------------------------------------------------------- link
+def test_link_text_matches_the_library(capsys, model_dir, linker):
+    rc, out, _ = run(capsys, "link", model_dir, "--text", TEXTS[0], "--text", TEXTS[1], "--top-k", 3, "--num-beams", 6)
+    assert rc == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["text"] for r in rows] == TEXTS and [r["mention"] for r in rows] == ["lung cancer", "CF"]
+    check_predictions(rows, linker, top_k=3)
+    # The same as the library with the same decoding settings.
+    from angel_trl.linking import EntityLinker
+
+    direct = EntityLinker.from_pretrained(model_dir, top_k=3, num_beams=6).link(TEXTS)
+    assert [[p["id"] for p in r["predictions"]] for r in rows] == [res.top_ids for res in direct]
+    assert rows[0]["predictions"][0]["id"] == "C1" and rows[1]["predictions"][0]["id"] == "C5"  # training mentions
+
+
+def test_link_input_file_and_stdin(capsys, monkeypatch, model_dir, linker, tmp_path):
+    src = tmp_path / "marked.txt"
+    src.write_text(TEXTS[0] + "\n\n" + TEXTS[1] + "\n")
+    out_file = tmp_path / "out" / "predictions.jsonl"
+    rc, out, _ = run(capsys, "link", model_dir, "--input", src, "--output", out_file, "--batch-size", 1)
+    assert rc == 0 and out == ""
+    rows = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert [r["line"] for r in rows] == [1, 3]  # the blank line is skipped, line numbers kept
+    check_predictions(rows, linker, top_k=linker.config.top_k)
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(TEXTS[1] + "\n"))
+    rc, out, _ = run(capsys, "link", model_dir, "--input", "-")
+    assert rc == 0
+    (stdin_row,) = [json.loads(line) for line in out.splitlines()]
+    assert stdin_row["predictions"] == rows[1]["predictions"]
+
+
+def test_link_corpus_links_every_mention(capsys, model_dir, linker, toy_dir):
+    rc, out, _ = run(capsys, "link", model_dir, "--corpus", toy_dir / "train.jsonl")
+    assert rc == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    mentions = read_corpus_jsonl(toy_dir / "train.jsonl").mentions
+    assert [(r["doc_id"], r["start"], r["end"], r["mention"], r["gold_ids"]) for r in rows] == [(m.doc_id, m.start, m.end, m.text, list(m.ids)) for m in mentions]
+    check_predictions(rows, linker, top_k=linker.config.top_k)
+
+
+# ---------------------------------------------------------------------------------------- evaluate
+def test_evaluate_matches_link_and_score(capsys, model_dir, linker, toy_dir, toy_kb, tmp_path):
+    from angel_trl.evaluation import link_and_score, seen_mention_texts
+
+    corpus = read_corpus_jsonl(toy_dir / "train.jsonl")
+    expected, expected_rows = link_and_score(linker, corpus, toy_kb, seen_mention_texts(corpus.mentions))
+    preds = tmp_path / "preds.jsonl"
+    rc, out, err = run(capsys, "evaluate", model_dir, "--corpus", toy_dir / "train.jsonl", "--train", toy_dir / "train.jsonl", "--predictions", preds)
+    assert rc == 0
+    assert json.loads(out) == expected and expected["acc@1"] > 50 and expected["seen_mentions"] == len(corpus.mentions)
+    assert "| train.jsonl |" in err and "acc@5" in err  # the markdown table
+    assert [json.loads(line) for line in preds.read_text().splitlines()] == expected_rows
+
+    # An explicit KB and --output: same scores, nothing on stdout.
+    metrics = tmp_path / "metrics.json"
+    rc, out, _ = run(capsys, "evaluate", model_dir, "--corpus", toy_dir / "train.jsonl", "--kb", toy_dir / "kb.jsonl", "--output", metrics)
+    assert rc == 0 and out == ""
+    no_seen, _ = link_and_score(linker, corpus, toy_kb)
+    assert json.loads(metrics.read_text()) == no_seen
+
+
+# ---------------------------------------------------------------------------------------- mine
+def test_mine_writes_the_recipe_layout(capsys, model_dir, toy_dir, tmp_path):
+    from datasets import load_from_disk
+
+    out_dir = tmp_path / "pairs"
+    rc, out, _ = run(capsys, "mine", model_dir, "--corpus", toy_dir / "train.jsonl", "--output-dir", out_dir, "--num-beams", 4, "--top-k", 4)
+    assert rc == 0
+    summary = json.loads(out)
+    pairs = load_from_disk(str(out_dir / "train"))
+    assert summary["rule"] == "paper" and summary["mentions"] == 8 and summary["pairs"] == len(pairs) > 0
+    assert {"prompt", "chosen", "rejected"} <= set(pairs.column_names)
+    assert all(c != r for c, r in zip(pairs["chosen"], pairs["rejected"]))
+
+    # A second split goes beside the first; the summary keeps both.
+    rc, _, _ = run(capsys, "mine", model_dir, "--corpus", toy_dir / "train.jsonl", "--output-dir", out_dir, "--split", "dev", "--rule", "tfidf")
+    assert rc == 0
+    summaries = json.loads((out_dir / "mining_summary.json").read_text())
+    assert summaries["train"] == summary and summaries["dev"]["rule"] == "tfidf"
+    assert len(load_from_disk(str(out_dir / "dev"))) == summaries["dev"]["pairs"] > 0
+
+
+def test_cli_defaults_are_the_library_defaults():
+    from angel_trl.linking import LinkerConfig
+    from angel_trl.mining import PAIR_RULES, MiningConfig
+
+    assert {k: v for k, v in asdict(MiningConfig()).items() if k in MINING_DEFAULTS} == MINING_DEFAULTS
+    assert MINING_RULES == PAIR_RULES and LinkerConfig().max_name_tokens == MAX_NAME_TOKENS
+
+
+# ---------------------------------------------------------------------------------------- build-trie, kb-stats
+def test_build_trie_reproduces_the_training_artefacts(capsys, model_dir, toy_dir, tmp_path):
+    from angel_trl.names import NameTable
+    from angel_trl.trie import NameTrie
+
+    out_dir = tmp_path / "trie"
+    rc, out, _ = run(capsys, "build-trie", "--kb", toy_dir / "kb.jsonl", "--tokenizer", model_dir, "--output", out_dir)
+    assert rc == 0
+    assert "7 concepts" in out and "nodes" in out and " s" in out
+    built, saved = NameTrie.load(out_dir / "trie.npz"), NameTrie.load(model_dir / "trie.npz")
+    assert built.eos_token_id == saved.eos_token_id
+    for field in ("first_child", "node_token", "terminal_name"):
+        np.testing.assert_array_equal(getattr(built, field), getattr(saved, field))
+    table, saved_table = NameTable.load(out_dir / "names.jsonl"), NameTable.load(model_dir / "names.jsonl")
+    assert table.names == saved_table.names and table.lowercase
+
+    rc, out, _ = run(capsys, "build-trie", "--kb", toy_dir / "kb.jsonl", "--tokenizer", model_dir, "--output", out_dir, "--no-lowercase")
+    assert rc == 0 and "case kept" in out
+    assert "ADA deficiency" in NameTable.load(out_dir / "names.jsonl").names
+
+
+def test_kb_stats(capsys, toy_dir, toy_kb):
+    rc, out, _ = run(capsys, "kb-stats", "--kb", toy_dir / "kb.jsonl", "--format", "json")
+    assert rc == 0 and json.loads(out) == toy_kb.stats()
+    rc, out, _ = run(capsys, "kb-stats", "--kb", toy_dir / "kb.jsonl")
+    assert rc == 0 and "| concepts | 7 |" in out and "| ambiguous_names | 1 |" in out
+
+
+# ---------------------------------------------------------------------------------------- help and errors
+@pytest.mark.parametrize("command", ["link", "evaluate", "mine", "build-trie", "kb-stats"])
+def test_every_command_has_help_with_an_example(capsys, command):
+    rc, out, _ = run(capsys, command, "--help")
+    assert rc == 0 and out.startswith(f"usage: angel-trl {command}") and "Example:" in out
+
+
+def test_user_errors_are_one_line(capsys, model_dir, toy_dir, tmp_path):
+    missing = tmp_path / "nope.jsonl"
+    assert_user_error(*rc_and_stderr(capsys, "kb-stats", "--kb", missing), str(missing))
+    assert_user_error(*rc_and_stderr(capsys, "evaluate", model_dir, "--corpus", missing), str(missing))
+
+    bad_kb = tmp_path / "bad_kb.jsonl"
+    bad_kb.write_text('{"id": "C1", "names": ["a"]}\n{"id": "C2", "names": "not a list"}\n')
+    assert_user_error(*rc_and_stderr(capsys, "kb-stats", "--kb", bad_kb), f"{bad_kb}:2", "'names' must be a list")
+
+    bad_corpus = tmp_path / "bad_corpus.jsonl"
+    bad_corpus.write_text(json.dumps({"id": "d1", "text": "lung cancer", "mentions": [{"start": 0, "end": 4, "text": "lung cancer", "ids": ["C1"]}]}) + "\n")
+    assert_user_error(*rc_and_stderr(capsys, "link", model_dir, "--corpus", bad_corpus), f"{bad_corpus}:1", "does not match")
+
+    assert_user_error(*rc_and_stderr(capsys, "link", model_dir, "--text", "no marks at all"), "--text", "[ST] mention [ET]")
+    marked = tmp_path / "marked.txt"
+    marked.write_text(TEXTS[0] + "\nthe [ST] mention is never closed\n")
+    assert_user_error(*rc_and_stderr(capsys, "link", model_dir, "--input", marked), f"{marked}:2")
+
+    rc, _, err = run(capsys, "kb-stats", "--kb", toy_dir / "kb.jsonl", "--kb-format", "xml")
+    assert rc == 2
+    assert_user_error(rc, err, "invalid choice: 'xml'")
+    assert_user_error(*rc_and_stderr(capsys, "kb-stats", "--kb", toy_dir / "kb.jsonl", "--mesh-tree-prefix", "D"), "--kb-format mesh")
+    assert_user_error(*rc_and_stderr(capsys, "link", model_dir, "--text", TEXTS[0], "--top-k", 0), "positive integer")
+    assert_user_error(*rc_and_stderr(capsys), "COMMAND")
+
+    not_a_linker = tmp_path / "empty_model"
+    not_a_linker.mkdir()
+    assert_user_error(*rc_and_stderr(capsys, "link", not_a_linker, "--text", TEXTS[0]), "linker_config.json", "trie.npz")
+    assert_user_error(*rc_and_stderr(capsys, "evaluate", tmp_path / "no" / "such" / "dir", "--corpus", toy_dir / "train.jsonl"), "no such directory")
+    assert_user_error(*rc_and_stderr(capsys, "build-trie", "--kb", toy_dir / "kb.jsonl", "--tokenizer", not_a_linker, "--output", tmp_path / "t"), "cannot load the tokenizer")
+
+
+def test_console_script(toy_dir, tmp_path):
+    script = Path(sys.executable).with_name("angel-trl")
+    if not script.exists():
+        pytest.skip(f"{script} not installed: run `pip install -e .` to create the console script")
+    done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "build-trie" in done.stdout
+    done = subprocess.run([script, "kb-stats", "--kb", toy_dir / "kb.jsonl", "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and json.loads(done.stdout)["concepts"] == 7
+    done = subprocess.run([script, "kb-stats", "--kb", tmp_path / "nope.jsonl"], capture_output=True, text=True, timeout=120)
+    assert_user_error(done.returncode, done.stderr, "nope.jsonl")
