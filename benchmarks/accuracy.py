@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--dataset", choices=sorted(BENCHMARKS), default="ncbi")
     ap.add_argument("--splits", nargs="+", default=["test"])
     ap.add_argument("--model", action="append", default=[], metavar="NAME=DIR", help="An angel-trl output dir to score (repeatable).")
+    ap.add_argument("--models-from", metavar="DIR", help="Also score DIR/<dataset>-stage1 and DIR/<dataset>-stage2 when they exist (what the recipes write).")
     ap.add_argument("--no-dense", action="store_true", help="Skip the dense peer (needs the 'bench' extra).")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--link-batch-size", type=int, default=32)
@@ -66,6 +67,10 @@ def main() -> None:
     protocols = [dictionary_protocol(kb), dictionary_protocol(kb, train)]
     gold_similarity = GoldSimilarity(kb)
     models = dict(spec.split("=", 1) for spec in args.model)
+    if args.models_from:
+        for stage, label in (("stage1", "angel-trl stage 1"), ("stage2", "angel-trl stage 2 (DPO)")):
+            if (Path(args.models_from) / f"{args.dataset}-{stage}" / "linker_config.json").exists():
+                models.setdefault(label, str(Path(args.models_from) / f"{args.dataset}-{stage}"))
     linkers = {name: EntityLinker.from_pretrained(d, device=args.device, batch_size=args.link_batch_size) for name, d in models.items()}
 
     def systems(corpus):
