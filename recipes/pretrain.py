@@ -1,0 +1,33 @@
+"""KB-guided pre-training (ANGEL_PT), positive-only: template sentences from the KB -> stage-1 training.
+
+    accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/pretrain.py --config recipes/configs/demo_pretrain.yaml
+
+Builds (or resumes) the KB corpus in `corpus_dir`, saves its preference pairs in `pairs_dir` when
+set, and trains through the stage-1 code; `output_dir` is a linker that `recipes/stage1.py
+--model_name_or_path` fine-tunes and `recipes/stage2_dpo.py --stage1_model` (with
+`--train_pairs <pairs_dir>`: negative-aware pre-training) starts from.
+"""
+
+import logging
+
+from trl import TrlParser
+
+from angel_trl.data import DataArguments
+from angel_trl.evaluation import scores_table
+from angel_trl.pretraining import PretrainCorpusConfig, train_pretrain
+from angel_trl.stage1 import ModelArguments
+from angel_trl.trainers import Stage1Config
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_args, model_args, corpus_config, config = TrlParser((DataArguments, ModelArguments, PretrainCorpusConfig, Stage1Config)).parse_args_and_config()
+    summary = train_pretrain(data_args, model_args, corpus_config, config)
+    scores = {k: summary[k] for k in ("dev", "test") if k in summary}
+    print(f"KB corpus: {summary['pretrain_corpus']['positive_rows']} rows, {summary['pretrain_corpus']['pairs']} pairs")
+    if scores:
+        print(scores_table(scores, f"Zero-shot after KB pre-training ({config.output_dir})"))
+
+
+if __name__ == "__main__":
+    main()
