@@ -25,7 +25,7 @@ from typing import NoReturn
 from . import __version__
 from .corpus import CORPUS_FORMATS, Corpus, load_corpus
 from .errors import InputFormatError
-from .io_utils import read_lines, write_json, write_jsonl
+from .io_utils import atomic_save_dataset, read_lines, write_json, write_jsonl
 from .kb import KB_FORMATS, KnowledgeBase, load_kb
 
 PROG = "angel-trl"
@@ -220,6 +220,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------- mine
+def _read_summaries(path: Path) -> dict:
+    """The mining summaries already in ``path`` (keyed by split), or {}; a damaged file is an input error."""
+    if not path.exists():
+        return {}
+    try:
+        summaries = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputFormatError(path, None, f"not a mining summary ({e})") from None
+    if not isinstance(summaries, dict):
+        raise InputFormatError(path, None, "not a mining summary (expected a JSON object keyed by split)")
+    return summaries
+
+
 def cmd_mine(args: argparse.Namespace) -> int:
     from datasets import disable_progress_bars
     from transformers import set_seed
@@ -228,6 +241,12 @@ def cmd_mine(args: argparse.Namespace) -> int:
 
     corpus = _load_corpus(args.corpus, args)
     kb = _load_kb(args) if args.kb else None
+    # The layout of recipes/mine.py: <dir>/<split> plus one summary keyed by split, so mining train and
+    # dev with two commands gives what recipes/stage2_dpo.py expects. Read before mining: a damaged
+    # summary fails at once.
+    out = Path(args.output_dir)
+    summary_path = out / MINING_SUMMARY
+    summaries = _read_summaries(summary_path)
     set_seed(args.seed)
     # Beams and top-k of mining are MiningConfig's: mine_pairs applies them to a view of the linker.
     linker = _load_linker(args, batch_size=args.batch_size)
@@ -236,12 +255,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
     pairs, summary = mine_pairs(linker, corpus, kb, config, show_progress=_show_progress())
     if not _show_progress():
         disable_progress_bars()  # save_to_disk draws a bar even into a log file
-    # The layout of recipes/mine.py: <dir>/<split> plus one summary keyed by split, so mining train and
-    # dev with two commands gives what recipes/stage2_dpo.py expects.
-    out = Path(args.output_dir)
-    pairs.save_to_disk(str(out / args.split))
-    summary_path = out / MINING_SUMMARY
-    summaries = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    atomic_save_dataset(pairs, out / args.split)
     summaries[args.split] = summary
     write_json(summary_path, summaries)
     print(json.dumps(summary, indent=2))

@@ -6,7 +6,11 @@ Readers: PubTator (NCBI-disease, BC5CDR) and our own JSONL, one document per lin
      "type": "Disease", "ids": ["D003920"], "composite": false}]}
 
 ``ids: []`` marks a NIL mention (no KB concept). Every offset is checked against the text; a
-mismatch is an :class:`~angel_trl.errors.InputFormatError` naming the file and line.
+mismatch is an :class:`~angel_trl.errors.InputFormatError` naming the file and line, as is any
+malformed line. A file without documents, or without a single mention (after the entity-type
+filter), is an error too: there is nothing to train or evaluate on. What a reader skips or repairs
+is counted in :attr:`Corpus.counts` (relation lines, other entity types, duplicated document ids,
+whitespace around a mention, a PubTator mention with an empty id column, read as NIL).
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputFormatError
-from .io_utils import read_jsonl_objects, read_lines
+from .io_utils import read_jsonl_objects, read_lines, write_jsonl
 from .kb import normalize_concept_id
 
 NIL_IDS = {"-1", "", "NIL", "CUI-less"}
 _ID_SPLIT = re.compile(r"[|+]")
+_INT = re.compile(r"-?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,16 @@ class Corpus:
     def texts(self) -> dict[str, str]:
         return {d.id: d.text for d in self.documents}
 
+    def to_jsonl(self, path: str | Path) -> None:
+        """Write the corpus in our JSONL format (atomically); :func:`read_corpus_jsonl` reads it back."""
+        write_jsonl(
+            path,
+            (
+                {"id": d.id, "text": d.text, "mentions": [{"start": m.start, "end": m.end, "text": m.text, "ids": list(m.ids), "type": m.type, "composite": m.composite} for m in d.mentions]}
+                for d in self.documents
+            ),
+        )
+
     def stats(self) -> dict[str, int]:
         ms = self.mentions
         out = {
@@ -91,7 +106,9 @@ def parse_ids(raw: str) -> tuple[str, ...]:
 
 
 def _checked_span(text: str, start: int, end: int, mention: str, path: Path, lineno: int, counts: Counter) -> str:
-    if not (0 <= start < end <= len(text)):
+    if start >= end:
+        raise InputFormatError(path, lineno, f"offsets {start}-{end}: start must be before end")
+    if start < 0 or end > len(text):
         raise InputFormatError(path, lineno, f"offsets {start}-{end} outside the document text (length {len(text)})")
     span = text[start:end]
     if span == mention:
@@ -104,43 +121,68 @@ def _checked_span(text: str, start: int, end: int, mention: str, path: Path, lin
     raise InputFormatError(path, lineno, f"mention {mention!r} does not match text[{start}:{end}] = {span!r}")
 
 
+def _unique_doc_id(doc_id: str, seen: Counter, counts: Counter) -> str:
+    """``doc_id``, or ``doc_id#N`` for its N-th occurrence: both documents are kept and distinct."""
+    seen[doc_id] += 1
+    if seen[doc_id] == 1:
+        return doc_id
+    counts["duplicate_doc_ids"] += 1
+    return f"{doc_id}#{seen[doc_id]}"
+
+
+def _finish(docs: list[Document], path: Path, counts: Counter, types: set[str] | None, other_types: Counter) -> Corpus:
+    if not docs:
+        raise InputFormatError(path, None, "no documents found (empty file?)")
+    if not any(d.mentions for d in docs):
+        if types is not None and other_types:
+            found = ", ".join(f"{t} ({n})" for t, n in other_types.most_common())
+            raise InputFormatError(path, None, f"no mentions of type {', '.join(sorted(types))}; types found: {found}")
+        raise InputFormatError(path, None, f"no mentions in {len(docs)} document(s): nothing to train or evaluate on")
+    return Corpus(docs, str(path), counts)
+
+
 def read_pubtator(path: str | Path, entity_types: Sequence[str] | None = None) -> Corpus:
     """Read a PubTator file; ``entity_types`` (e.g. ``["Disease"]``) keeps only those mention types.
 
-    Offsets index ``title + " " + abstract``. Relation lines (``PMID<TAB>CID<TAB>...``) are skipped
-    and counted; a PMID seen twice gets ``#2`` appended so both documents are kept and distinct.
+    Offsets index ``title + " " + abstract``. Relation lines (``PMID<TAB>CID<TAB>...``: 4 or 5
+    columns, no start offset) are skipped and counted; a PMID seen twice gets ``#2`` appended so both
+    documents are kept and distinct. An empty id column is read as NIL and counted.
     """
     path = Path(path)
     types = set(entity_types) if entity_types else None
     counts: Counter = Counter()
+    other_types: Counter = Counter()
     docs: list[Document] = []
     seen_ids: Counter = Counter()
     title: dict[str, str] = {}
+    title_line: int | None = None  # line of a title still waiting for its abstract
     current: Document | None = None
     pending: list[tuple[int, list[str]]] = []
     pmid = ""
 
     def flush() -> None:
         nonlocal current, pending
+        if title_line is not None:
+            raise InputFormatError(path, title_line, f"title of {pmid} without its abstract line ('{pmid}|a|...')")
         if current is None:
-            if pending:
-                raise InputFormatError(path, pending[0][0], "mention line before any title/abstract line")
             return
         for lineno, cols in pending:
-            if len(cols) == 4 or (len(cols) > 1 and cols[1] == "CID"):
+            if cols[1] == "CID" or (len(cols) in (4, 5) and not _INT.fullmatch(cols[1].strip())):
                 counts["relation_lines"] += 1
                 continue
             if len(cols) < 6:
-                raise InputFormatError(path, lineno, f"expected >= 6 tab-separated columns, got {len(cols)}")
-            try:
-                start, end = int(cols[1]), int(cols[2])
-            except ValueError:
-                raise InputFormatError(path, lineno, f"offsets {cols[1]!r} {cols[2]!r} are not integers") from None
+                raise InputFormatError(path, lineno, f"expected >= 6 tab-separated columns (PMID, start, end, mention, type, ids), got {len(cols)}")
+            if not (_INT.fullmatch(cols[1].strip()) and _INT.fullmatch(cols[2].strip())):
+                raise InputFormatError(path, lineno, f"offsets {cols[1]!r} {cols[2]!r} are not integers")
+            start, end = int(cols[1]), int(cols[2])
             mtype = cols[4]
             if types is not None and mtype not in types:
                 counts["other_type_mentions"] += 1
+                other_types[mtype] += 1
                 continue
             span = _checked_span(current.text, start, end, cols[3], path, lineno, counts)
+            if not cols[5].strip():
+                counts["empty_ids_as_nil"] += 1
             ids = parse_ids(cols[5])
             individual = [s for s in cols[6].split("|") if s] if len(cols) > 6 else []
             composite = "composite" in mtype.lower() or len(ids) > 1 or len(individual) > 1
@@ -156,54 +198,72 @@ def read_pubtator(path: str | Path, entity_types: Sequence[str] | None = None) -
         if len(head) == 3 and head[1] in ("t", "a") and "\t" not in head[0]:
             if head[1] == "t":
                 flush()
-                pmid = head[0]
+                pmid, title_line = head[0], lineno
                 title[pmid] = head[2]
             else:
                 if pmid != head[0] or current is not None:
                     raise InputFormatError(path, lineno, f"abstract of {head[0]} without its title line")
-                seen_ids[pmid] += 1
-                doc_id = pmid if seen_ids[pmid] == 1 else f"{pmid}#{seen_ids[pmid]}"
-                if seen_ids[pmid] > 1:
-                    counts["duplicate_doc_ids"] += 1
-                current = Document(doc_id, title[pmid] + " " + head[2])
+                title_line = None
+                current = Document(_unique_doc_id(pmid, seen_ids, counts), title[pmid] + " " + head[2])
             continue
         cols = line.split("\t")
+        if len(cols) < 2:
+            raise InputFormatError(path, lineno, "expected 'PMID|t|title', 'PMID|a|abstract' or a tab-separated annotation line")
+        if current is None and title_line is None:
+            raise InputFormatError(path, lineno, "annotation line outside a document (before its title line, or after the blank line that ends it)")
         if cols[0] != pmid:
             raise InputFormatError(path, lineno, f"line for document {cols[0]!r} inside document {pmid!r}")
         pending.append((lineno, cols))
     flush()
-    if not docs:
-        raise InputFormatError(path, None, "no documents found (empty file?)")
-    return Corpus(docs, str(path), counts)
+    return _finish(docs, path, counts, types, other_types)
+
+
+def _jsonl_mention(m, path: Path, lineno: int) -> tuple[int, int, str, tuple[str, ...], str, bool]:
+    """``(start, end, text, ids, type, composite)`` of one JSONL mention, each field type-checked."""
+    if not isinstance(m, dict):
+        raise InputFormatError(path, lineno, f"mention {m!r} is not a JSON object")
+    start, end, mtext = m.get("start"), m.get("end"), m.get("text")
+    # bool is an int subclass, and int(4.7) would silently move a span: only true integers pass.
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)) or not isinstance(mtext, str):
+        raise InputFormatError(path, lineno, f"mention {m!r} needs integer 'start'/'end' and a string 'text'")
+    raw_ids = m.get("ids", [])
+    raw_ids = [raw_ids] if isinstance(raw_ids, str) else raw_ids
+    if not isinstance(raw_ids, list) or not all(isinstance(i, str) for i in raw_ids):
+        raise InputFormatError(path, lineno, f"mention {mtext!r}: 'ids' must be a list of strings ([] for NIL)")
+    if not all(i.strip() for i in raw_ids):
+        raise InputFormatError(path, lineno, f"mention {mtext!r}: empty id in 'ids' (use [] for a NIL mention)")
+    mtype, composite = m.get("type", ""), m.get("composite", False)
+    if not isinstance(mtype, str) or not isinstance(composite, bool):
+        raise InputFormatError(path, lineno, f"mention {mtext!r}: 'type' must be a string and 'composite' true or false")
+    ids = parse_ids("|".join(raw_ids))
+    return start, end, mtext, ids, mtype, composite or len(ids) > 1
 
 
 def read_corpus_jsonl(path: str | Path, entity_types: Sequence[str] | None = None) -> Corpus:
-    """Read our JSONL corpus format (see the module docstring)."""
+    """Read our JSONL corpus format (see the module docstring); a repeated document id gets ``#2``."""
     path = Path(path)
     types = set(entity_types) if entity_types else None
     counts: Counter = Counter()
+    other_types: Counter = Counter()
     docs: list[Document] = []
+    seen_ids: Counter = Counter()
     for lineno, row in read_jsonl_objects(path):
-        if not isinstance(row.get("text"), str) or "id" not in row:
-            raise InputFormatError(path, lineno, "each document needs 'id' and a string 'text'")
-        doc = Document(str(row["id"]), row["text"])
-        for m in row.get("mentions", []):
-            try:
-                start, end, mtext = int(m["start"]), int(m["end"]), str(m["text"])
-                raw_ids = m.get("ids", [])
-            except (KeyError, TypeError, ValueError):
-                raise InputFormatError(path, lineno, f"mention {m!r} needs integer 'start'/'end' and 'text'") from None
-            if types is not None and m.get("type", "") not in types:
+        raw_id, text, mentions = row.get("id"), row.get("text"), row.get("mentions", [])
+        if not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool) or not str(raw_id).strip() or not isinstance(text, str):
+            raise InputFormatError(path, lineno, "each document needs a non-empty 'id' and a string 'text'")
+        if not isinstance(mentions, list):
+            raise InputFormatError(path, lineno, "'mentions' must be a list")
+        doc = Document(_unique_doc_id(str(raw_id), seen_ids, counts), text)
+        for m in mentions:
+            start, end, mtext, ids, mtype, composite = _jsonl_mention(m, path, lineno)
+            if types is not None and mtype not in types:
                 counts["other_type_mentions"] += 1
+                other_types[mtype] += 1
                 continue
             span = _checked_span(doc.text, start, end, mtext, path, lineno, counts)
-            ids = parse_ids("|".join(raw_ids)) if isinstance(raw_ids, list) else parse_ids(str(raw_ids))
-            composite = bool(m.get("composite", False)) or len(ids) > 1
-            doc.mentions.append(Mention(doc.id, start, end, span, ids, m.get("type", ""), composite))
+            doc.mentions.append(Mention(doc.id, start, end, span, ids, mtype, composite))
         docs.append(doc)
-    if not docs:
-        raise InputFormatError(path, None, "no documents found (empty file?)")
-    return Corpus(docs, str(path), counts)
+    return _finish(docs, path, counts, types, other_types)
 
 
 CORPUS_FORMATS = ("jsonl", "pubtator")

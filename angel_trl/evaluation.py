@@ -82,10 +82,19 @@ def evaluate_linking(
 
 
 def link_and_score(linker, corpus, kb: KnowledgeBase, seen_texts: set[str] | None = None, show_progress: bool = False) -> tuple[dict, list[dict]]:
-    """Link every mention of ``corpus`` with ``linker`` and score it."""
+    """Link every mention of ``corpus`` with ``linker`` and score it; the metrics also count the
+    sources cut to the linker's ``max_source_length`` (``truncated_sources``)."""
     mentions = corpus.mentions
     results = linker.link(linker.inputs_for(mentions, corpus.texts()), show_progress=show_progress)
-    return evaluate_linking(mentions, results, kb, seen_texts)
+    metrics, rows = evaluate_linking(mentions, results, kb, seen_texts)
+    metrics["truncated_sources"] = count_truncated_sources(linker, corpus)
+    return metrics, rows
+
+
+def count_truncated_sources(linker, corpus) -> int:
+    """How many mentions of ``corpus`` have a source longer than the linker's ``max_source_length``:
+    the linker cuts their right end (the mention itself too, in an extreme case)."""
+    return linker.encoder.sources([i.source for i in linker.inputs_for(corpus.mentions, corpus.texts())])[1]
 
 
 def scores_table(scores: dict[str, dict], title: str = "") -> str:

@@ -18,6 +18,8 @@ from .targets import TfidfNameMatcher
 
 START_MARKER = "[ST]"
 END_MARKER = "[ET]"
+# Why a corpus mention yields no training row (counted under these keys).
+SKIP_COUNTS = ("skipped_nil", "skipped_composite", "skipped_gold_not_in_kb")
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ def build_stage1_rows(
     whose gold ids are all missing from the KB; each case is counted.
     """
     rows = rows if rows is not None else Stage1Rows()
+    rows.counts.update(dict.fromkeys(SKIP_COUNTS, 0))  # zeros too: the summary shows every check
     texts = corpus.texts()
     for m in corpus.mentions:
         if m.is_nil:

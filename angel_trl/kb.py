@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,18 +56,27 @@ class Concept:
 
 
 class KnowledgeBase:
-    """Concepts with their names, alternative ids and a normalised name -> ids index."""
+    """Concepts with their names, alternative ids and a normalised name -> ids index.
 
-    def __init__(self, concepts: Iterable[Concept], source: str = "<memory>"):
+    ``counts`` holds what the reader skipped (e.g. ``empty_names_skipped``); it is part of :meth:`stats`.
+    """
+
+    def __init__(self, concepts: Iterable[Concept], source: str = "<memory>", counts: Counter | None = None):
         self.source = source
         self.concepts: dict[str, Concept] = {}
         self._alias: dict[str, str] = {}
         self.duplicate_ids = 0
+        self.counts: Counter = counts if counts is not None else Counter()
         for concept in concepts:
             self._add(concept)
         self._name_index: dict[str, list[str]] | None = None
 
     def _add(self, concept: Concept) -> None:
+        if not all(n.strip() for n in concept.names):
+            # An empty name would become an empty trie path (decoding could stop at once): never keep one.
+            kept = [n for n in concept.names if n.strip()]
+            self.counts["empty_names_skipped"] += len(concept.names) - len(kept)
+            concept.names = kept
         existing = self.concepts.get(concept.id)
         if existing is not None:
             # Some KB dumps repeat an id on several lines: merge their names instead of losing any.
@@ -126,6 +136,8 @@ class KnowledgeBase:
             "ambiguous_names": sum(1 for ids in index.values() if len(ids) > 1),
             "alt_ids": len(self._alias),
             "duplicate_id_lines": self.duplicate_ids,
+            "empty_names_skipped": 0,
+            **self.counts,
         }
 
     def to_jsonl(self, path: str | Path) -> None:
@@ -139,39 +151,48 @@ class KnowledgeBase:
         atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def _clean_names(names: Iterable[str]) -> list[str]:
+def _clean_names(names: Iterable[str], counts: Counter) -> list[str]:
+    """Whitespace-collapsed distinct names; empty ones are dropped and counted."""
     out: list[str] = []
     seen: set[str] = set()
     for name in names:
         name = _SPACES.sub(" ", name).strip()
-        if name and name not in seen:
+        if not name:
+            counts["empty_names_skipped"] += 1
+        elif name not in seen:
             seen.add(name)
             out.append(name)
     return out
 
 
-def _finish(concepts: list[Concept], path: Path) -> KnowledgeBase:
+def _finish(concepts: list[Concept], path: Path, counts: Counter) -> KnowledgeBase:
     if not concepts:
-        raise InputFormatError(path, None, "no concepts found (empty file?)")
-    return KnowledgeBase(concepts, source=str(path))
+        raise InputFormatError(path, None, "no concepts found (empty file?); a KB needs at least one concept to link to")
+    return KnowledgeBase(concepts, str(path), counts)
+
+
+def _ids(raw: Iterable[str]) -> list[str]:
+    """Normalised ids, empty ones (``""``, ``"MESH:"``) left out."""
+    return [cid for cid in map(normalize_concept_id, raw) if cid]
 
 
 def read_medic(path: str | Path) -> KnowledgeBase:
     """MEDIC (CTD): ``ID[|altID...]||name|synonym|...`` one concept per line."""
     path = Path(path)
     concepts = []
+    counts: Counter = Counter()
     for lineno, line in read_lines(path):
         if not line.strip() or line.startswith("#"):
             continue
         if "||" not in line:
             raise InputFormatError(path, lineno, "expected 'ID[|altID...]||name|synonym...'")
         id_part, name_part = line.split("||", 1)
-        ids = [normalize_concept_id(i) for i in id_part.split("|") if i.strip()]
-        names = _clean_names(name_part.split("|"))
+        ids = _ids(id_part.split("|"))
+        names = _clean_names(name_part.split("|"), counts)
         if not ids or not names:
             raise InputFormatError(path, lineno, "a concept needs an id and at least one name")
         concepts.append(Concept(ids[0], names, ids[1:]))
-    return _finish(concepts, path)
+    return _finish(concepts, path, counts)
 
 
 def read_mesh(
@@ -187,14 +208,17 @@ def read_mesh(
     """
     prefixes = tuple(tree_prefixes) if tree_prefixes else None
     concepts: list[Concept] = []
+    counts: Counter = Counter()
     first_path = Path(descriptors or supplementary or "")
     for path, min_cols in ((descriptors, 4), (supplementary, 2)):
         if path is None:
             continue
         path = Path(path)
+        records = 0
         for lineno, line in read_lines(path):
             if not line.strip():
                 continue
+            records += 1
             cols = line.split("\t")
             if len(cols) < min_cols:
                 raise InputFormatError(path, lineno, f"expected at least {min_cols} tab-separated columns, got {len(cols)}")
@@ -204,30 +228,43 @@ def read_mesh(
             if min_cols == 4 and prefixes is not None:
                 trees = [t for t in cols[3].split("|") if t]
                 if not any(t.startswith(prefixes) for t in trees):
+                    counts["mesh_descriptors_filtered"] += 1
                     continue
-            names = _clean_names([name, *synonyms.split("|")])
+            # An empty synonym column means "no synonyms", not an empty name.
+            names = _clean_names([name, *(synonyms.split("|") if synonyms else [])], counts)
             if not names:
                 raise InputFormatError(path, lineno, f"concept {ui} has no name")
             concepts.append(Concept(ui, names))
-    return _finish(concepts, first_path)
+        if not records:
+            raise InputFormatError(path, None, "no MeSH records found (empty file?)")
+    if not concepts and counts["mesh_descriptors_filtered"]:
+        raise InputFormatError(first_path, None, f"no descriptor has a tree number starting with {', '.join(prefixes)}")
+    return _finish(concepts, first_path, counts)
 
 
 def read_kb_jsonl(path: str | Path) -> KnowledgeBase:
     """Our JSONL format (see the module docstring)."""
     path = Path(path)
     concepts = []
+    counts: Counter = Counter()
     for lineno, row in read_jsonl_objects(path):
-        if not isinstance(row.get("id"), str) or not row["id"].strip():
+        cid = normalize_concept_id(row["id"]) if isinstance(row.get("id"), str) else ""
+        if not cid:
             raise InputFormatError(path, lineno, "each line needs a non-empty string 'id'")
         raw_names = row.get("names")
         if not isinstance(raw_names, list) or not all(isinstance(n, str) for n in raw_names):
             raise InputFormatError(path, lineno, "'names' must be a list of strings")
-        names = _clean_names(raw_names)
+        names = _clean_names(raw_names, counts)
         if not names:
             raise InputFormatError(path, lineno, f"concept {row['id']} has no non-empty name")
-        alt_ids = [normalize_concept_id(a) for a in row.get("alt_ids", []) if a.strip()]
-        concepts.append(Concept(normalize_concept_id(row["id"]), names, alt_ids, row.get("definition")))
-    return _finish(concepts, path)
+        raw_alt = row.get("alt_ids", [])
+        if not isinstance(raw_alt, list) or not all(isinstance(a, str) for a in raw_alt):
+            raise InputFormatError(path, lineno, "'alt_ids' must be a list of strings")
+        definition = row.get("definition")
+        if definition is not None and not isinstance(definition, str):
+            raise InputFormatError(path, lineno, "'definition' must be a string")
+        concepts.append(Concept(cid, names, _ids(raw_alt), definition))
+    return _finish(concepts, path, counts)
 
 
 KB_FORMATS = ("jsonl", "medic", "mesh")

@@ -17,6 +17,7 @@ decode ``num_beams`` > ``top_k`` and deduplicate concepts.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,8 @@ from .kb import KnowledgeBase, read_kb_jsonl
 from .names import NameTable
 from .tokenization import SequenceEncoder
 from .trie import NameTrie
+
+logger = logging.getLogger(__name__)
 
 LINKER_CONFIG = "linker_config.json"
 TRIE_FILE = "trie.npz"
@@ -154,8 +157,23 @@ class LinkInput:
 
 
 def build_name_trie(table: NameTable, encoder: SequenceEncoder) -> NameTrie:
-    """The trie over every name of ``table``, tokenised exactly as training and linking tokenise names."""
-    return NameTrie.build(encoder.names(table.names), encoder.eos)
+    """The trie over every name of ``table``, tokenised exactly as training and linking tokenise names.
+
+    A name that tokenises to nothing (EOS alone: a tokenizer may drop every character of it) is left
+    out, with a warning: in the trie it would let decoding stop right after the prompt.
+    """
+    sequences = encoder.names(table.names)
+    if all(len(s) > 1 for s in sequences):
+        return NameTrie.build(sequences, encoder.eos)
+    keep = np.flatnonzero([len(s) > 1 for s in sequences])
+    empty = [table.names[i] for i, s in enumerate(sequences) if len(s) <= 1]
+    logger.warning("%d name(s) tokenise to nothing and are left out of the trie, e.g. %r", len(empty), empty[:3])
+    if len(keep) == 0:
+        raise ValueError("every name tokenises to nothing: no trie to decode with")
+    trie = NameTrie.build([sequences[i] for i in keep], encoder.eos)
+    # The trie numbers the kept names 0..len(keep)-1: map them back to indices of ``table``.
+    trie.terminal_name = np.where(trie.terminal_name >= 0, keep[trie.terminal_name], -1).astype(trie.terminal_name.dtype)
+    return trie
 
 
 def resolve_linker_dir(dir_or_hub_id: str | Path, revision: str | None = None, token: str | None = None) -> Path:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datasets import Dataset
 
 from .corpus import Corpus, Mention
-from .examples import ExampleConfig
+from .examples import SKIP_COUNTS, ExampleConfig
 from .kb import KnowledgeBase
 from .linking import Candidate, EntityLinker
 from .names import NameTable
@@ -72,6 +72,7 @@ def pairs_from_ranking(candidates: Sequence[Candidate], gold: set[str], rule: st
 
 def trainable_mentions(corpus: Corpus, kb: KnowledgeBase, counts: Counter) -> list[Mention]:
     """Mentions usable for preference pairs: not NIL, not composite, gold concept in the KB."""
+    counts.update(dict.fromkeys(SKIP_COUNTS, 0))
     out = []
     for m in corpus.mentions:
         if m.is_nil:
@@ -153,7 +154,7 @@ def mine_pairs(
                     chosen, chosen_score = cands[p.chosen].name, cands[p.chosen].score
                 add(m, gold, chosen, rej.name, rej.concept_id, case, chosen_rank=p.chosen, rejected_rank=p.rejected, chosen_score=chosen_score, rejected_score=rej.score)
     counts["pairs"] = len(rows)
-    summary = {"rule": config.rule, "mentions": len(mentions), **dict(sorted(counts.items()))}
+    summary = {"rule": config.rule, "corpus_mentions": len(corpus.mentions), "mentions": len(mentions), **dict(sorted(counts.items()))}
     if counts.get("mentions_linked"):
         summary["top1_correct_share"] = round(counts["top1_correct"] / counts["mentions_linked"], 4)
     return Dataset.from_list(rows) if rows else Dataset.from_dict({k: [] for k in _COLUMNS}), summary

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import InputFormatError
-from .io_utils import atomic_write_text
+from .io_utils import atomic_write_text, read_jsonl_objects
 from .kb import KnowledgeBase, normalize_name
 
 
@@ -72,14 +72,19 @@ class NameTable:
 
     @classmethod
     def load(cls, path: str | Path) -> NameTable:
+        """Read what :meth:`save` wrote; anything else is an input error naming the line."""
         path = Path(path)
-        with open(path, encoding="utf-8") as f:
-            header = json.loads(f.readline())
-            if header.get("format") != "angel-trl-names":
-                raise InputFormatError(path, 1, "not an angel-trl name table")
-            names, ids = [], []
-            for line in f:
-                row = json.loads(line)
-                names.append(row["name"])
-                ids.append(row["ids"])
-        return cls(names, ids, bool(header["lowercase"]))
+        rows = read_jsonl_objects(path)
+        lineno, header = next(rows, (1, {}))
+        if header.get("format") != "angel-trl-names" or not isinstance(header.get("lowercase"), bool):
+            raise InputFormatError(path, lineno, "not an angel-trl name table (no header line)")
+        names, ids = [], []
+        for lineno, row in rows:
+            name, cids = row.get("name"), row.get("ids")
+            if not isinstance(name, str) or not isinstance(cids, list) or not all(isinstance(c, str) for c in cids):
+                raise InputFormatError(path, lineno, "expected {\"name\": string, \"ids\": [string, ...]}")
+            names.append(name)
+            ids.append(cids)
+        if not names:
+            raise InputFormatError(path, None, "name table without names")
+        return cls(names, ids, header["lowercase"])

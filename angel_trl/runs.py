@@ -7,16 +7,19 @@ from pathlib import Path
 from accelerate.utils import is_peft_model
 
 from .corpus import Corpus
-from .evaluation import link_and_score
-from .io_utils import write_json, write_jsonl
+from .evaluation import count_truncated_sources, evaluate_linking
+from .io_utils import atomic_write_text, write_json, write_jsonl
 from .kb import KnowledgeBase
 from .linking import EntityLinker
 from .peft_utils import save_adapter_and_merge
+from .trainers.linking_eval import link_across_processes
 
 
 def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: dict[str, Corpus | None], seen: set[str] | None, summary: dict, results_file: str) -> dict:
     """Add dev/test scores to ``summary``; on the main process write predictions, model, tokenizer,
     linking artefacts, ``training_args.json`` and ``results_file`` into ``trainer.args.output_dir``.
+    Call it on every process: each links its share of the mentions, and saving gathers sharded
+    (FSDP) weights, both collectives.
 
     A PEFT model is saved merged (and its adapter in ``adapter/``); it is merged in place, so the
     trainer and linker hold the merged model afterwards."""
@@ -25,17 +28,28 @@ def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: di
     for name, corpus in corpora.items():
         if corpus is None:
             continue
-        summary[name], predictions = link_and_score(linker, corpus, kb, seen, show_progress=trainer.is_world_process_zero())
+        results = link_across_processes(linker, linker.inputs_for(corpus.mentions, corpus.texts()), show_progress=trainer.is_world_process_zero())
+        summary[name], predictions = evaluate_linking(corpus.mentions, results, kb, seen)
+        summary[name]["truncated_sources"] = count_truncated_sources(linker, corpus)
         if trainer.is_world_process_zero():
             write_jsonl(output_dir / f"predictions_{name}.jsonl", predictions)
+    if trainer.is_world_process_zero() and is_peft_model(trainer.model):
+        # The linker directory must load as a plain seq2seq model: the adapter goes to its own folder.
+        trainer.model = linker.model = save_adapter_and_merge(trainer.model, linker.tokenizer, output_dir)
+    # On every process: under FSDP the full state dict is gathered collectively; only the main process writes.
+    trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
-        if is_peft_model(trainer.model):
-            # The linker directory must load as a plain seq2seq model: the adapter goes to its own folder.
-            trainer.model = linker.model = save_adapter_and_merge(trainer.model, linker.tokenizer, output_dir)
-        trainer.save_model(str(output_dir))
         # Trainer pickles its arguments into training_args.bin; we keep them as JSON instead.
         (output_dir / "training_args.bin").unlink(missing_ok=True)
-        (output_dir / "training_args.json").write_text(trainer.args.to_json_string())
+        atomic_write_text(output_dir / "training_args.json", trainer.args.to_json_string())
         linker.save_artifacts(output_dir)
         write_json(output_dir / results_file, summary)
     return summary
+
+
+def resume_arg(value: str | bool | None) -> str | bool | None:
+    """``resume_from_checkpoint`` for ``Trainer.train``: ``true`` or ``last`` (a string when given on
+    the command line) mean the newest checkpoint in ``output_dir``; any other string is a path."""
+    if isinstance(value, str) and value.lower() in ("true", "last"):
+        return True
+    return value

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from datasets import Dataset
-from transformers import set_seed
+from transformers import TrainerCallback, set_seed
 
 from .collators import PromptedSeq2SeqCollator
 from .corpus import Corpus
@@ -17,7 +17,7 @@ from .linking import EntityLinker, LinkerConfig
 from .modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer
 from .names import NameTable
 from .peft_utils import LoraArguments, apply_lora
-from .runs import score_and_save
+from .runs import resume_arg, score_and_save
 from .targets import TfidfNameMatcher
 from .tokenization import SequenceEncoder
 from .trainers import LinkingEvaluator, Stage1Config, Stage1Trainer
@@ -61,12 +61,17 @@ def make_model(model_args: ModelArguments, config: Stage1Config, tokenizer_texts
     return apply_lora(model, model_args), tokenizer
 
 
-def train_stage1(data_args: DataArguments, model_args: ModelArguments, config: Stage1Config, train_corpus: Corpus | None = None, rows: Stage1Rows | None = None) -> dict:
+def train_stage1(
+    data_args: DataArguments, model_args: ModelArguments, config: Stage1Config, train_corpus: Corpus | None = None, rows: Stage1Rows | None = None,
+    callbacks: list[TrainerCallback] | None = None,
+) -> dict:
     """Train stage 1, save model + tokenizer + linking artefacts in ``config.output_dir``, return scores.
 
     ``train_corpus`` replaces the configured train split (cross-fitting trains on part of it).
     ``rows`` (KB pre-training, :mod:`angel_trl.pretraining`) replaces the rows built from the train
     split and ``kb_rows``; the train split is then optional and only marks seen mentions.
+    ``callbacks`` go to the Trainer. ``config.resume_from_checkpoint`` (a path, or ``true``/``last``)
+    resumes an interrupted run.
     """
     set_seed(config.seed)
     kb = data_args.load_kb()
@@ -85,7 +90,7 @@ def train_stage1(data_args: DataArguments, model_args: ModelArguments, config: S
     model, tokenizer = make_model(model_args, config, table.names + rows.sources)
     encoder = SequenceEncoder(tokenizer, config.max_source_length)
     train_dataset, truncated = encode_rows(rows, encoder)
-    summary: dict = {"kb": kb.stats(), "train_corpus": train.stats() if train else None, "rows": dict(rows.counts), "truncated_sources": truncated, "parameters": model.num_parameters()}
+    summary: dict = {"kb": kb.stats(), "train_corpus": train.stats() if train else None, "rows": dict(rows.counts), "truncated_sources": {"train": truncated}, "parameters": model.num_parameters()}
     summary["trainable_parameters"] = model.num_parameters(only_trainable=True)  # fewer with LoRA
     logger.info("stage-1 data: %s", summary)
 
@@ -103,11 +108,14 @@ def train_stage1(data_args: DataArguments, model_args: ModelArguments, config: S
     eval_dataset = None
     if dev is not None:
         dev_rows = build_stage1_rows(dev, kb, table, matcher, example_config, top_k=1, avoid_shared=config.avoid_shared_targets)
-        eval_dataset, _ = encode_rows(dev_rows, encoder)
+        eval_dataset, summary["truncated_sources"]["dev"] = encode_rows(dev_rows, encoder)
+        summary["dev_rows"] = dict(dev_rows.counts)
         dev_mentions = dev.mentions
         evaluator = LinkingEvaluator(dev_mentions, linker.inputs_for(dev_mentions, dev.texts()), kb, table, linker.trie, linker_config, seen, config.max_eval_mentions)
     elif config.eval_strategy != "no":
         raise ValueError("eval_strategy is set but there is no dev_file to evaluate on")
+    if any(summary["truncated_sources"].values()):
+        logger.warning("sources cut to max_source_length=%d: %s", config.max_source_length, summary["truncated_sources"])
 
     trainer = Stage1Trainer(
         model=model,
@@ -117,8 +125,9 @@ def train_stage1(data_args: DataArguments, model_args: ModelArguments, config: S
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
         linking_evaluator=evaluator,
+        callbacks=callbacks,
     )
-    train_result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=resume_arg(config.resume_from_checkpoint))
     summary["train"] = train_result.metrics
 
     return score_and_save(trainer, linker, kb, {"dev": dev, "test": test}, seen, summary, "stage1_results.json")

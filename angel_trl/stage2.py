@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
-from transformers import set_seed
+from transformers import TrainerCallback, set_seed
 
 from .data import DataArguments
 from .evaluation import seen_mention_texts
 from .linking import EntityLinker, resolve_linker_dir
 from .modeling import load_pretrained
 from .peft_utils import LoraArguments, apply_lora
-from .runs import score_and_save
+from .runs import resume_arg, score_and_save
 from .trainers import LinkingEvaluator, Seq2SeqDPOConfig, Seq2SeqDPOTrainer
 
 
@@ -36,8 +36,11 @@ def load_pairs(path_or_id: str, split: str = "train") -> Dataset:
     return load_dataset(path_or_id, split=split)
 
 
-def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config: Seq2SeqDPOConfig) -> dict:
-    """Train stage 2, save the linker (model, tokenizer, trie, names, KB) in ``config.output_dir``, return scores."""
+def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config: Seq2SeqDPOConfig, callbacks: list[TrainerCallback] | None = None) -> dict:
+    """Train stage 2, save the linker (model, tokenizer, trie, names, KB) in ``config.output_dir``, return scores.
+
+    ``callbacks`` go to the Trainer. ``config.resume_from_checkpoint`` (a path, or ``true``/``last``)
+    resumes an interrupted run."""
     set_seed(config.seed)
     # A Hub id is downloaded once: policy and reference then load the same snapshot.
     stage1_dir = resolve_linker_dir(stage2_args.stage1_model)
@@ -64,7 +67,8 @@ def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config:
         eval_dataset=dev_pairs,
         processing_class=linker.tokenizer,
         linking_evaluator=evaluator,
+        callbacks=callbacks,
     )
-    summary: dict = {"pairs": len(train_pairs), "dev_pairs": len(dev_pairs) if dev_pairs is not None else 0}
-    summary["train"] = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint).metrics
+    summary: dict = {"pairs": len(train_pairs), "dev_pairs": len(dev_pairs) if dev_pairs is not None else 0, "truncated_sources": trainer.truncated_sources}
+    summary["train"] = trainer.train(resume_from_checkpoint=resume_arg(config.resume_from_checkpoint)).metrics
     return score_and_save(trainer, linker, kb, {"dev": dev, "test": test}, seen, summary, "stage2_results.json")

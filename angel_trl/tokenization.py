@@ -37,6 +37,10 @@ class SequenceEncoder:
         return [[self.bos, *p[-(self.max_prompt_tokens - 1) :]] for p in ids]
 
     def names(self, names: Sequence[str]) -> list[list[int]]:
-        """Name tokens followed by EOS; names longer than ``max_name_tokens`` are cut (rare)."""
-        ids = self.tokenizer([" " + n for n in names], add_special_tokens=False)["input_ids"]
+        """Name tokens followed by EOS; names longer than ``max_name_tokens`` are cut (rare).
+
+        A name is plain text: a KB name that contains ``</s>`` or ``[ST]`` is tokenised as those
+        characters, never as the special token (an EOS inside a name would break the trie).
+        """
+        ids = self.tokenizer([" " + n for n in names], add_special_tokens=False, split_special_tokens=True)["input_ids"]
         return [[*n[: self.max_name_tokens], self.eos] for n in ids]

@@ -10,12 +10,17 @@ Saved with ``numpy.savez`` (``allow_pickle=False``): loadable without our code.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .errors import InputFormatError
+from .io_utils import atomic_open
+
 _FORMAT_VERSION = 2
+_ARRAYS = ("format_version", "eos_token_id", "first_child", "node_token", "terminal_name")
 
 
 class NameTrie:
@@ -147,24 +152,31 @@ class NameTrie:
 
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> None:
-        """Write ``.npz`` atomically (plain arrays, no pickle)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(
-            tmp,
-            format_version=np.int64(_FORMAT_VERSION),
-            eos_token_id=np.int64(self.eos_token_id),
-            first_child=self.first_child,
-            node_token=self.node_token,
-            terminal_name=self.terminal_name,
-        )
-        tmp.replace(path)
+        """Write ``.npz`` atomically (plain arrays, no pickle): a kill never leaves half a trie."""
+        with atomic_open(path, "wb") as f:
+            np.savez(
+                f,
+                format_version=np.int64(_FORMAT_VERSION),
+                eos_token_id=np.int64(self.eos_token_id),
+                first_child=self.first_child,
+                node_token=self.node_token,
+                terminal_name=self.terminal_name,
+            )
 
     @classmethod
     def load(cls, path: str | Path) -> NameTrie:
-        with np.load(path, allow_pickle=False) as z:
-            version = int(z["format_version"])
-            if version != _FORMAT_VERSION:
-                raise ValueError(f"{path}: trie format version {version}, expected {_FORMAT_VERSION}")
-            return cls(z["first_child"], z["node_token"], z["terminal_name"], int(z["eos_token_id"]))
+        """Read what :meth:`save` wrote; another or a damaged file is an input error, not a traceback."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                missing = [a for a in _ARRAYS if a not in z.files]
+                if missing:
+                    raise InputFormatError(path, None, f"not an angel-trl trie (no {', '.join(missing)})")
+                version = int(z["format_version"])
+                if version != _FORMAT_VERSION:
+                    raise InputFormatError(path, None, f"trie format version {version}, expected {_FORMAT_VERSION}")
+                return cls(z["first_child"], z["node_token"], z["terminal_name"], int(z["eos_token_id"]))
+        except InputFormatError:
+            raise
+        except (zipfile.BadZipFile, EOFError, TypeError, ValueError) as e:
+            # A truncated or foreign file: np.load fails with one of these (TypeError: a bare .npy array).
+            raise InputFormatError(path, None, f"not a readable angel-trl trie ({type(e).__name__}: {e})") from None

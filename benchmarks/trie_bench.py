@@ -49,7 +49,7 @@ def load_sequences(kb_name: str, cache: Path) -> list[list[int]]:
         seqs = enc.names(names)
         lengths = np.array([len(s) for s in seqs])
         np.savez(path, flat=np.concatenate([np.asarray(s) for s in seqs]), lengths=lengths)
-    with np.load(path) as z:
+    with np.load(path, allow_pickle=False) as z:
         return [a.tolist() for a in np.split(z["flat"], np.cumsum(z["lengths"])[:-1])]
 
 

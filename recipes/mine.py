@@ -13,7 +13,7 @@ from trl import TrlParser
 
 from angel_trl.data import DataArguments
 from angel_trl.hub import CARD_FILE, dataset_card, push_pairs
-from angel_trl.io_utils import atomic_write_text, write_json
+from angel_trl.io_utils import atomic_save_dataset, atomic_write_text, write_json
 from angel_trl.linking import EntityLinker
 from angel_trl.mining import MiningConfig, mine_pairs
 
@@ -46,7 +46,7 @@ def main() -> None:
             raise ValueError(f"split {split!r} has no file in the data arguments")
         pairs_by_split[split], summaries[split] = mine_pairs(linker, corpus, kb, mining, show_progress=state.is_main_process)
         if state.is_main_process:
-            pairs_by_split[split].save_to_disk(str(Path(args.output_dir) / split))
+            atomic_save_dataset(pairs_by_split[split], Path(args.output_dir) / split)
     if state.is_main_process:
         write_json(Path(args.output_dir) / "mining_summary.json", summaries)
         atomic_write_text(Path(args.output_dir) / CARD_FILE, dataset_card(summaries, pairs_by_split, args.hub_dataset_id, args.model_dir, asdict(mining)))

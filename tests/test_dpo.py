@@ -54,7 +54,8 @@ def test_sequence_logps_equal_teacher_forced_name_scores(stage1_linker):
     """The DPO score of a pair's names is exactly the linker's beam score of those names."""
     linker = stage1_linker
     model = linker.model.eval()
-    ds = tokenize_pairs(pairs(), linker.encoder)
+    ds, truncated = tokenize_pairs(pairs(), linker.encoder)
+    assert truncated == 0
     batch = PreferenceCollator(linker.encoder.pad, model.config.decoder_start_token_id)([ds[0], ds[1]])
     with torch.no_grad():
         logps, _, _ = sequence_logps(model, batch)

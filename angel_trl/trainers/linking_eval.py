@@ -1,18 +1,70 @@
-"""Scoring dev linking (constrained decoding) inside a Trainer's evaluation."""
+"""Scoring dev linking (constrained decoding) inside a Trainer's evaluation, split across processes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
+from transformers.distributed.fsdp import is_fsdp_managed_module
+from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.trainer_utils import EvalLoopOutput
 
 from ..corpus import Mention
 from ..evaluation import evaluate_linking
 from ..kb import KnowledgeBase
-from ..linking import EntityLinker, LinkerConfig, LinkInput
+from ..linking import EntityLinker, LinkerConfig, LinkingResult, LinkInput
 from ..names import NameTable
 from ..trie import NameTrie
+
+logger = logging.getLogger(__name__)
+
+
+def is_sharded(model) -> bool:
+    """Whether ``model``'s weights are split across processes (FSDP, DeepSpeed ZeRO-3): every forward
+    is then a collective, so all processes must run the same number of decoding steps."""
+    return is_deepspeed_zero3_enabled() or is_fsdp_managed_module(model)
+
+
+@contextlib.contextmanager
+def full_params_for_generation(model) -> Iterator[None]:
+    """FSDP1 keeps the root's weights (embeddings, LM head) sharded outside its own ``forward``, and
+    ``generate`` bypasses it: gather them for the duration, as ``Seq2SeqTrainer`` does. FSDP2 needs
+    nothing here (the Trainer registers ``generate`` as an FSDP forward method), nor does DDP."""
+    if torch.distributed.is_available():
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        if isinstance(model, FullyShardedDataParallel):
+            with FullyShardedDataParallel.summon_full_params(model, writeback=False):
+                yield
+            return
+    yield
+
+
+def link_across_processes(linker: EntityLinker, inputs: Sequence[LinkInput | str], show_progress: bool = False) -> list[LinkingResult]:
+    """``linker.link(inputs)`` with the inputs split across the processes of an ``accelerate launch``
+    and the results gathered back in order on every process: N processes decode 1/N each and all
+    get what one process would (scores within float noise: batches are padded differently).
+
+    Must be called on every process (the gather is collective). With sharded weights each process
+    gets the same number of inputs (the last one repeated, then dropped) so all run the same number
+    of ``generate`` calls; ``generate`` then syncs its steps across processes by itself
+    (``synced_gpus`` defaults to on for FSDP and ZeRO-3).
+    """
+    state = PartialState()
+    if state.num_processes == 1 or not inputs:
+        with full_params_for_generation(linker.model):
+            return linker.link(inputs, show_progress=show_progress)
+    with state.split_between_processes(list(range(len(inputs))), apply_padding=is_sharded(linker.model)) as mine:
+        logger.info("linking %d of %d inputs on process %d/%d", len(mine), len(inputs), state.process_index, state.num_processes)
+        with full_params_for_generation(linker.model):
+            local = list(zip(mine, linker.link([inputs[i] for i in mine], show_progress=show_progress)))
+    by_index = dict(gather_object(local))  # padding repeats the last index: it collapses here
+    return [by_index[i] for i in range(len(inputs))]
 
 
 @dataclass
@@ -29,9 +81,11 @@ class LinkingEvaluator:
     max_mentions: int | None = None
 
     def __call__(self, model, tokenizer) -> dict:
+        """Metrics of the first ``max_mentions`` dev mentions; under several processes each decodes
+        its share and every process returns the same metrics (call it on all of them)."""
         n = self.max_mentions or len(self.mentions)
         linker = EntityLinker(model, tokenizer, self.table, self.trie, self.config, self.kb)
-        results = linker.link(self.inputs[:n])
+        results = link_across_processes(linker, self.inputs[:n])
         metrics, _ = evaluate_linking(self.mentions[:n], results, self.kb, self.seen_texts)
         return metrics
 
@@ -39,7 +93,13 @@ class LinkingEvaluator:
 class LinkingEvalMixin:
     """Adds constrained-decoding dev scores (``eval_acc@1``, ``eval_acc@5``, seen/unseen) to a
     Trainer's evaluation, so ``metric_for_best_model="acc@1"`` keeps the checkpoint that links
-    best rather than the one with the lowest loss. Set ``self.linking_evaluator``."""
+    best rather than the one with the lowest loss. Set ``self.linking_evaluator``.
+
+    The Trainer evaluates on every process and picks the best checkpoint on every process, so each
+    needs the same metric: the evaluator splits the dev mentions and gathers the results.
+    ``self.model`` is the bare model under DDP and DeepSpeed and the FSDP-wrapped one under FSDP
+    (see :func:`full_params_for_generation`).
+    """
 
     linking_evaluator: LinkingEvaluator | None = None
 

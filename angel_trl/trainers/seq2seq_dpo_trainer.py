@@ -10,6 +10,7 @@ by :class:`~angel_trl.tokenization.SequenceEncoder` exactly as in stage 1 and in
 from __future__ import annotations
 
 import copy
+import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from ..tokenization import SequenceEncoder
 from .linking_eval import LinkingEvalMixin, LinkingEvaluator
 from .seq2seq_dpo_config import Seq2SeqDPOConfig
 
+logger = logging.getLogger(__name__)
 SUPPORTED_LOSSES = ("sigmoid", "hinge", "ipo", "robust", "sft")
 REQUIRED_COLUMNS = ("prompt", "decoder_prompt", "chosen", "rejected")
 
@@ -52,9 +54,10 @@ def validate_preference_dataset(dataset: Dataset, name: str = "train_dataset") -
         raise ValueError(f"{name}: {len(same)} pair(s) have chosen == rejected (first at row {same[0]}); DPO cannot learn from them")
 
 
-def tokenize_pairs(dataset: Dataset, encoder: SequenceEncoder) -> Dataset:
-    """Add ``input_ids``, ``prompt_ids``, ``chosen_ids`` and ``rejected_ids`` (names + EOS)."""
-    input_ids, _ = encoder.sources(dataset["prompt"])
+def tokenize_pairs(dataset: Dataset, encoder: SequenceEncoder) -> tuple[Dataset, int]:
+    """Add ``input_ids``, ``prompt_ids``, ``chosen_ids`` and ``rejected_ids`` (names + EOS); also
+    return how many sources were cut to ``max_source_length``."""
+    input_ids, truncated = encoder.sources(dataset["prompt"])
     columns = {
         "input_ids": input_ids,
         "prompt_ids": encoder.prompts(dataset["decoder_prompt"]),
@@ -65,7 +68,7 @@ def tokenize_pairs(dataset: Dataset, encoder: SequenceEncoder) -> Dataset:
         if key in dataset.column_names:
             dataset = dataset.remove_columns(key)
         dataset = dataset.add_column(key, values)
-    return dataset
+    return dataset, truncated
 
 
 @dataclass
@@ -187,8 +190,12 @@ class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
         if eval_dataset is not None:
             validate_preference_dataset(eval_dataset, "eval_dataset")
         self.encoder = SequenceEncoder(processing_class, args.max_source_length)
-        train_dataset = tokenize_pairs(train_dataset, self.encoder)
-        eval_dataset = tokenize_pairs(eval_dataset, self.encoder) if eval_dataset is not None else None
+        train_dataset, truncated = tokenize_pairs(train_dataset, self.encoder)
+        self.truncated_sources = {"train": truncated}
+        if eval_dataset is not None:
+            eval_dataset, self.truncated_sources["eval"] = tokenize_pairs(eval_dataset, self.encoder)
+        if any(self.truncated_sources.values()):
+            logger.warning("pair sources cut to max_source_length=%d: %s", args.max_source_length, self.truncated_sources)
         if args.disable_dropout:
             _disable_dropout(model)
         self.collator = PreferenceCollator(processing_class.pad_token_id, model.config.decoder_start_token_id)
@@ -206,7 +213,13 @@ class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
                 eval_dataset = self.add_reference_logps(reference, eval_dataset, bs)
             ref_model = None  # not kept: saves memory and a forward per step
         super().__init__(model=model, args=args, data_collator=self.collator, train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks)
-        self.ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True) if ref_model is not None else None
+        # BART's forward takes **kwargs, so the Trainer would think our loss is normalised by its
+        # token count and skip dividing it by the accumulation steps; it is a mean over pairs (as in TRL).
+        self.model_accepts_loss_kwargs = False
+        # Under DDP/FSDP/DeepSpeed the reference is only moved to the device, not wrapped or sharded:
+        # it takes no gradients, and every process scores its own batches with it. (accelerate skips
+        # the move under FSDP unless asked: the reference would stay on the CPU.)
+        self.ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True, device_placement=True) if ref_model is not None else None
         self.linking_evaluator = linking_evaluator
         self.beta = args.beta
         self.label_smoothing = args.label_smoothing
@@ -253,17 +266,19 @@ class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
         return (loss, {"chosen_logps": chosen_logps, "rejected_logps": rejected_logps}) if return_outputs else loss
 
     def _record(self, mode, chosen_logps, rejected_logps, ref_chosen, ref_rejected) -> None:
-        """TRL's metric names, averaged over the batches between two logging steps."""
+        """TRL's metric names, averaged over the pairs between two logging steps. Per pair, not per
+        batch: batches differ in size (the last one, the split across processes), and a mean of
+        batch means would depend on the number of processes."""
         gather = self.accelerator.gather_for_metrics
         chosen_rewards = gather(self.beta * (chosen_logps - ref_chosen))
         rejected_rewards = gather(self.beta * (rejected_logps - ref_rejected))
         m = self._metrics[mode]
-        m["rewards/chosen"].append(chosen_rewards.mean().item())
-        m["rewards/rejected"].append(rejected_rewards.mean().item())
-        m["rewards/accuracies"].append((chosen_rewards > rejected_rewards).float().mean().item())
-        m["rewards/margins"].append((chosen_rewards - rejected_rewards).mean().item())
-        m["logps/chosen"].append(gather(chosen_logps).mean().item())
-        m["logps/rejected"].append(gather(rejected_logps).mean().item())
+        m["rewards/chosen"].extend(chosen_rewards.tolist())
+        m["rewards/rejected"].extend(rejected_rewards.tolist())
+        m["rewards/accuracies"].extend((chosen_rewards > rejected_rewards).float().tolist())
+        m["rewards/margins"].extend((chosen_rewards - rejected_rewards).tolist())
+        m["logps/chosen"].extend(gather(chosen_logps).tolist())
+        m["logps/rejected"].extend(gather(rejected_logps).tolist())
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
