@@ -8,6 +8,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
 from accelerate import PartialState
 from trl import TrlParser
 
@@ -36,7 +37,10 @@ def main() -> None:
     args, mining, data_args = TrlParser((MineArguments, MiningConfig, DataArguments)).parse_args_and_config()
     if args.push_to_hub and not args.hub_dataset_id:
         raise ValueError("push_to_hub needs hub_dataset_id")  # before mining, not after it
-    state = PartialState()
+    # cpu=True on a CPU-only machine: otherwise each launched process sets up alone (no gloo group).
+    state = PartialState(cpu=not torch.cuda.is_available())
+    if state.is_main_process:
+        print(f"mining on {state.num_processes} process(es)")
     linker = EntityLinker.from_pretrained(args.model_dir, device=str(state.device), batch_size=args.link_batch_size)
     kb = linker.kb or data_args.load_kb()
     summaries, pairs_by_split = {}, {}

@@ -68,7 +68,10 @@ def test_mine_then_stage2_recipes(trained_toy, toy_dir, tmp_path):
 
 @pytest.mark.slow
 def test_two_process_mining_gives_the_same_pairs(trained_toy, toy_dir, tmp_path):
-    """`accelerate launch --num_processes 2 --cpu` splits the mentions and gathers them back in order."""
+    """Two CPU processes (DDP over gloo) split the mentions and gather them back in order.
+
+    ``--multi_gpu --num_processes 2`` because ``--num_processes 2 --cpu`` starts a single process
+    in accelerate 1.15 (without MPI); the recipe prints how many processes it mined on."""
     from datasets import load_from_disk
 
     model_dir, _ = trained_toy
@@ -76,9 +79,11 @@ def test_two_process_mining_gives_the_same_pairs(trained_toy, toy_dir, tmp_path)
     outs = {}
     for n in (1, 2):
         outs[n] = tmp_path / f"pairs{n}"
-        launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n), "--cpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        mode = ["--multi_gpu"] if n > 1 else ["--cpu"]
+        launch = [sys.executable, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(n), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
         done = subprocess.run([*launch, *args, "--output_dir", str(outs[n])], cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
+        assert f"mining on {n} process(es)" in done.stdout
     one, two = (load_from_disk(str(outs[n] / "train")).to_list() for n in (1, 2))
     assert len(one) == len(two) > 0
     for a, b in zip(one, two):
