@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from .modeling import load_pretrained
 from .peft_utils import LoraArguments, apply_lora
 from .runs import resume_arg, score_and_save
 from .trainers import LinkingEvaluator, Seq2SeqDPOConfig, Seq2SeqDPOTrainer
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,5 +73,16 @@ def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config:
         callbacks=callbacks,
     )
     summary: dict = {"pairs": len(train_pairs), "dev_pairs": len(dev_pairs) if dev_pairs is not None else 0, "truncated_sources": trainer.truncated_sources}
-    summary["train"] = trainer.train(resume_from_checkpoint=resume_arg(config.resume_from_checkpoint)).metrics
+    resume = resume_arg(config.resume_from_checkpoint)
+    # "Keep the best" includes the starting point: DPO can lower dev accuracy at every checkpoint.
+    start = trainer.evaluate() if config.keep_start_if_best and evaluator is not None and config.load_best_model_at_end and not resume else None
+    summary["train"] = trainer.train(resume_from_checkpoint=resume).metrics
+    if start is not None:
+        start_metric = start.get(f"eval_{config.metric_for_best_model}")
+        summary["start_dev_metric"] = start_metric
+        best = trainer.state.best_metric
+        if start_metric is not None and (best is None or (start_metric > best if config.greater_is_better else start_metric < best)):
+            logger.warning("no stage-2 checkpoint beat the starting model on dev %s (%.4f vs %s): keeping the starting model", config.metric_for_best_model, start_metric, best)
+            summary["kept_start_model"] = True
+            trainer.model = linker.model = load_pretrained(str(stage1_dir))[0].to(trainer.args.device)
     return score_and_save(trainer, linker, kb, {"dev": dev, "test": test}, seen, summary, "stage2_results.json")

@@ -352,3 +352,18 @@ def test_linking_split_across_processes_with_sharded_weights(trained_toy, tmp_pa
         for a, b in zip(one, two[mode]):
             assert [(c["concept_id"], c["name"]) for c in a["candidates"]] == [(c["concept_id"], c["name"]) for c in b["candidates"]], mode
             assert all(abs(x["score"] - y["score"]) < 1e-5 for x, y in zip(a["candidates"], b["candidates"])), mode
+
+
+@pytest.mark.slow
+def test_stage2_keeps_the_starting_model_when_no_checkpoint_beats_it(trained_toy, toy_pairs, toy_dir, tmp_path):
+    """A destructive DPO run (plain sigmoid, huge lr) loses dev accuracy: the stage-1 model is kept."""
+    from angel_trl.stage2 import train_stage2
+    from angel_trl.trainers import Seq2SeqDPOConfig
+
+    wreck = {**STAGE2, "loss_type": ["sigmoid"], "loss_weights": [1.0], "learning_rate": 0.05, "max_steps": 6, "load_best_model_at_end": True}
+    summary = train_stage2(toy_data(toy_dir), stage2_args(trained_toy, toy_pairs), Seq2SeqDPOConfig(output_dir=str(tmp_path), keep_start_if_best=True, **wreck))
+    last = max(tmp_path.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    history = [h["eval_acc@1"] for h in json.loads((last / "trainer_state.json").read_text())["log_history"] if "eval_acc@1" in h]
+    assert len(history) == 3 and summary["start_dev_metric"] > max(history)  # every checkpoint lost dev accuracy
+    assert summary["kept_start_model"] and max_weight_difference(trained_toy[0], tmp_path) == 0.0
+    assert summary["dev"]["acc@1"] == pytest.approx(summary["start_dev_metric"])
