@@ -72,7 +72,7 @@ def plot_bins(by_system: dict[str, dict[str, dict]], path: str | Path, title: st
     bins = list(next(iter(by_system.values())))
     x = np.arange(len(bins))
     width = 0.8 / len(systems)
-    fig, ax = plt.subplots(figsize=(1.6 * len(bins) + 2, 3.8))
+    fig, ax = plt.subplots(figsize=(1.6 * len(bins) + 5, 3.8))
     for i, s in enumerate(systems):
         vals = [by_system[s][b]["acc@1"] or 0.0 for b in bins]
         ax.bar(x + (i - (len(systems) - 1) / 2) * width, vals, width, label=s)
@@ -82,7 +82,7 @@ def plot_bins(by_system: dict[str, dict[str, dict]], path: str | Path, title: st
     ax.set_ylabel("acc@1 (%)")
     ax.set_ylim(0, 100)
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: bars reach every height
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
