@@ -109,12 +109,16 @@ def scores_table(scores: dict[str, dict], title: str = "") -> str:
 
 
 def comparison_table(runs: dict[str, dict[str, dict]], splits: Sequence[str] = ("dev", "test")) -> str:
-    """Markdown: one row per run (e.g. stage 1, stage 2), acc@1 / acc@5 per split."""
+    """Markdown: one row per run (e.g. stage 1, stage 2), acc@1 / acc@5 per split.
+
+    A stage-2 run that kept its starting model (``kept_start_model``: no checkpoint beat it on dev)
+    says so, since its scores are then the stage-1 model's."""
     head = "| run | " + " | ".join(f"{s} acc@1 | {s} acc@5" for s in splits) + " |\n|---|" + "---|---|" * len(splits) + "\n"
     lines = []
     for run, scores in runs.items():
         cells = [f"{scores[s]['acc@1']:.1f} | {scores[s]['acc@5']:.1f}" if s in scores else "- | -" for s in splits]
-        lines.append(f"| {run} | " + " | ".join(cells) + " |")
+        label = f"{run} (no checkpoint beat the start on dev: start model kept)" if scores.get("kept_start_model") else run
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return head + "\n".join(lines)
 
 

@@ -52,3 +52,12 @@ def test_mcnemar_exact():
     assert out["p_value"] == pytest.approx(0.8145294189453125)
     with pytest.raises(ValueError, match="different mentions"):
         mcnemar(a, b[:-1])
+
+
+def test_comparison_table_marks_a_kept_start_model():
+    from angel_trl.evaluation import comparison_table
+
+    scores = {"dev": {"acc@1": 80.0, "acc@5": 90.0}, "test": {"acc@1": 70.0, "acc@5": 85.0}}
+    table = comparison_table({"stage 1": scores, "stage 2": {**scores, "kept_start_model": True}})
+    assert "| stage 1 | 80.0 | 90.0 | 70.0 | 85.0 |" in table
+    assert "| stage 2 (no checkpoint beat the start on dev: start model kept) | 80.0 | 90.0 | 70.0 | 85.0 |" in table

@@ -24,7 +24,7 @@ class Seq2SeqDPOConfig(DPOConfig):
     link_top_k: int = field(default=5, metadata={"help": "Distinct concepts kept per mention."})
     link_batch_size: int = field(default=32, metadata={"help": "Mentions per constrained-decoding batch."})
     max_eval_mentions: int | None = field(default=None, metadata={"help": "Score only this many dev mentions during training (all at the end)."})
-    keep_start_if_best: bool = field(default=False, metadata={"help": "Score the starting (stage-1) model on the dev mentions before training and keep it when no stage-2 checkpoint beats it on metric_for_best_model (needs load_best_model_at_end and a dev corpus)."})
+    keep_start_if_best: bool = field(default=True, metadata={"help": "Score the starting (stage-1) model on the dev mentions before training and keep it when no stage-2 checkpoint beats it on metric_for_best_model (needs load_best_model_at_end and a dev corpus)."})
     # Defaults that differ from DPOConfig's
     learning_rate: float = field(default=1e-5, metadata={"help": "Initial learning rate (stage 2 moves a trained model: keep it small)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the tokenised columns for the collator."})
