@@ -54,7 +54,7 @@ from tqdm.auto import tqdm
 
 from .data import DataArguments
 from .examples import END_MARKER, START_MARKER, ExampleConfig, Stage1Rows
-from .io_utils import write_json
+from .io_utils import atomic_save_dataset, write_json
 from .kb import Concept, KnowledgeBase
 from .names import NameTable
 from .targets import TfidfNameMatcher
@@ -419,12 +419,12 @@ def train_pretrain(data_args: DataArguments, model_args: ModelArguments, corpus_
             corpus = builder.write(corpus_config.corpus_dir, show_progress=state.is_main_process)
         rows = load_positive_rows(corpus_config.corpus_dir)
         if corpus_config.pairs_dir and state.is_main_process:
-            load_pretrain_split(corpus_config.corpus_dir, "pairs").save_to_disk(corpus_config.pairs_dir)
+            atomic_save_dataset(load_pretrain_split(corpus_config.corpus_dir, "pairs"), corpus_config.pairs_dir)
     else:
         built = builder.build(show_progress=state.is_main_process)
         rows, corpus = built.positives, built.summary
         if corpus_config.pairs_dir and state.is_main_process:
-            built.pairs.save_to_disk(corpus_config.pairs_dir)
+            atomic_save_dataset(built.pairs, corpus_config.pairs_dir)
     del builder  # frees the TF-IDF index before training
     summary = train_stage1(data_args, model_args, config, rows=rows)
     summary["pretrain_corpus"] = corpus
