@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,16 +24,22 @@ from .names import NameTable
 from .targets import TfidfNameMatcher
 
 
-def with_training_mentions(kb: KnowledgeBase, train: Corpus) -> KnowledgeBase:
-    """A copy of ``kb`` whose concepts also carry the training mentions linked to them."""
-    extra: dict[str, list[str]] = {}
+def training_links(train: Corpus, kb: KnowledgeBase) -> Iterator[tuple[str, str]]:
+    """(mention text, canonical concept id) of every linked training mention; NIL, composites and ids missing from the KB left out."""
     for m in train.mentions:
         if m.is_nil or m.composite:
             continue
         for raw in m.ids:
             cid = kb.canonical_id(raw)
             if cid is not None:
-                extra.setdefault(cid, []).append(m.text)
+                yield m.text, cid
+
+
+def with_training_mentions(kb: KnowledgeBase, train: Corpus) -> KnowledgeBase:
+    """A copy of ``kb`` whose concepts also carry the training mentions linked to them."""
+    extra: dict[str, list[str]] = {}
+    for text, cid in training_links(train, kb):
+        extra.setdefault(cid, []).append(text)
     concepts = [Concept(c.id, list(dict.fromkeys(c.names + extra.get(c.id, []))), list(c.alt_ids), c.definition) for c in kb.concepts.values()]
     return KnowledgeBase(concepts, source=f"{kb.source} + training mentions")
 
@@ -41,13 +47,8 @@ def with_training_mentions(kb: KnowledgeBase, train: Corpus) -> KnowledgeBase:
 def training_link_counts(train: Corpus, kb: KnowledgeBase, lowercase: bool = True) -> dict[str, Counter]:
     """Normalised training mention text -> how often it is linked to each concept (NIL and composites left out)."""
     counts: dict[str, Counter] = {}
-    for m in train.mentions:
-        if m.is_nil or m.composite:
-            continue
-        for raw in m.ids:
-            cid = kb.canonical_id(raw)
-            if cid is not None:
-                counts.setdefault(normalize_name(m.text, lowercase), Counter())[cid] += 1
+    for text, cid in training_links(train, kb):
+        counts.setdefault(normalize_name(text, lowercase), Counter())[cid] += 1
     return counts
 
 
