@@ -29,14 +29,14 @@ from angel_trl.io_utils import atomic_write_text, write_json
 from angel_trl.linking import EntityLinker
 
 
-class GenerativeSystem:
-    """An angel-trl linker run on corpus mentions (its own context windows), under a given protocol's names."""
+def peer_run(linker):
+    """Link a corpus's mentions with a peer (mention text only)."""
+    return lambda corpus: linker.link(corpus.mentions)
 
-    def __init__(self, linker: EntityLinker, corpus):
-        self.linker, self.corpus = linker, corpus
 
-    def link(self, mentions):
-        return self.linker.link(self.linker.inputs_for(mentions, self.corpus.texts()), show_progress=True)
+def generative_run(linker: EntityLinker):
+    """Link a corpus's mentions with an angel-trl linker (each in its own context window)."""
+    return lambda corpus: linker.link(linker.inputs_for(corpus.mentions, corpus.texts()), show_progress=True)
 
 
 def model_info(directory: str) -> dict:
@@ -73,18 +73,19 @@ def main() -> None:
                 models.setdefault(label, str(Path(args.models_from) / f"{args.dataset}-{stage}"))
     linkers = {name: EntityLinker.from_pretrained(d, device=args.device, batch_size=args.link_batch_size) for name, d in models.items()}
 
-    def systems(corpus):
-        for p in protocols:
-            yield "exact match", p.name, ExactMatchLinker(p.table)
-            tfidf = TfidfLinker(p.table)
-            yield "TF-IDF char-3 (word-bounded)", p.name, tfidf
-            if p.train_counts is not None:
-                yield "train dictionary + TF-IDF", p.name, TrainDictionaryLinker(p.train_counts, tfidf)
-            if not args.no_dense:
-                yield "dense MiniLM-L6", p.name, DenseLinker(p.table, device=args.device, cache_dir=args.cache_dir, show_progress=True)
-            for name, linker in linkers.items():
-                under = EntityLinker(linker.model, linker.tokenizer, p.table, config=linker.config, kb=p.kb) if p.train_counts is not None else linker
-                yield name, p.name, GenerativeSystem(under, corpus)
+    # Built once and reused for every split: TF-IDF fits, dense encodings and tries do not depend on it.
+    systems = []
+    for p in protocols:
+        systems.append(("exact match", p.name, peer_run(ExactMatchLinker(p.table))))
+        tfidf = TfidfLinker(p.table)
+        systems.append(("TF-IDF char-3 (word-bounded)", p.name, peer_run(tfidf)))
+        if p.train_counts is not None:
+            systems.append(("train dictionary + TF-IDF", p.name, peer_run(TrainDictionaryLinker(p.train_counts, tfidf))))
+        if not args.no_dense:
+            systems.append(("dense MiniLM-L6", p.name, peer_run(DenseLinker(p.table, device=args.device, cache_dir=args.cache_dir, show_progress=True))))
+        for name, linker in linkers.items():
+            under = EntityLinker(linker.model, linker.tokenizer, p.table, config=linker.config, kb=p.kb) if p.train_counts is not None else linker
+            systems.append((name, p.name, generative_run(under)))
 
     report: dict = {
         "dataset": args.dataset,
@@ -100,9 +101,9 @@ def main() -> None:
         mentions = corpus.mentions
         out = report["splits"].setdefault(split, {})
         sims = None
-        for system, protocol, linker in systems(corpus):
+        for system, protocol, run in systems:
             t0 = time.perf_counter()
-            metrics, rows = evaluate_linking(mentions, linker.link(mentions), kb, seen)
+            metrics, rows = evaluate_linking(mentions, run(corpus), kb, seen)
             metrics["seconds"] = round(time.perf_counter() - t0, 2)
             if sims is None:
                 sims = [gold_similarity(r["mention"], r["gold"]) for r in rows]
