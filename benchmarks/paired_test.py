@@ -15,14 +15,19 @@ def load(run: str, split: str) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-def main() -> None:
-    a, b = sys.argv[1:3]
+def paired(a: str, b: str) -> dict:
+    """Per split: both runs' acc@1 and the McNemar counts and p-value."""
     out = {}
     for split in ("dev", "test"):
         rows_a, rows_b = load(a, split), load(b, split)
         acc = [100 * sum(r["correct@1"] for r in rows) / len(rows) for rows in (rows_a, rows_b)]
         out[split] = {"acc@1_a": round(acc[0], 2), "acc@1_b": round(acc[1], 2), **mcnemar(rows_a, rows_b)}
-    print(json.dumps({"a": a, "b": b, **out}, indent=2))
+    return out
+
+
+def main() -> None:
+    a, b = sys.argv[1:3]
+    print(json.dumps({"a": a, "b": b, **paired(a, b)}, indent=2))
 
 
 if __name__ == "__main__":

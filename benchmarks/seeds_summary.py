@@ -18,8 +18,8 @@ import json
 import statistics
 from pathlib import Path
 
-from angel_trl.evaluation import mcnemar
 from angel_trl.io_utils import atomic_write_text, write_json
+from paired_test import paired  # benchmarks/ is the script's directory, so on sys.path
 
 METRICS = ("acc@1", "acc@5", "seen_acc@1", "unseen_acc@1")
 
@@ -29,11 +29,6 @@ def results(run: str) -> dict:
     if not found:
         raise FileNotFoundError(f"{run}: no stage*_results.json")
     return json.loads(found[0].read_text())
-
-
-def predictions(run: str, split: str) -> list[dict]:
-    with open(Path(run) / f"predictions_{split}.jsonl") as f:
-        return [json.loads(line) for line in f]
 
 
 def spread(values: list[float]) -> dict:
@@ -66,11 +61,7 @@ def main() -> None:
         rows = []
         runs_a = arms[a] * len(arms[b]) if len(arms[a]) == 1 else arms[a]  # one shared run (e.g. stage 1) against each seed
         for i, (ra, rb) in enumerate(zip(runs_a, arms[b], strict=True)):
-            row = {"a": ra, "b": rb}
-            for split in ("dev", "test"):
-                pa, pb = predictions(ra, split), predictions(rb, split)
-                acc = [100 * sum(r["correct@1"] for r in p) / len(p) for p in (pa, pb)]
-                row[split] = {"acc@1_a": round(acc[0], 2), "acc@1_b": round(acc[1], 2), **mcnemar(pa, pb)}
+            row = {"a": ra, "b": rb, **paired(ra, rb)}
             rows.append(row)
             d, t = row["dev"], row["test"]
             md.append(f"| {a} | {b} | {i + 1} | {d['acc@1_a']:.2f} / {d['acc@1_b']:.2f} ({d['a_only']}, {d['b_only']}, {d['p_value']:.3f}) | {t['acc@1_a']:.2f} / {t['acc@1_b']:.2f} ({t['a_only']}, {t['b_only']}, {t['p_value']:.3f}) |")
