@@ -28,6 +28,7 @@ class Stage2Arguments(LoraArguments):
     stage1_model: str = field(metadata={"help": "Stage-1 output directory (model, tokenizer, trie, names) or Hub id; also the DPO reference."})
     train_pairs: str = field(metadata={"help": "Preference pairs: a `save_to_disk` directory (recipes/mine.py) or a Hub dataset id (its train split)."})
     dev_pairs: str | None = field(default=None, metadata={"help": "Dev preference pairs for eval loss and reward accuracy (needed when eval_strategy is not 'no'); a Hub id gives its dev split."})
+    max_train_pairs: int | None = field(default=None, metadata={"help": "Train on a random sample (seeded by `seed`) of this many pairs; all when unset. KB pre-training pairs run to hundreds of thousands."})
 
 
 def load_pairs(path_or_id: str, split: str = "train") -> Dataset:
@@ -37,6 +38,19 @@ def load_pairs(path_or_id: str, split: str = "train") -> Dataset:
         pairs = load_from_disk(path_or_id)
         return pairs[split] if isinstance(pairs, DatasetDict) else pairs
     return load_dataset(path_or_id, split=split)
+
+
+def sample_pairs(pairs: Dataset, max_pairs: int | None, seed: int) -> Dataset:
+    """A seeded random sample of ``max_pairs`` pairs (all of them, in order, when unset or not fewer)."""
+    if max_pairs is None or max_pairs >= len(pairs):
+        return pairs
+    if max_pairs < 1:
+        raise ValueError(f"max_train_pairs must be at least 1, got {max_pairs}")
+    # A random sample, not the first rows: mined and KB pairs are written grouped by mention / concept.
+    # Flattened in memory: otherwise the trainer's add_column flattens the indices into a cache file
+    # written inside the input pairs directory.
+    sample = pairs.shuffle(seed=seed, keep_in_memory=True).select(range(max_pairs), keep_in_memory=True)
+    return sample.flatten_indices(keep_in_memory=True)
 
 
 def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config: Seq2SeqDPOConfig, callbacks: list[TrainerCallback] | None = None) -> dict:
@@ -61,6 +75,8 @@ def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config:
     if dev is not None:
         evaluator = LinkingEvaluator(dev.mentions, linker.inputs_for(dev.mentions, dev.texts()), kb, linker.table, linker.trie, linker.config, seen, config.max_eval_mentions)
     train_pairs = load_pairs(stage2_args.train_pairs)
+    available = len(train_pairs)
+    train_pairs = sample_pairs(train_pairs, stage2_args.max_train_pairs, config.seed)
     dev_pairs = load_pairs(stage2_args.dev_pairs, split="dev") if stage2_args.dev_pairs else None
     trainer = Seq2SeqDPOTrainer(
         model=linker.model,
@@ -72,7 +88,7 @@ def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config:
         linking_evaluator=evaluator,
         callbacks=callbacks,
     )
-    summary: dict = {"pairs": len(train_pairs), "dev_pairs": len(dev_pairs) if dev_pairs is not None else 0, "truncated_sources": trainer.truncated_sources}
+    summary: dict = {"pairs": len(train_pairs), "pairs_available": available, "dev_pairs": len(dev_pairs) if dev_pairs is not None else 0, "truncated_sources": trainer.truncated_sources}
     resume = resume_arg(config.resume_from_checkpoint)
     # "Keep the best" includes the starting point: DPO can lower dev accuracy at every checkpoint.
     start = trainer.evaluate() if config.keep_start_if_best and evaluator is not None and config.load_best_model_at_end and not resume else None

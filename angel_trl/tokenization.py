@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .examples import END_MARKER, START_MARKER
+
 
 class SequenceEncoder:
     """Encoder inputs, decoder prompts (``<s> mention is``) and names (`` name`` + ``</s>``)."""
@@ -23,13 +25,36 @@ class SequenceEncoder:
         self.pad = tokenizer.pad_token_id
         if self.bos is None or self.eos is None or self.pad is None:
             raise ValueError("the tokenizer needs bos, eos and pad tokens (a BART-family tokenizer)")
+        markers = tokenizer.convert_tokens_to_ids([START_MARKER, END_MARKER])
+        self.markers = None if tokenizer.unk_token_id in markers or None in markers else tuple(markers)
 
     def sources(self, texts: Sequence[str]) -> tuple[list[list[int]], int]:
-        """Token ids of encoder inputs (BOS/EOS added) and how many were truncated."""
+        """Token ids of encoder inputs (BOS/EOS added) and how many were truncated.
+
+        An overlong source keeps its ``[ST] mention [ET]`` span and loses context from both sides
+        (the side with more to spare first): cutting only the tail would drop the mention itself when
+        the left context alone fills ``max_source_length`` (a tokenizer trained on KB names splits
+        running text into many pieces)."""
         full = self.tokenizer(list(texts), add_special_tokens=True)["input_ids"]
         truncated = sum(len(ids) > self.max_source_length for ids in full)
-        out = [ids if len(ids) <= self.max_source_length else ids[: self.max_source_length - 1] + [self.eos] for ids in full]
-        return out, truncated
+        return [self._fit(ids) for ids in full], truncated
+
+    def _fit(self, ids: list[int]) -> list[int]:
+        limit = self.max_source_length
+        if len(ids) <= limit:
+            return ids
+        body, budget = ids[1:-1], limit - 2
+        try:
+            start = body.index(self.markers[0])
+            end = body.index(self.markers[1], start)
+        except (TypeError, ValueError):  # no markers (a tokenizer without them, or plain text): keep the head
+            return ids[: limit - 1] + [self.eos]
+        if end - start + 1 >= budget:  # the mention alone is too long: its head, closed by [ET]
+            return [ids[0], *body[start : start + budget - 1], self.markers[1], ids[-1]]
+        room = budget - (end - start + 1)
+        right = min(len(body) - end - 1, room - min(start, room // 2))
+        left = min(start, room - right)
+        return [ids[0], *body[start - left : end + 1 + right], ids[-1]]
 
     def prompts(self, prompts: Sequence[str]) -> list[list[int]]:
         """``<s>`` + prompt tokens; long prompts keep their last tokens (the ``is`` must stay)."""

@@ -231,3 +231,21 @@ def test_recipes_push_and_load_by_hub_id(hub, toy_dir, tmp_path):
     assert result["pairs"] == summaries["train"]["pairs"] and result["dev_pairs"] == summaries["dev"]["pairs"]
     card = ModelCard(repo.latest["README.md"].content.decode())
     assert card.data.base_model == "tester/recipe-stage1" and card.data.datasets == ["tester/recipe-pairs"] and "stage 2" in card.text
+
+
+def test_sample_pairs_is_seeded_subset_and_leaves_input_dir_alone(tmp_path):
+    from angel_trl.stage2 import sample_pairs
+
+    pairs = Dataset.from_dict({"prompt": [f"p{i}" for i in range(50)], "chosen": [f"c{i}" for i in range(50)], "rejected": [f"r{i}" for i in range(50)]})
+    pairs.save_to_disk(str(tmp_path / "pairs"))
+    before = sorted(p.name for p in (tmp_path / "pairs").iterdir())
+    loaded = load_pairs(str(tmp_path / "pairs"))
+    a, b, c = sample_pairs(loaded, 10, seed=1), sample_pairs(loaded, 10, seed=1), sample_pairs(loaded, 10, seed=2)
+    assert len(a) == 10 and a.to_list() == b.to_list() and a.to_list() != c.to_list()
+    assert {r["prompt"] for r in a} <= set(pairs["prompt"]) and len({r["prompt"] for r in a}) == 10
+    assert a["prompt"] != pairs["prompt"][:10]  # a random sample, not the head
+    assert sample_pairs(loaded, None, 1).to_list() == pairs.to_list() == sample_pairs(loaded, 500, 1).to_list()
+    a.add_column("input_ids", [[1]] * 10)  # what the trainer does next
+    assert sorted(p.name for p in (tmp_path / "pairs").iterdir()) == before
+    with pytest.raises(ValueError, match="max_train_pairs"):
+        sample_pairs(loaded, 0, 1)

@@ -292,9 +292,35 @@ def test_overlong_sources_are_cut_and_counted(tokenizer):
     encoder = SequenceEncoder(tokenizer, max_source_length=12)
     ids, truncated = encoder.sources(["[ST] ada [ET]", "lung cancer " * 20 + "[ST] ada [ET]"])
     assert truncated == 1 and len(ids[1]) == 12 and ids[1][-1] == encoder.eos
+    assert ids[1][-4:] == ids[0][-4:]  # "[ST] ada [ET]</s>": the mention survives a left context that fills the budget
     pairs = Dataset.from_dict({"prompt": ["[ST] ada [ET]", "lung cancer " * 20], "decoder_prompt": ["ada is"] * 2, "chosen": ["a"] * 2, "rejected": ["b"] * 2})
     tokenized, truncated = tokenize_pairs(pairs, encoder)
     assert truncated == 1 and max(len(x) for x in tokenized["input_ids"]) == 12
+
+
+@pytest.mark.parametrize("left,right", [(0, 30), (30, 0), (30, 30), (2, 30), (30, 2), (5, 5)])
+@pytest.mark.parametrize("limit", [6, 9, 12, 17, 40])
+def test_truncation_keeps_the_mention_and_balances_context(tokenizer, left, right, limit):
+    from angel_trl.tokenization import SequenceEncoder
+
+    encoder = SequenceEncoder(tokenizer, max_source_length=limit)
+    text = "lung " * left + "[ST] cystic fibrosis [ET]" + " cancer" * right
+    full = tokenizer(text)["input_ids"]
+    (out,), truncated = encoder.sources([text])
+    assert truncated == (len(full) > limit) and len(out) == min(limit, len(full))
+    assert out[0] == encoder.bos and out[-1] == encoder.eos
+    st, et = encoder.markers
+    body, kept = full[1:-1], out[1:-1]
+    start, end = body.index(st), body.index(et)
+    if end - start + 1 > limit - 2:  # the mention itself is cut, never its markers
+        assert kept[0] == st and kept[-1] == et and kept[:-1] == body[start : start + len(kept) - 1]
+        return
+    lo = start - kept.index(st)
+    assert kept == body[lo : lo + len(kept)]  # one contiguous window around the span
+    kept_left, kept_right = start - lo, lo + len(kept) - 1 - end
+    spare_left, spare_right = start - kept_left, len(body) - end - 1 - kept_right
+    # Balanced: a side keeps fewer tokens than the other only when it has none left to give.
+    assert abs(kept_left - kept_right) <= 1 or min(spare_left, spare_right) == 0
 
 
 def test_names_are_plain_text_for_the_tokenizer(tokenizer):

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from accelerate import PartialState
 from accelerate.utils import is_peft_model
 from datasets import Dataset
+from tqdm.auto import tqdm
 from transformers import Trainer
 
 from ..collators import PromptedSeq2SeqCollator
@@ -208,9 +210,9 @@ class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
         if self.precompute_ref:
             reference = model if self.ref_is_base_model else ref_model
             bs = args.precompute_ref_batch_size or args.per_device_train_batch_size
-            train_dataset = self.add_reference_logps(reference, train_dataset, bs)
+            train_dataset = self.add_reference_logps(reference, train_dataset, bs, "train")
             if eval_dataset is not None:
-                eval_dataset = self.add_reference_logps(reference, eval_dataset, bs)
+                eval_dataset = self.add_reference_logps(reference, eval_dataset, bs, "eval")
             ref_model = None  # not kept: saves memory and a forward per step
         super().__init__(model=model, args=args, data_collator=self.collator, train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks)
         # BART's forward takes **kwargs, so the Trainer would think our loss is normalised by its
@@ -234,11 +236,12 @@ class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
         with adapters_disabled(ref_model):
             return sequence_logps(ref_model, batch)[0]
 
-    def add_reference_logps(self, ref_model, dataset: Dataset, batch_size: int) -> Dataset:
+    def add_reference_logps(self, ref_model, dataset: Dataset, batch_size: int, split: str = "train") -> Dataset:
         """Columns ``ref_chosen_logps`` / ``ref_rejected_logps`` computed once with the reference."""
         device = next(ref_model.parameters()).device
         chosen, rejected = [], []
-        for lo in range(0, len(dataset), batch_size):
+        batches = range(0, len(dataset), batch_size)
+        for lo in tqdm(batches, desc=f"reference log-probs ({split} pairs)", unit="batch", disable=not PartialState().is_local_main_process):
             feats = [dataset[i] for i in range(lo, min(lo + batch_size, len(dataset)))]
             batch = {k: v.to(device) for k, v in self.collator(feats).items()}
             c, r = self.reference_logps(ref_model, batch).chunk(2)
