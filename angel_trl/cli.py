@@ -125,7 +125,7 @@ def _loading(what: str, source: str) -> Iterator[None]:
         raise CliError(f"{source}: no such directory, and loading {what} from the Hub failed: {e}") from e
 
 
-def _load_linker(args: argparse.Namespace, **overrides: int | None):
+def _load_linker(args: argparse.Namespace, **overrides: int | bool | None):
     """``EntityLinker.from_pretrained(args.model)``; ``overrides`` that are not None replace saved config fields."""
     from transformers.utils import logging as transformers_logging
 
@@ -190,7 +190,7 @@ def cmd_link(args: argparse.Namespace) -> int:
         rows = [{"doc_id": m.doc_id, "start": m.start, "end": m.end, "mention": m.text, "gold_ids": list(m.ids)} for m in mentions]
     else:
         rows, texts = _marked_inputs(args)
-    linker = _load_linker(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size)
+    linker = _load_linker(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size, exact_match_first=args.exact_match_first)
     inputs = linker.inputs_for(mentions, corpus.texts()) if args.corpus else texts
     results = linker.link(inputs, show_progress=_show_progress())
     for row, result in zip(rows, results):
@@ -208,7 +208,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     corpus = _load_corpus(args.corpus, args)
     seen = seen_mention_texts(_load_corpus(args.train, args).mentions) if args.train else None
     kb = _load_kb(args) if args.kb else None
-    linker = _load_linker(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size)
+    linker = _load_linker(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size, exact_match_first=args.exact_match_first)
     kb = _kb_for_linker(kb, linker, args.model)
     metrics, predictions = link_and_score(linker, corpus, kb, seen, show_progress=_show_progress())
     if args.predictions:
@@ -319,6 +319,7 @@ def _add_linker_options(p: argparse.ArgumentParser, beams_and_top_k: bool = True
     if beams_and_top_k:
         p.add_argument("--num-beams", type=_positive_int, metavar="N", help="Beams of the constrained search (default: the saved linker config's).")
         p.add_argument("--top-k", type=_positive_int, metavar="K", help="Distinct concepts returned per mention (default: the saved linker config's).")
+        p.add_argument("--exact-match-first", action="store_true", default=None, help="Rank first the concepts with a name equal to the mention (KB names, plus training mentions if the linker's trie has them), then the model's ranking.")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="Mentions per decoding batch (default: the saved linker config's).")
     p.add_argument("--revision", metavar="REV", help="Branch, tag or commit of a Hub linker (Hub ids only; a token comes from HF_TOKEN or `hf auth login`).")
     p.add_argument("--device", metavar="DEVICE", help="Torch device, e.g. cpu or cuda:0 (default: where the model loads, cpu).")

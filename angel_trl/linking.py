@@ -133,6 +133,8 @@ class LinkerConfig:
     max_name_tokens: int = 64
     max_context_words: int = 64
     lowercase: bool = True
+    # Off by default: training-time evaluation and mining score the model's own ranking.
+    exact_match_first: bool = False
 
     @property
     def example_config(self) -> ExampleConfig:
@@ -154,6 +156,24 @@ class LinkInput:
         if not sep or not sep2 or not mention.strip():
             raise ValueError(f"expected one '[ST] mention [ET]' span in {text!r}")
         return cls(config.source(left + mention + right, len(left), len(left) + len(mention)), mention.strip())
+
+
+def put_exact_matches_first(result: LinkingResult, table: NameTable, top_k: int) -> LinkingResult:
+    """Rank first the concepts having a name equal to the mention (normalised as ``table`` does).
+
+    Among those, the model's order; one the beam missed comes next with score 0.0 (log-prob 0: a
+    dictionary hit), then the remaining model candidates. Constrained decoding can prefer another
+    concept's name even when the mention is itself a KB name (NCBI test: 93.6 vs 98.3 acc@1 for
+    TF-IDF on mentions within 0.8-1.0 TF-IDF similarity of their gold name).
+    """
+    i = table.index_of(result.mention)
+    if i is None:
+        return result
+    exact = table.concept_ids[i]
+    ranked = [c for c in result.candidates if c.concept_id in exact]
+    missing = [Candidate(cid, table.names[i], 0.0) for cid in exact if cid not in {c.concept_id for c in ranked}]
+    rest = [c for c in result.candidates if c.concept_id not in exact]
+    return LinkingResult(result.mention, (ranked + missing + rest)[:top_k])
 
 
 def build_name_trie(table: NameTable, encoder: SequenceEncoder) -> NameTrie:
@@ -247,7 +267,8 @@ class EntityLinker:
         return [LinkInput(ex.source_for(m, texts[m.doc_id]), m.text) for m in mentions]
 
     def link(self, inputs: Sequence[LinkInput | str], show_progress: bool = False) -> list[LinkingResult]:
-        """Link each input (a :class:`LinkInput` or a string with ``[ST] mention [ET]``)."""
+        """Link each input (a :class:`LinkInput` or a string with ``[ST] mention [ET]``); with
+        ``config.exact_match_first``, exact name matches are ranked first (:func:`put_exact_matches_first`)."""
         ex = self.config.example_config
         items = [LinkInput.from_marked(x, ex) if isinstance(x, str) else x for x in inputs]
         results: list[LinkingResult] = []
@@ -255,6 +276,8 @@ class EntityLinker:
         batches = range(0, len(items), bs)
         for lo in tqdm(batches, desc="linking", disable=not show_progress, unit="batch"):
             results.extend(self._link_batch(items[lo : lo + bs]))
+        if self.config.exact_match_first:
+            results = [put_exact_matches_first(r, self.table, self.config.top_k) for r in results]
         return results
 
     @torch.no_grad()

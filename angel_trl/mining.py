@@ -133,8 +133,9 @@ def mine_pairs(
                 add(m, gold, chosen, table.names[i], table.concept_ids[i][0], "tfidf", chosen_rank=-1, rejected_rank=rank, chosen_score=None, rejected_score=s)
     else:
         state = PartialState()
-        # Mine with the mining beams on a view of the linker: the caller's linker config stays as it was.
-        linker = EntityLinker(linker.model, linker.tokenizer, linker.table, linker.trie, replace(linker.config, num_beams=config.num_beams, top_k=config.top_k), linker.kb)
+        # Mine the model's own ranking (never dictionary-first) with the mining beams, on a view of the
+        # linker: the caller's linker config stays as it was.
+        linker = EntityLinker(linker.model, linker.tokenizer, linker.table, linker.trie, replace(linker.config, num_beams=config.num_beams, top_k=config.top_k, exact_match_first=False), linker.kb)
         with state.split_between_processes(list(range(len(mentions)))) as mine:
             local = list(zip(mine, linker.link(linker.inputs_for([mentions[i] for i in mine], texts), show_progress=show_progress)))
         ranked = sorted(gather_object(local) if state.num_processes > 1 else local, key=lambda x: x[0])

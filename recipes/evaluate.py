@@ -25,13 +25,14 @@ class EvaluateArguments:
     # Decoding
     num_beams: int | None = field(default=None, metadata={"help": "Beams (the saved linker config when unset)."})
     batch_size: int | None = field(default=None, metadata={"help": "Mentions per batch (the saved linker config when unset)."})
+    exact_match_first: bool = field(default=False, metadata={"help": "Rank concepts whose name equals the mention first, then the model's ranking."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (model default when unset)."})
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     eval_args, data_args = TrlParser((EvaluateArguments, DataArguments)).parse_args_and_config()
-    overrides = {k: v for k, v in (("num_beams", eval_args.num_beams), ("batch_size", eval_args.batch_size)) if v}
+    overrides = {k: v for k, v in (("num_beams", eval_args.num_beams), ("batch_size", eval_args.batch_size), ("exact_match_first", eval_args.exact_match_first)) if v}
     linker = EntityLinker.from_pretrained(eval_args.model_dir, device=eval_args.device, **overrides)
     kb = data_args.load_kb()
     train = data_args.load_split("train")

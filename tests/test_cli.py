@@ -75,6 +75,18 @@ def test_link_text_matches_the_library(capsys, model_dir, linker):
     assert rows[0]["predictions"][0]["id"] == "C1" and rows[1]["predictions"][0]["id"] == "C5"  # training mentions
 
 
+def test_link_exact_match_first_flag(capsys, model_dir):
+    from angel_trl.linking import EntityLinker, put_exact_matches_first
+
+    text = "Severe combined immunodeficiency due to [ST] ADA [ET] in two children."
+    rc, out, _ = run(capsys, "link", model_dir, "--text", text, "--top-k", 3, "--exact-match-first")
+    assert rc == 0
+    ids = [p["id"] for p in json.loads(out)["predictions"]]
+    linker = EntityLinker.from_pretrained(model_dir, top_k=3)
+    assert ids == put_exact_matches_first(linker.link([text])[0], linker.table, 3).top_ids and set(ids[:2]) == {"C2", "C3"}
+    assert linker.config.exact_match_first is False  # the saved config is untouched
+
+
 def test_link_input_file_and_stdin(capsys, monkeypatch, model_dir, linker, tmp_path):
     src = tmp_path / "marked.txt"
     src.write_text(TEXTS[0] + "\n\n" + TEXTS[1] + "\n")

@@ -122,3 +122,36 @@ def test_trained_tiny_model_reproduces_its_training_names(trained_toy, toy_dir, 
     ada = [r for r in rows if r["mention"] == "ADA"]
     assert {r["predictions"][0]["id"] for r in ada} == {"C2", "C3"}  # context disambiguates the shared name
     assert not (out / "training_args.bin").exists()
+
+
+def test_exact_matches_come_first_in_model_order(toy_kb):
+    from angel_trl.linking import Candidate, LinkingResult, put_exact_matches_first
+
+    table = NameTable.from_kb(toy_kb)
+    model = LinkingResult("ada", [Candidate("C5", "cf", -1.0), Candidate("C3", "ada", -2.0), Candidate("C1", "lung cancer", -3.0)])
+    out = put_exact_matches_first(model, table, top_k=5)
+    # "ADA" names C2 and C3: C3 keeps its model score and leads, C2 (missed by the beam) follows as a dictionary hit.
+    assert [(c.concept_id, c.score) for c in out.candidates] == [("C3", -2.0), ("C2", 0.0), ("C5", -1.0), ("C1", -3.0)]
+    assert out.candidates[1].name == "ada"
+    assert put_exact_matches_first(model, table, top_k=2).top_ids == ["C3", "C2"]
+    unknown = LinkingResult("lung tumour", list(model.candidates))
+    assert put_exact_matches_first(unknown, table, 5) is unknown
+    assert put_exact_matches_first(LinkingResult("Lung  Cancer", []), table, 5).top_ids == ["C1"]  # normalised as the table is
+
+
+def test_exact_match_first_linking_and_mining_ignores_it(random_linker, toy_dir, toy_kb):
+    from dataclasses import replace
+
+    from angel_trl.corpus import read_corpus_jsonl
+    from angel_trl.mining import MiningConfig, mine_pairs
+
+    corpus = read_corpus_jsonl(toy_dir / "train.jsonl")
+    inputs = random_linker.inputs_for(corpus.mentions, corpus.texts())
+    exact = EntityLinker(random_linker.model, random_linker.tokenizer, random_linker.table, random_linker.trie, replace(random_linker.config, exact_match_first=True), toy_kb)
+    plain, first = random_linker.link(inputs), exact.link(inputs)
+    for m, p, f in zip(corpus.mentions, plain, first):
+        names_concepts = set(toy_kb.ids_for_name(m.text))
+        assert set(f.top_ids[: len(names_concepts)]) == names_concepts and set(p.top_ids) <= set(f.top_ids) | set(p.top_ids[-len(names_concepts) :])
+    assert [p.top_ids for p in plain] != [f.top_ids for f in first]  # the random model misranks some exact names
+    config = MiningConfig(num_beams=6, top_k=5)
+    assert mine_pairs(exact, corpus, toy_kb, config, show_progress=False)[0].to_list() == mine_pairs(random_linker, corpus, toy_kb, config, show_progress=False)[0].to_list()
