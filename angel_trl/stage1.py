@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from datasets import Dataset
-from transformers import TrainerCallback, set_seed
+from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 
 from .collators import PromptedSeq2SeqCollator
 from .corpus import Corpus
@@ -117,6 +117,8 @@ def train_stage1(
     if any(summary["truncated_sources"].values()):
         logger.warning("sources cut to max_source_length=%d: %s", config.max_source_length, summary["truncated_sources"])
 
+    if config.early_stopping_patience is not None:
+        callbacks = [*(callbacks or []), EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)]
     trainer = Stage1Trainer(
         model=model,
         args=config,

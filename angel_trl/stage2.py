@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
-from transformers import TrainerCallback, set_seed
+from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 
 from .data import DataArguments
 from .evaluation import seen_mention_texts
@@ -78,6 +78,9 @@ def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config:
     available = len(train_pairs)
     train_pairs = sample_pairs(train_pairs, stage2_args.max_train_pairs, config.seed)
     dev_pairs = load_pairs(stage2_args.dev_pairs, split="dev") if stage2_args.dev_pairs else None
+    if config.early_stopping_patience is not None:
+        # Patience counts stage-2 evaluations only; the starting model (keep_start_if_best) competes once, at the end.
+        callbacks = [*(callbacks or []), EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)]
     trainer = Seq2SeqDPOTrainer(
         model=linker.model,
         ref_model=ref_model,

@@ -1,29 +1,57 @@
 """Stage 2 (negative-aware): DPO from a stage-1 linker on mined preference pairs.
 
     accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/stage2_dpo.py --config recipes/configs/demo_dpo.yaml
+    # iterative mode: 2 more rounds, each on pairs mined with the previous round's model
+    accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/stage2_dpo.py --config recipes/configs/demo_dpo.yaml --rounds 3 --rule paper --top_k 5
 """
 
 import logging
+from dataclasses import dataclass, field
 
 from accelerate import PartialState
 from trl import TrlParser
 
 from angel_trl.data import DataArguments
-from angel_trl.evaluation import scores_table
+from angel_trl.evaluation import comparison_table, scores_table
 from angel_trl.hub import data_files, publish_linker, take_over_push
+from angel_trl.iterative import train_stage2_iterative
+from angel_trl.mining import MiningConfig
 from angel_trl.stage2 import Stage2Arguments, train_stage2
 from angel_trl.trainers import Seq2SeqDPOConfig
 
 
+@dataclass
+class RoundsArguments:
+    rounds: int = field(
+        default=1,
+        metadata={
+            "help": "Stage-2 rounds. 1: plain stage 2 in output_dir. More (iterative mode): each later round mines train pairs with the previous "
+            "round's model (mining fields: rule, top_k, num_beams, gold_fallback) and trains from it, as the reference, in output_dir/round-<r>; "
+            "output_dir/rounds_summary.json names the best round by dev acc@1."
+        },
+    )
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stage2_args, data_args, config = TrlParser((Stage2Arguments, DataArguments, Seq2SeqDPOConfig)).parse_args_and_config()
+    parser = TrlParser((Stage2Arguments, DataArguments, Seq2SeqDPOConfig, RoundsArguments, MiningConfig))
+    stage2_args, data_args, config, rounds_args, mining = parser.parse_args_and_config()
     hub = take_over_push(config)  # --push_to_hub: the scored linker is pushed once, below, not by the Trainer
-    summary = train_stage2(data_args, stage2_args, config)
+    if rounds_args.rounds == 1:
+        summary = train_stage2(data_args, stage2_args, config)
+        linker_dir, reference, train_pairs = config.output_dir, stage2_args.stage1_model, stage2_args.train_pairs
+        table = scores_table({k: summary[k] for k in ("dev", "test") if k in summary}, f"Stage 2 ({config.output_dir})")
+    else:
+        summary = train_stage2_iterative(data_args, stage2_args, config, mining, rounds_args.rounds)
+        best = summary["rounds"][summary["best_round"] - 1]
+        linker_dir, reference, train_pairs = best["output_dir"], best["reference"], best["train_pairs"]
+        runs = {f"round {rec['round']}": rec for rec in summary["rounds"]}
+        table = f"Stage 2, {len(runs)} rounds ({config.output_dir}); best by dev acc@1: round {best['round']} ({linker_dir})\n\n" + comparison_table(runs)
     if PartialState().is_main_process:
-        pairs = {"train pairs": stage2_args.train_pairs, "dev pairs": stage2_args.dev_pairs}
-        publish_linker(config.output_dir, hub, base_model=stage2_args.stage1_model, data_files=data_files(data_args, **pairs), datasets=list(pairs.values()))
-    print(scores_table({k: summary[k] for k in ("dev", "test") if k in summary}, f"Stage 2 ({config.output_dir})"))
+        # Only the linker that is kept (the best round's) gets a card, and is pushed.
+        pairs = {"train pairs": train_pairs, "dev pairs": stage2_args.dev_pairs}
+        publish_linker(linker_dir, hub, base_model=reference, data_files=data_files(data_args, **pairs), datasets=list(pairs.values()))
+    print(table)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from transformers import Seq2SeqTrainingArguments
+from transformers import Seq2SeqTrainingArguments, TrainingArguments
+
+EARLY_STOPPING_HELP = (
+    "Stop when dev acc@1 (metric_for_best_model) has not improved for this many evaluations; off when unset. "
+    "Needs load_best_model_at_end (and so an eval_strategy other than 'no')."
+)
+
+
+def check_early_stopping(args: TrainingArguments) -> None:
+    """Refuse ``early_stopping_patience`` where it cannot work, at configuration time: transformers'
+    ``EarlyStoppingCallback`` only asserts when training starts, and without ``load_best_model_at_end``
+    a stopped run would keep its last (non-improving) weights."""
+    patience = args.early_stopping_patience
+    if patience is None:
+        return
+    if patience < 1:
+        raise ValueError(f"early_stopping_patience must be at least 1, got {patience}")
+    if args.eval_strategy == "no" or not args.load_best_model_at_end:
+        raise ValueError("early_stopping_patience needs evaluations and the best checkpoint kept: set eval_strategy (steps or epoch) and load_best_model_at_end true")
 
 
 @dataclass
@@ -29,7 +47,12 @@ class Stage1Config(Seq2SeqTrainingArguments):
     link_top_k: int = field(default=5, metadata={"help": "Distinct concepts kept per mention."})
     link_batch_size: int = field(default=32, metadata={"help": "Mentions per constrained-decoding batch."})
     max_eval_mentions: int | None = field(default=None, metadata={"help": "Score only this many dev mentions during training (all at the end)."})
+    early_stopping_patience: int | None = field(default=None, metadata={"help": EARLY_STOPPING_HELP})
     # Defaults that differ from transformers'
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep prompt/target columns for the collator."})
     metric_for_best_model: str | None = field(default="acc@1", metadata={"help": "Dev metric that picks the best checkpoint."})
     greater_is_better: bool | None = field(default=True, metadata={"help": "Higher metric_for_best_model is better."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_early_stopping(self)
