@@ -28,7 +28,7 @@ PAIR_RULES = ("paper", "all", "tfidf")
 
 @dataclass
 class MiningConfig:
-    """How pairs are mined (fields parsed by ``recipes/mine.py``)."""
+    """How pairs are mined (fields parsed by ``recipes/mine.py``, and by ``recipes/stage2_dpo.py`` for its later rounds)."""
 
     rule: str = field(default="paper", metadata={"help": "paper (misranked pairs, or top-1 vs best wrong), all (every correct/wrong pair in the beam) or tfidf (TF-IDF negatives)."})
     top_k: int = field(default=5, metadata={"help": "Distinct concepts kept per mention (the paper: 5; ablation: 10)."})
