@@ -31,20 +31,26 @@ The corpus is generated concept-chunk by concept-chunk: :meth:`PretrainCorpusBui
 in memory (small KBs); :meth:`PretrainCorpusBuilder.write` writes one parquet file per chunk and
 split (``positives/``, ``pairs/``) and a ``manifest.json`` (written atomically after each shard) so
 that a restarted run skips finished shards. Rows depend only on the KB, the config and the seed,
-never on the shard layout or on resuming.
+never on the shard layout, on resuming or on ``num_proc``: shards are independent, so ``num_proc``
+worker processes (forked, sharing the parent's TF-IDF index) generate them in parallel, while the
+parent alone records finished shards in the manifest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import multiprocessing
 import os
 import random
 from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -62,6 +68,9 @@ from .targets import TfidfNameMatcher
 if TYPE_CHECKING:  # stage 1 imports torch: loaded only when training, not to build a corpus
     from .stage1 import ModelArguments
     from .trainers import Stage1Config
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SINGLE_NAME_MODES = ("self", "skip")
 MANIFEST = "manifest.json"
@@ -97,11 +106,12 @@ class PretrainCorpusConfig:
     single_name_concepts: str = field(default="self", metadata={"help": "Concepts with one name: 'self' (the name is its own target) or 'skip' (counted)."})
     concepts_per_shard: int = field(default=20000, metadata={"help": "Concepts per generated chunk (one parquet file per split): the unit of progress and resume."})
     similarity_chunk_size: int = field(default=128, metadata={"help": "Names per sparse similarity product; bounds memory (MeSH chemicals: ~160k stored similarities a name)."})
+    num_proc: int = field(default=1, metadata={"help": "Worker processes generating shards in parallel (forked on Linux, sharing the TF-IDF index); the rows do not depend on it. Under `accelerate launch`, only the main process builds the corpus: this is how it uses more cores."})
 
     def __post_init__(self):
         if self.single_name_concepts not in SINGLE_NAME_MODES:
             raise ValueError(f"single_name_concepts must be one of {SINGLE_NAME_MODES}, not {self.single_name_concepts!r}")
-        for name in ("concepts_per_shard", "similarity_chunk_size"):
+        for name in ("concepts_per_shard", "similarity_chunk_size", "num_proc"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.context_synonyms < 0 or self.negatives_per_name < 0:
@@ -147,7 +157,9 @@ class PretrainCorpusBuilder:
         digest = hashlib.sha256()
         for c in self.concepts:
             digest.update(json.dumps([c.id, c.names, c.definition], ensure_ascii=False).encode())
-        corpus = {k: v for k, v in asdict(self.config).items() if k not in ("corpus_dir", "pairs_dir", "similarity_chunk_size")}
+        # Left out: what changes where or how fast the rows are made, not the rows (a corpus started
+        # with num_proc=1 resumes with num_proc=4).
+        corpus = {k: v for k, v in asdict(self.config).items() if k not in ("corpus_dir", "pairs_dir", "similarity_chunk_size", "num_proc")}
         return {
             "corpus": corpus,
             "example": asdict(self.example),
@@ -298,29 +310,35 @@ class PretrainCorpusBuilder:
 
     # In memory ------------------------------------------------------------------------------
 
-    def build(self, show_progress: bool = False) -> PretrainCorpus:
-        """The whole corpus in memory (small KBs; the same rows as :meth:`write`)."""
+    def build(self, show_progress: bool = False, num_proc: int | None = None) -> PretrainCorpus:
+        """The whole corpus in memory (small KBs; the same rows as :meth:`write`). ``num_proc``:
+        worker processes (default ``config.num_proc``); their shards are put back in order."""
         rows, pairs, counts = Stage1Rows(), _empty(PAIR_FEATURES), Counter()
-        with tqdm(total=self._num_sources(range(self.num_shards)), unit="name", desc="KB pre-training corpus", disable=not show_progress) as progress:
-            for index in range(self.num_shards):
-                pos, prs, c = self.shard(index, progress)
-                for source, prompt, target, kind in zip(pos["source"], pos["prompt"], pos["target"], pos["kind"]):
-                    rows.add(source, prompt, target, kind)
-                for k in pairs:
-                    pairs[k].extend(prs[k])
-                counts.update(c)
+        indices = list(range(self.num_shards))
+        with tqdm(total=self._num_sources(indices), unit="name", desc="KB pre-training corpus", disable=not show_progress) as progress:
+            shards = dict(self._map_shards(_shard_columns, indices, self._num_proc(num_proc), progress))
+        for index in indices:
+            pos, prs, c = shards.pop(index)
+            for source, prompt, target, kind in zip(pos["source"], pos["prompt"], pos["target"], pos["kind"]):
+                rows.add(source, prompt, target, kind)
+            for k in pairs:
+                pairs[k].extend(prs[k])
+            counts.update(c)
         rows.counts = Counter(counts)
         summary = {"shards": self.num_shards, **_totals(counts)}
         return PretrainCorpus(rows, Dataset.from_dict(pairs, features=PAIR_FEATURES), summary)
 
     # Streaming to disk ----------------------------------------------------------------------
 
-    def write(self, corpus_dir: str | Path, show_progress: bool = True) -> dict:
+    def write(self, corpus_dir: str | Path, show_progress: bool = True, num_proc: int | None = None) -> dict:
         """Write (or finish) the sharded corpus in ``corpus_dir``; returns its summary.
 
         Shards listed in the manifest (with both files present) are skipped, so a killed run
         resumes where it stopped. A directory built with another KB or config is an error.
+        ``num_proc`` (default ``config.num_proc``) worker processes write shard files in parallel;
+        this process alone updates the manifest as each one finishes, so the output is the same.
         """
+        num_proc = self._num_proc(num_proc)
         corpus_dir = Path(corpus_dir)
         manifest_path = corpus_dir / MANIFEST
         fingerprint = self.fingerprint()
@@ -336,17 +354,84 @@ class PretrainCorpusBuilder:
         manifest["shards"] = {k: manifest["shards"][k] for k in sorted(done)}
         todo = [i for i in range(self.num_shards) if _shard_key(i) not in done]
         with tqdm(total=self._num_sources(todo), unit="name", desc=f"KB pre-training corpus ({len(done)} shards done)", disable=not show_progress) as progress:
-            for index in todo:
-                positives, pairs, counts = self.shard(index, progress)
-                files = []
-                for split, cols, features in (("positives", positives, POSITIVE_FEATURES), ("pairs", pairs, PAIR_FEATURES)):
-                    files.append(f"{split}/{_shard_key(index)}.parquet")
-                    _write_parquet(corpus_dir / files[-1], cols, features)
-                manifest["shards"][_shard_key(index)] = {"files": files, "positive_rows": len(positives["source"]), "pairs": len(pairs["prompt"]), "counts": dict(counts)}
+            for index, entry in self._map_shards(partial(_shard_files, corpus_dir=corpus_dir), todo, num_proc, progress):
+                manifest["shards"][_shard_key(index)] = entry
+                # Sorted: workers finish in any order, the manifest is the same as with one process.
+                manifest["shards"] = dict(sorted(manifest["shards"].items()))
                 write_json(manifest_path, manifest)  # atomic: a shard counts as done only once listed here
         summary = corpus_summary(manifest)
         summary["shards_skipped"] = len(done)
         return summary
+
+    def write_shard(self, corpus_dir: Path, index: int, progress: tqdm | None = None) -> dict:
+        """Write the two parquet files of shard ``index`` (each atomically); returns its manifest entry."""
+        positives, pairs, counts = self.shard(index, progress)
+        files = []
+        for split, cols, features in (("positives", positives, POSITIVE_FEATURES), ("pairs", pairs, PAIR_FEATURES)):
+            files.append(f"{split}/{_shard_key(index)}.parquet")
+            _write_parquet(corpus_dir / files[-1], cols, features)
+        return {"files": files, "positive_rows": len(positives["source"]), "pairs": len(pairs["prompt"]), "counts": dict(counts)}
+
+    # Worker processes -----------------------------------------------------------------------
+
+    def _num_proc(self, num_proc: int | None) -> int:
+        num_proc = self.config.num_proc if num_proc is None else num_proc
+        if not isinstance(num_proc, int) or num_proc < 1:
+            raise ValueError(f"num_proc must be an integer of at least 1, not {num_proc!r}")
+        return num_proc
+
+    def _map_shards(self, task: Callable[[PretrainCorpusBuilder, int, tqdm | None], T], indices: list[int], num_proc: int, progress: tqdm) -> Iterator[tuple[int, T]]:
+        """``(index, task(self, index, ...))`` for each shard, as they finish (in any order when
+        ``num_proc`` > 1). The progress bar moves per similarity chunk in this process, per shard in workers."""
+        num_proc = min(num_proc, len(indices))
+        if num_proc > 1 and "fork" not in multiprocessing.get_all_start_methods():
+            logger.warning("num_proc=%d needs the 'fork' start method, not available here: building the corpus in one process", num_proc)
+            num_proc = 1
+        if num_proc <= 1:
+            for index in indices:
+                yield index, task(self, index, progress)
+            return
+        # Built here, before forking: the workers share the TF-IDF index (copy-on-write) instead of
+        # each fitting its own, and the builder reaches them by fork, never pickled.
+        _ = self.matcher._names_by_ngram
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(num_proc, mp_context=context, initializer=_set_worker_builder, initargs=(self,)) as pool:
+            pending = {pool.submit(_run_in_worker, task, index): index for index in indices}
+            try:
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in sorted(finished, key=pending.get):
+                        index = pending.pop(future)
+                        result = future.result()  # a worker's exception is raised here
+                        progress.update(self._num_sources([index]))
+                        yield index, result
+            finally:
+                # On an error (or the caller stopping early), shards not started yet are dropped,
+                # and the pool's exit waits only for the running ones.
+                for future in pending:
+                    future.cancel()
+
+
+# Set in each worker process by the pool's initializer (inherited through fork).
+_worker_builder: PretrainCorpusBuilder | None = None
+
+
+def _set_worker_builder(builder: PretrainCorpusBuilder) -> None:
+    global _worker_builder
+    _worker_builder = builder
+
+
+def _run_in_worker(task: Callable[[PretrainCorpusBuilder, int, tqdm | None], T], index: int) -> T:
+    return task(_worker_builder, index, None)
+
+
+# Module-level tasks, so that a worker receives them by name (what ``submit`` sends is pickled).
+def _shard_columns(builder: PretrainCorpusBuilder, index: int, progress: tqdm | None) -> tuple[dict, dict, Counter]:
+    return builder.shard(index, progress)
+
+
+def _shard_files(builder: PretrainCorpusBuilder, index: int, progress: tqdm | None, corpus_dir: Path) -> dict:
+    return builder.write_shard(corpus_dir, index, progress)
 
 
 def _shard_key(index: int) -> str:
@@ -414,14 +499,16 @@ def train_pretrain(data_args: DataArguments, model_args: ModelArguments, corpus_
     state = PartialState()
     builder = PretrainCorpusBuilder(data_args.load_kb(), corpus_config, ExampleConfig(config.max_context_words, config.lowercase), config.seed, config.avoid_shared_targets)
     if corpus_config.corpus_dir:
-        # The main process writes the shards; the others then find them finished.
+        # The main process writes the shards (with `num_proc` worker processes: the way to use more
+        # cores here); the others wait, then find them finished.
         with state.main_process_first():
             corpus = builder.write(corpus_config.corpus_dir, show_progress=state.is_main_process)
         rows = load_positive_rows(corpus_config.corpus_dir)
         if corpus_config.pairs_dir and state.is_main_process:
             atomic_save_dataset(load_pretrain_split(corpus_config.corpus_dir, "pairs"), corpus_config.pairs_dir)
     else:
-        built = builder.build(show_progress=state.is_main_process)
+        # Every process builds its own copy here: workers only where one process would leave cores idle.
+        built = builder.build(show_progress=state.is_main_process, num_proc=corpus_config.num_proc if state.num_processes == 1 else 1)
         rows, corpus = built.positives, built.summary
         if corpus_config.pairs_dir and state.is_main_process:
             atomic_save_dataset(built.pairs, corpus_config.pairs_dir)

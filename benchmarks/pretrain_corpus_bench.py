@@ -2,10 +2,14 @@
 
     python benchmarks/pretrain_corpus_bench.py --kb medic       # -> benchmarks/results/pretrain_corpus_medic.json
     python benchmarks/pretrain_corpus_bench.py --kb mesh_chem   # MeSH 2024 chemicals (675k names)
+    python benchmarks/pretrain_corpus_bench.py --kb medic --num_proc 2 --out benchmarks/results/pretrain_corpus_medic_2proc.json
 
 The corpus is written from scratch (parquet shards + manifest) under --work, which is deleted
 first unless --resume. Peak RSS is the process's ``ru_maxrss``: KB, name table, TF-IDF index and
 the largest similarity chunk together; ``rss_before_generation_mb`` is what KB and index hold.
+With ``--num_proc`` > 1 the shards are generated in forked worker processes, whose memory
+``ru_maxrss`` of this process does not count (``peak_rss_children_mb``: the largest worker's, pages
+shared with this process included).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ def main() -> None:
     ap.add_argument("--concepts_per_shard", type=int, default=2000)
     ap.add_argument("--similarity_chunk_size", type=int, default=128)
     ap.add_argument("--negatives_per_name", type=int, default=3)
+    ap.add_argument("--num_proc", type=int, default=1, help="Worker processes generating shards in parallel (PretrainCorpusConfig.num_proc).")
     args = ap.parse_args()
 
     from angel_trl.examples import ExampleConfig
@@ -56,7 +61,7 @@ def main() -> None:
     t0 = time.perf_counter()
     kb = load_kb(args.kb)
     load_s = time.perf_counter() - t0
-    config = PretrainCorpusConfig(concepts_per_shard=args.concepts_per_shard, similarity_chunk_size=args.similarity_chunk_size, negatives_per_name=args.negatives_per_name)
+    config = PretrainCorpusConfig(concepts_per_shard=args.concepts_per_shard, similarity_chunk_size=args.similarity_chunk_size, negatives_per_name=args.negatives_per_name, num_proc=args.num_proc)
     t0 = time.perf_counter()
     builder = PretrainCorpusBuilder(kb, config, ExampleConfig(max_context_words=32), seed=42)
     ngrams = builder.matcher.name_vectors.shape[1]  # fits the TF-IDF index: timed apart from generation
@@ -72,7 +77,7 @@ def main() -> None:
         "concepts": len(kb),
         "distinct_names": len(builder.table),
         "tfidf_ngrams": ngrams,
-        "config": {"concepts_per_shard": args.concepts_per_shard, "similarity_chunk_size": args.similarity_chunk_size, "negatives_per_name": args.negatives_per_name},
+        "config": {"concepts_per_shard": args.concepts_per_shard, "similarity_chunk_size": args.similarity_chunk_size, "negatives_per_name": args.negatives_per_name, "num_proc": args.num_proc},
         "load_kb_s": round(load_s, 1),
         "name_table_and_tfidf_s": round(index_s, 1),
         "generate_s": round(generate_s, 1),
@@ -85,6 +90,7 @@ def main() -> None:
         "disk_mb": round(sum(f.stat().st_size for f in work.rglob("*.parquet")) / 2**20, 1),
         "rss_before_generation_mb": round(rss_before, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_children_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "counts": summary["counts"],
     }
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -189,6 +189,50 @@ def test_resume_after_a_partial_run(pt_kb, tmp_path):
         build(pt_kb, concepts_per_shard=2, negatives_per_name=1).write(partial, show_progress=False)
 
 
+def corpus_files(corpus_dir):
+    """Every file of a written corpus (manifest included) and its bytes."""
+    return {str(f.relative_to(corpus_dir)): f.read_bytes() for f in sorted(Path(corpus_dir).rglob("*")) if f.is_file()}
+
+
+def test_worker_processes_write_the_same_corpus(pt_kb, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert build(pt_kb, concepts_per_shard=2).num_shards == 5  # more shards than workers
+    summary_one = build(pt_kb, concepts_per_shard=2).write(one, show_progress=False)
+    summary_two = build(pt_kb, concepts_per_shard=2, num_proc=2).write(two, show_progress=False)
+    assert summary_two == summary_one
+    # Byte for byte: parquet shards and manifest (shard entries in key order whatever finished first).
+    assert corpus_files(two) == corpus_files(one)
+    # In memory too, and `write`'s argument overrides the config.
+    in_memory, parallel = build(pt_kb, concepts_per_shard=2).build(), build(pt_kb, concepts_per_shard=2).build(num_proc=2)
+    assert positive_rows(parallel) == positive_rows(in_memory) and parallel.pairs.to_list() == in_memory.pairs.to_list()
+    assert parallel.summary == in_memory.summary
+
+
+def test_worker_processes_resume_a_partial_run(pt_kb, tmp_path):
+    full, partial = tmp_path / "full", tmp_path / "partial"
+    build(pt_kb, concepts_per_shard=2).write(full, show_progress=False)
+    shutil.copytree(full, partial)
+    # Two shards lost (one in the middle): the workers redo them, out of order if they like.
+    manifest = json.loads((partial / MANIFEST).read_text())
+    for key in ("shard-00001", "shard-00004"):
+        for f in manifest["shards"].pop(key)["files"]:
+            (partial / f).unlink()
+    (partial / MANIFEST).write_text(json.dumps(manifest))
+    summary = build(pt_kb, concepts_per_shard=2).write(partial, show_progress=False, num_proc=2)
+    assert summary["shards_skipped"] == 3 and summary["complete"]
+    assert corpus_files(partial) == corpus_files(full)
+    for split in ("positives", "pairs"):
+        assert load_pretrain_split(partial, split).to_list() == load_pretrain_split(full, split).to_list()
+
+
+def test_bad_num_proc(pt_kb, tmp_path):
+    with pytest.raises(ValueError, match="num_proc must be at least 1"):
+        PretrainCorpusConfig(num_proc=0)
+    with pytest.raises(ValueError, match="num_proc must be an integer of at least 1"):
+        build(pt_kb).write(tmp_path / "corpus", show_progress=False, num_proc=0)
+    assert not (tmp_path / "corpus").exists()  # refused before anything is written
+
+
 def tiny_config(config_cls, output_dir, **kw):
     base = dict(output_dir=str(output_dir), max_steps=3, per_device_train_batch_size=8, learning_rate=3e-3, eval_strategy="no", save_strategy="no",
                 logging_steps=50, seed=0, use_cpu=True, disable_tqdm=True, report_to="none", link_num_beams=4)
