@@ -6,6 +6,7 @@ import pytest
 import torch
 from datasets import Dataset
 from peft import LoraConfig, PeftModel
+from transformers import set_seed
 from trl import TrlParser
 
 from angel_trl.data import DataArguments
@@ -53,9 +54,12 @@ def test_lora_dpo_trains_adapters_against_the_adapter_free_base(trained_toy, tmp
     out, _ = trained_toy
     linker = EntityLinker.from_pretrained(out)
     original = load_pretrained(str(out))[0].eval()  # the stage-1 model, only to compare against
+    # Seeded adapter init (otherwise it depends on which tests ran before) and an lr of 5e-3: at 2e-2 the
+    # tiny model collapsed the margin to ~0 for 2 of 4 init seeds; at 5e-3 it rose from 4.2 to ~18 for all 4.
+    set_seed(0)
     model = apply_lora(linker.model, Stage2Arguments(stage1_model=str(out), train_pairs="-", use_peft=True, lora_r=8, lora_alpha=16, lora_target_modules=["all-linear"]))
     config = Seq2SeqDPOConfig(
-        output_dir=str(tmp_path), per_device_train_batch_size=2, learning_rate=2e-2, max_steps=15, beta=0.5, logging_steps=5,
+        output_dir=str(tmp_path), per_device_train_batch_size=2, learning_rate=5e-3, max_steps=15, beta=0.5, logging_steps=5,
         report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True, precompute_ref_log_probs=precompute,
     )
     trainer = Seq2SeqDPOTrainer(model=model, args=config, train_dataset=pairs(), processing_class=linker.tokenizer)
