@@ -9,6 +9,7 @@ reflect the errors the model makes on mentions it has not seen.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 from collections import Counter
 from pathlib import Path
@@ -17,10 +18,12 @@ from datasets import Dataset, concatenate_datasets
 
 from .corpus import Corpus
 from .data import DataArguments
-from .linking import EntityLinker
+from .linking import LINKER_CONFIG, EntityLinker
 from .mining import MiningConfig, mine_pairs
 from .stage1 import ModelArguments, train_stage1
 from .trainers import Stage1Config
+
+logger = logging.getLogger(__name__)
 
 
 def split_folds(corpus: Corpus, folds: int, seed: int) -> list[tuple[Corpus, Corpus]]:
@@ -40,21 +43,36 @@ def split_folds(corpus: Corpus, folds: int, seed: int) -> list[tuple[Corpus, Cor
     return out
 
 
-def cross_fit_mine(data_args: DataArguments, model_args: ModelArguments, stage1: Stage1Config, mining: MiningConfig, folds: int) -> tuple[Dataset, dict]:
-    """Train one stage-1 model per fold (in ``<output_dir>/fold-<k>``) and mine its held-out fold."""
+def cross_fit_mine(
+    data_args: DataArguments, model_args: ModelArguments, stage1: Stage1Config, mining: MiningConfig, folds: int, only_folds: list[int] | None = None
+) -> tuple[Dataset, dict]:
+    """Train one stage-1 model per fold (in ``<output_dir>/fold-<k>``) and mine its held-out fold.
+
+    ``only_folds``: run just these folds (all when unset), e.g. one fold per job, or fewer for a
+    budget; the summary says which ran. A fold whose directory already holds a finished linker is
+    mined without training it again, so an interrupted run resumes at the first unfinished fold.
+    """
     train = data_args.load_split("train")
     if train is None:
         raise ValueError("cross-fitting needs a train_file")
+    selected = list(range(folds)) if only_folds is None else sorted(set(only_folds))
+    if not selected or not all(0 <= k < folds for k in selected):
+        raise ValueError(f"only_folds must name folds in 0..{folds - 1}, got {only_folds}")
     parts, summaries = [], {}
     totals: Counter = Counter()
-    for k, (rest, held) in enumerate(split_folds(train, folds, stage1.seed)):
+    splits = split_folds(train, folds, stage1.seed)
+    for k in selected:
+        rest, held = splits[k]
         fold_config = dataclasses.replace(stage1, output_dir=str(Path(stage1.output_dir) / f"fold-{k}"))
-        train_stage1(dataclasses.replace(data_args, test_file=None), model_args, fold_config, train_corpus=rest)
+        if (Path(fold_config.output_dir) / LINKER_CONFIG).exists():
+            logger.info("fold %d: reusing the finished stage-1 model in %s", k, fold_config.output_dir)
+        else:
+            train_stage1(dataclasses.replace(data_args, test_file=None), model_args, fold_config, train_corpus=rest)
         linker = EntityLinker.from_pretrained(fold_config.output_dir)
         pairs, summaries[f"fold-{k}"] = mine_pairs(linker, held, linker.kb, mining)
         totals.update({key: v for key, v in summaries[f"fold-{k}"].items() if isinstance(v, int)})
         parts.append(pairs)
-    summary = {"folds": folds, **dict(sorted(totals.items())), "per_fold": summaries}
+    summary = {"folds": folds, "folds_mined": selected, **dict(sorted(totals.items())), "per_fold": summaries}
     if totals.get("mentions_linked"):
         summary["top1_correct_share"] = round(totals["top1_correct"] / totals["mentions_linked"], 4)
     return concatenate_datasets(parts), summary

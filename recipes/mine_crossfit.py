@@ -2,6 +2,8 @@
 
     python recipes/mine_crossfit.py --config recipes/configs/ncbi_cpu.yaml --folds 5 --pairs_dir outputs/ncbi-pairs-crossfit \
         --output_dir outputs/ncbi-crossfit
+    # one fold only (e.g. one per job); rerunning reuses finished fold models
+    python recipes/mine_crossfit.py ... --folds 2 --only_folds 0
 """
 
 import json
@@ -22,13 +24,14 @@ from angel_trl.trainers import Stage1Config
 @dataclass
 class CrossFitArguments:
     folds: int = field(default=5, metadata={"help": "Number of folds of the training documents."})
+    only_folds: list[int] | None = field(default=None, metadata={"help": "Run only these folds (all when unset): one fold per job, or fewer for a budget. A fold with a finished model in <output_dir>/fold-<k> is mined without retraining."})
     pairs_dir: str = field(default="outputs/pairs-crossfit", metadata={"help": "Where the pairs (save_to_disk) and mining_summary.json go."})
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     cf, mining, data_args, model_args, stage1 = TrlParser((CrossFitArguments, MiningConfig, DataArguments, ModelArguments, Stage1Config)).parse_args_and_config()
-    pairs, summary = cross_fit_mine(data_args, model_args, stage1, mining, cf.folds)
+    pairs, summary = cross_fit_mine(data_args, model_args, stage1, mining, cf.folds, cf.only_folds)
     atomic_save_dataset(pairs, Path(cf.pairs_dir) / "train")
     write_json(Path(cf.pairs_dir) / "mining_summary.json", {"train": summary})
     print(json.dumps({k: v for k, v in summary.items() if k != "per_fold"}, indent=2))

@@ -87,3 +87,12 @@ def test_cross_fit_mining_runs_every_fold(toy_dir, tmp_path):
     assert summary["mentions_linked"] == 8 and set(summary["per_fold"]) == {"fold-0", "fold-1"}
     assert len(pairs) == summary["pairs"]
     assert (tmp_path / "fold-0" / "trie.npz").exists() and (tmp_path / "fold-1" / "trie.npz").exists()
+    # One fold again: its finished model is reused (not retrained) and it mines the same pairs.
+    weights = tmp_path / "fold-1" / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    again, one = cross_fit_mine(data, ModelArguments(), cfg, MiningConfig(num_beams=4, top_k=4), folds=2, only_folds=[1])
+    assert weights.stat().st_mtime_ns == before
+    assert one["folds_mined"] == [1] and one["per_fold"] == {"fold-1": summary["per_fold"]["fold-1"]}
+    assert again.to_list() == pairs.select(range(summary["per_fold"]["fold-0"]["pairs"], len(pairs))).to_list()
+    with pytest.raises(ValueError, match="only_folds"):
+        cross_fit_mine(data, ModelArguments(), cfg, MiningConfig(), folds=2, only_folds=[2])
