@@ -18,16 +18,14 @@ from .corpus import Corpus
 from .data import DataArguments
 from .io_utils import atomic_save_dataset, write_json
 from .linking import EntityLinker
-from .mining import MiningConfig, mine_pairs
+from .mining import MINING_SUMMARY, MiningConfig, mine_pairs
 from .runs import resume_arg
-from .stage2 import Stage2Arguments, train_stage2
+from .stage2 import STAGE2_RESULTS, Stage2Arguments, train_stage2
 from .trainers import Seq2SeqDPOConfig
 
 logger = logging.getLogger(__name__)
 
 ROUNDS_SUMMARY = "rounds_summary.json"
-MINING_SUMMARY = "mining_summary.json"
-STAGE2_RESULTS = "stage2_results.json"
 
 
 def train_stage2_iterative(

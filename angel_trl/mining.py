@@ -24,6 +24,7 @@ from .names import NameTable
 from .targets import TfidfNameMatcher
 
 PAIR_RULES = ("paper", "all", "tfidf")
+MINING_SUMMARY = "mining_summary.json"  # what recipes/mine.py and cross-fitting write beside the pairs
 
 
 @dataclass

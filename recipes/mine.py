@@ -16,7 +16,7 @@ from angel_trl.data import DataArguments
 from angel_trl.hub import CARD_FILE, dataset_card, push_pairs
 from angel_trl.io_utils import atomic_save_dataset, atomic_write_text, write_json
 from angel_trl.linking import EntityLinker
-from angel_trl.mining import MiningConfig, mine_pairs
+from angel_trl.mining import MINING_SUMMARY, MiningConfig, mine_pairs
 
 
 @dataclass
@@ -52,7 +52,7 @@ def main() -> None:
         if state.is_main_process:
             atomic_save_dataset(pairs_by_split[split], Path(args.output_dir) / split)
     if state.is_main_process:
-        write_json(Path(args.output_dir) / "mining_summary.json", summaries)
+        write_json(Path(args.output_dir) / MINING_SUMMARY, summaries)
         atomic_write_text(Path(args.output_dir) / CARD_FILE, dataset_card(summaries, pairs_by_split, args.hub_dataset_id, args.model_dir, asdict(mining)))
         if args.push_to_hub:
             push_pairs(pairs_by_split, args.hub_dataset_id, summaries, private=args.hub_private_repo, model=args.model_dir, mining=asdict(mining))

@@ -16,7 +16,7 @@ from trl import TrlParser
 from angel_trl.crossfit import cross_fit_mine
 from angel_trl.data import DataArguments
 from angel_trl.io_utils import atomic_save_dataset, write_json
-from angel_trl.mining import MiningConfig
+from angel_trl.mining import MINING_SUMMARY, MiningConfig
 from angel_trl.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
 
@@ -33,7 +33,7 @@ def main() -> None:
     cf, mining, data_args, model_args, stage1 = TrlParser((CrossFitArguments, MiningConfig, DataArguments, ModelArguments, Stage1Config)).parse_args_and_config()
     pairs, summary = cross_fit_mine(data_args, model_args, stage1, mining, cf.folds, cf.only_folds)
     atomic_save_dataset(pairs, Path(cf.pairs_dir) / "train")
-    write_json(Path(cf.pairs_dir) / "mining_summary.json", {"train": summary})
+    write_json(Path(cf.pairs_dir) / MINING_SUMMARY, {"train": summary})
     print(json.dumps({k: v for k, v in summary.items() if k != "per_fold"}, indent=2))
 
 
