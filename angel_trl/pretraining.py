@@ -316,7 +316,7 @@ class PretrainCorpusBuilder:
         rows, pairs, counts = Stage1Rows(), _empty(PAIR_FEATURES), Counter()
         indices = list(range(self.num_shards))
         with tqdm(total=self._num_sources(indices), unit="name", desc="KB pre-training corpus", disable=not show_progress) as progress:
-            shards = dict(self._map_shards(_shard_columns, indices, self._num_proc(num_proc), progress))
+            shards = dict(self._map_shards(PretrainCorpusBuilder.shard, indices, self._num_proc(num_proc), progress))
         for index in indices:
             pos, prs, c = shards.pop(index)
             for source, prompt, target, kind in zip(pos["source"], pos["prompt"], pos["target"], pos["kind"]):
@@ -425,11 +425,8 @@ def _run_in_worker(task: Callable[[PretrainCorpusBuilder, int, tqdm | None], T],
     return task(_worker_builder, index, None)
 
 
-# Module-level tasks, so that a worker receives them by name (what ``submit`` sends is pickled).
-def _shard_columns(builder: PretrainCorpusBuilder, index: int, progress: tqdm | None) -> tuple[dict, dict, Counter]:
-    return builder.shard(index, progress)
-
-
+# Tasks reach a worker by name (what ``submit`` sends is pickled): a module-level function, or a method
+# such as ``PretrainCorpusBuilder.shard``, which ``build`` passes directly.
 def _shard_files(builder: PretrainCorpusBuilder, index: int, progress: tqdm | None, corpus_dir: Path) -> dict:
     return builder.write_shard(corpus_dir, index, progress)
 
