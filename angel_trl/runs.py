@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from accelerate import PartialState
 from accelerate.utils import is_peft_model
 
 from .corpus import Corpus
@@ -53,3 +54,15 @@ def resume_arg(value: str | bool | None) -> str | bool | None:
     if isinstance(value, str) and value.lower() in ("true", "last"):
         return True
     return value
+
+
+def end_processes() -> None:
+    """Wait for every process, then tear the process group down: the last call of a recipe.
+
+    Why: a process that reaches the end first and leaves the interpreter with the gloo group still
+    up (while the main process writes cards or results) can die in the group's teardown with
+    "terminate called without an active exception" (SIGABRT), which fails the whole launch although
+    every result was written. Does nothing in a single process."""
+    state = PartialState()
+    state.wait_for_everyone()
+    state.destroy_process_group()

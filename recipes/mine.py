@@ -17,6 +17,7 @@ from angel_trl.hub import CARD_FILE, dataset_card, push_pairs
 from angel_trl.io_utils import atomic_save_dataset, atomic_write_text, write_json
 from angel_trl.linking import EntityLinker
 from angel_trl.mining import MINING_SUMMARY, MiningConfig, mine_pairs
+from angel_trl.runs import end_processes
 
 
 @dataclass
@@ -57,6 +58,7 @@ def main() -> None:
         if args.push_to_hub:
             push_pairs(pairs_by_split, args.hub_dataset_id, summaries, private=args.hub_private_repo, model=args.model_dir, mining=asdict(mining))
         print(json.dumps(summaries, indent=2))
+    end_processes()
 
 
 if __name__ == "__main__":

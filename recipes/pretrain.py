@@ -15,6 +15,7 @@ from trl import TrlParser
 from angel_trl.data import DataArguments
 from angel_trl.evaluation import scores_table
 from angel_trl.pretraining import PretrainCorpusConfig, train_pretrain
+from angel_trl.runs import end_processes
 from angel_trl.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
 
@@ -27,6 +28,7 @@ def main() -> None:
     print(f"KB corpus: {summary['pretrain_corpus']['positive_rows']} rows, {summary['pretrain_corpus']['pairs']} pairs")
     if scores:
         print(scores_table(scores, f"Zero-shot after KB pre-training ({config.output_dir})"))
+    end_processes()
 
 
 if __name__ == "__main__":

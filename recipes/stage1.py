@@ -11,6 +11,7 @@ from trl import TrlParser
 from angel_trl.data import DataArguments
 from angel_trl.evaluation import scores_table
 from angel_trl.hub import data_files, publish_linker, take_over_push
+from angel_trl.runs import end_processes
 from angel_trl.stage1 import ModelArguments, train_stage1
 from angel_trl.trainers import Stage1Config
 
@@ -23,6 +24,7 @@ def main() -> None:
     if PartialState().is_main_process:
         publish_linker(config.output_dir, hub, base_model=model_args.model_name_or_path, data_files=data_files(data_args))
     print(scores_table({k: summary[k] for k in ("dev", "test") if k in summary}, f"Stage 1 ({config.output_dir})"))
+    end_processes()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from angel_trl.evaluation import comparison_table, scores_table
 from angel_trl.hub import data_files, publish_linker, take_over_push
 from angel_trl.iterative import train_stage2_iterative
 from angel_trl.mining import MiningConfig
+from angel_trl.runs import end_processes
 from angel_trl.stage2 import Stage2Arguments, train_stage2
 from angel_trl.trainers import Seq2SeqDPOConfig
 
@@ -52,6 +53,7 @@ def main() -> None:
         pairs = {"train pairs": train_pairs, "dev pairs": stage2_args.dev_pairs}
         publish_linker(linker_dir, hub, base_model=reference, data_files=data_files(data_args, **pairs), datasets=list(pairs.values()))
     print(table)
+    end_processes()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from dataclasses import asdict, replace
 from accelerate import PartialState
 
 from angel_trl.linking import EntityLinker
+from angel_trl.runs import end_processes
 from angel_trl.trainers.linking_eval import link_across_processes
 
 INPUTS = [
@@ -60,6 +61,7 @@ def main() -> None:
     if state.is_main_process:
         with open(out, "w") as f:
             json.dump(results, f)
+    end_processes()
 
 
 if __name__ == "__main__":
