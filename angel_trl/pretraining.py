@@ -330,14 +330,18 @@ class PretrainCorpusBuilder:
 
     # Streaming to disk ----------------------------------------------------------------------
 
-    def write(self, corpus_dir: str | Path, show_progress: bool = True, num_proc: int | None = None) -> dict:
+    def write(self, corpus_dir: str | Path, show_progress: bool = True, num_proc: int | None = None, max_shards: int | None = None) -> dict:
         """Write (or finish) the sharded corpus in ``corpus_dir``; returns its summary.
 
         Shards listed in the manifest (with both files present) are skipped, so a killed run
         resumes where it stopped. A directory built with another KB or config is an error.
         ``num_proc`` (default ``config.num_proc``) worker processes write shard files in parallel;
         this process alone updates the manifest as each one finishes, so the output is the same.
+        ``max_shards`` writes at most that many of the missing shards, in order (a time-boxed build;
+        a later call finishes it). ``shards_written`` / ``names_written`` count this call's work.
         """
+        if max_shards is not None and max_shards < 1:
+            raise ValueError(f"max_shards must be at least 1, not {max_shards!r}")
         num_proc = self._num_proc(num_proc)
         corpus_dir = Path(corpus_dir)
         manifest_path = corpus_dir / MANIFEST
@@ -352,15 +356,16 @@ class PretrainCorpusBuilder:
             manifest = {"format": MANIFEST_FORMAT, "version": 1, "fingerprint": fingerprint, "num_shards": self.num_shards, "shards": {}}
         done = {k for k, v in manifest["shards"].items() if all((corpus_dir / f).exists() for f in v["files"])}
         manifest["shards"] = {k: manifest["shards"][k] for k in sorted(done)}
-        todo = [i for i in range(self.num_shards) if _shard_key(i) not in done]
-        with tqdm(total=self._num_sources(todo), unit="name", desc=f"KB pre-training corpus ({len(done)} shards done)", disable=not show_progress) as progress:
+        todo = [i for i in range(self.num_shards) if _shard_key(i) not in done][:max_shards]
+        names = self._num_sources(todo)
+        with tqdm(total=names, unit="name", desc=f"KB pre-training corpus ({len(done)} shards done)", disable=not show_progress) as progress:
             for index, entry in self._map_shards(partial(_shard_files, corpus_dir=corpus_dir), todo, num_proc, progress):
                 manifest["shards"][_shard_key(index)] = entry
                 # Sorted: workers finish in any order, the manifest is the same as with one process.
                 manifest["shards"] = dict(sorted(manifest["shards"].items()))
                 write_json(manifest_path, manifest)  # atomic: a shard counts as done only once listed here
         summary = corpus_summary(manifest)
-        summary["shards_skipped"] = len(done)
+        summary.update(shards_skipped=len(done), shards_written=len(todo), names_written=names)
         return summary
 
     def write_shard(self, corpus_dir: Path, index: int, progress: tqdm | None = None) -> dict:

@@ -3,9 +3,11 @@
     python benchmarks/pretrain_corpus_bench.py --kb medic       # -> benchmarks/results/pretrain_corpus_medic.json
     python benchmarks/pretrain_corpus_bench.py --kb mesh_chem   # MeSH 2024 chemicals (675k names)
     python benchmarks/pretrain_corpus_bench.py --kb medic --num_proc 2 --out benchmarks/results/pretrain_corpus_medic_2proc.json
+    python benchmarks/pretrain_corpus_bench.py --kb mesh_chem --num_proc 2 --max_shards 4   # a time-boxed sample
 
 The corpus is written from scratch (parquet shards + manifest) under --work, which is deleted
-first unless --resume. Peak RSS is the process's ``ru_maxrss``: KB, name table, TF-IDF index and
+first unless --resume. names/s counts only the names generated in this run (``--max_shards`` N:
+the first N missing shards, against the full KB's TF-IDF index). Peak RSS is the process's ``ru_maxrss``: KB, name table, TF-IDF index and
 the largest similarity chunk together; ``rss_before_generation_mb`` is what KB and index hold.
 With ``--num_proc`` > 1 the shards are generated in forked worker processes, whose memory
 ``ru_maxrss`` of this process does not count (``peak_rss_children_mb``: the largest worker's, pages
@@ -49,6 +51,7 @@ def main() -> None:
     ap.add_argument("--similarity_chunk_size", type=int, default=128)
     ap.add_argument("--negatives_per_name", type=int, default=3)
     ap.add_argument("--num_proc", type=int, default=1, help="Worker processes generating shards in parallel (PretrainCorpusConfig.num_proc).")
+    ap.add_argument("--max_shards", type=int, default=None, help="Generate only the first N missing shards (a sample of a long build; --resume continues it).")
     args = ap.parse_args()
 
     from angel_trl.examples import ExampleConfig
@@ -68,16 +71,16 @@ def main() -> None:
     index_s = time.perf_counter() - t0
     rss_before = rss_mb()
     t0 = time.perf_counter()
-    summary = builder.write(work)
+    summary = builder.write(work, max_shards=args.max_shards)
     generate_s = time.perf_counter() - t0
-    names = summary["counts"].get("source_names", 0)
+    names = summary["names_written"]  # this run's: a resumed run's earlier shards took no time here
     result = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f}), python {platform.python_version()}",
         "kb": args.kb,
         "concepts": len(kb),
         "distinct_names": len(builder.table),
         "tfidf_ngrams": ngrams,
-        "config": {"concepts_per_shard": args.concepts_per_shard, "similarity_chunk_size": args.similarity_chunk_size, "negatives_per_name": args.negatives_per_name, "num_proc": args.num_proc},
+        "config": {"concepts_per_shard": args.concepts_per_shard, "similarity_chunk_size": args.similarity_chunk_size, "negatives_per_name": args.negatives_per_name, "num_proc": args.num_proc, "max_shards": args.max_shards},
         "load_kb_s": round(load_s, 1),
         "name_table_and_tfidf_s": round(index_s, 1),
         "generate_s": round(generate_s, 1),
@@ -86,6 +89,9 @@ def main() -> None:
         "positive_rows": summary["positive_rows"],
         "pairs": summary["pairs"],
         "shards": summary["shards"],
+        "num_shards": summary["num_shards"],
+        "complete": summary["complete"],
+        "shards_written": summary["shards_written"],
         "shards_skipped": summary["shards_skipped"],
         "disk_mb": round(sum(f.stat().st_size for f in work.rglob("*.parquet")) / 2**20, 1),
         "rss_before_generation_mb": round(rss_before, 1),

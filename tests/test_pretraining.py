@@ -145,6 +145,7 @@ def test_streamed_shards_equal_in_memory_rows(pt_kb, tmp_path):
     # Other shard and similarity-chunk sizes: the rows must not depend on them.
     summary = build(pt_kb, concepts_per_shard=2, similarity_chunk_size=3).write(tmp_path / "corpus", show_progress=False)
     assert summary["shards"] == summary["num_shards"] == 5 and summary["complete"] and summary["shards_skipped"] == 0
+    assert summary["shards_written"] == 5 and summary["names_written"] == summary["counts"]["source_names"]
     assert load_positive_rows(tmp_path / "corpus").to_dict() == in_memory.positives.to_dict()
     assert load_pretrain_split(tmp_path / "corpus", "pairs").to_list() == in_memory.pairs.to_list()
     assert summary["counts"] == in_memory.summary["counts"]
@@ -187,6 +188,21 @@ def test_resume_after_a_partial_run(pt_kb, tmp_path):
     # Another config in the same directory is refused rather than mixed in.
     with pytest.raises(ValueError, match=f"{MANIFEST}.*another KB or config"):
         build(pt_kb, concepts_per_shard=2, negatives_per_name=1).write(partial, show_progress=False)
+
+
+def test_time_boxed_build_writes_the_first_missing_shards_then_finishes(pt_kb, tmp_path):
+    full, boxed = tmp_path / "full", tmp_path / "boxed"
+    build(pt_kb, concepts_per_shard=2).write(full, show_progress=False)
+    first = build(pt_kb, concepts_per_shard=2).write(boxed, show_progress=False, max_shards=2)
+    assert (first["shards"], first["shards_written"], first["complete"]) == (2, 2, False)
+    assert sorted(read_manifest(boxed)["shards"]) == ["shard-00000", "shard-00001"]
+    assert first["names_written"] == first["counts"]["source_names"] > 0  # what this call generated
+    rest = build(pt_kb, concepts_per_shard=2).write(boxed, show_progress=False, max_shards=10)
+    assert (rest["shards_skipped"], rest["shards_written"], rest["complete"]) == (2, 3, True)
+    assert rest["names_written"] == rest["counts"]["source_names"] - first["names_written"]
+    assert corpus_files(boxed) == corpus_files(full)
+    with pytest.raises(ValueError, match="max_shards must be at least 1"):
+        build(pt_kb).write(tmp_path / "none", show_progress=False, max_shards=0)
 
 
 def corpus_files(corpus_dir):
