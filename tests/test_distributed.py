@@ -73,9 +73,15 @@ def eval_history(checkpoint: Path) -> list[dict]:
     return [{k: v for k, v in e.items() if k.startswith("eval_") and "runtime" not in k and "per_second" not in k} | {"step": e["step"]} for e in state["log_history"] if "eval_loss" in e]
 
 
+def failure_report(done: subprocess.CompletedProcess) -> str:
+    """Both ends of a failed launch's stderr: where a rank died can be far above the launcher's summary."""
+    err = done.stderr
+    return err if len(err) <= 6000 else f"{err[:2000]}\n[... {len(err) - 6000} characters ...]\n{err[-4000:]}"
+
+
 def launch_two(recipe: str, args: list[str]) -> subprocess.CompletedProcess:
     done = subprocess.run([*LAUNCH_2, recipe, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, failure_report(done)
     return done
 
 
@@ -341,7 +347,7 @@ def test_linking_split_across_processes_with_sharded_weights(trained_toy, tmp_pa
     modes = ["fsdp1", "fsdp2"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "tests/sharded_linking_worker.py", str(trained_toy[0]), str(out), *modes]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, failure_report(done)
     two = json.loads(out.read_text())
     assert two["num_processes"] == 2
     linker = EntityLinker.from_pretrained(trained_toy[0])
