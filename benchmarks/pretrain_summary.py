@@ -18,8 +18,7 @@ from pathlib import Path
 from angel_trl.evaluation import mcnemar
 from angel_trl.io_utils import atomic_write_text, write_json
 from paired_test import load  # benchmarks/ is the script's directory, so on sys.path
-
-METRICS = ("acc@1", "acc@5", "seen_acc@1", "unseen_acc@1")
+from seeds_summary import METRICS, results
 
 
 def zero_shot_scores(run: Path) -> dict[str, dict]:
@@ -31,11 +30,7 @@ def zero_shot_scores(run: Path) -> dict[str, dict]:
 
 
 def training(run: Path) -> dict:
-    found = sorted(run.glob("stage*_results.json"))
-    if not found:
-        raise FileNotFoundError(f"{run}: no stage*_results.json")
-    results = json.loads(found[0].read_text())
-    return {"results_file": found[0].name, "train": results.get("train"), "seed": json.loads((run / "training_args.json").read_text()).get("seed")}
+    return {"train": results(str(run)).get("train"), "seed": json.loads((run / "training_args.json").read_text()).get("seed")}
 
 
 def main() -> None:
