@@ -358,12 +358,16 @@ class PretrainCorpusBuilder:
         manifest["shards"] = {k: manifest["shards"][k] for k in sorted(done)}
         todo = [i for i in range(self.num_shards) if _shard_key(i) not in done][:max_shards]
         names = self._num_sources(todo)
-        with tqdm(total=names, unit="name", desc=f"KB pre-training corpus ({len(done)} shards done)", disable=not show_progress) as progress:
+        def shards_saved() -> str:  # a long build shows what a restart would keep
+            return f"KB pre-training corpus ({len(manifest['shards'])}/{self.num_shards} shards saved)"
+
+        with tqdm(total=names, unit="name", desc=shards_saved(), disable=not show_progress) as progress:
             for index, entry in self._map_shards(partial(_shard_files, corpus_dir=corpus_dir), todo, num_proc, progress):
                 manifest["shards"][_shard_key(index)] = entry
                 # Sorted: workers finish in any order, the manifest is the same as with one process.
                 manifest["shards"] = dict(sorted(manifest["shards"].items()))
                 write_json(manifest_path, manifest)  # atomic: a shard counts as done only once listed here
+                progress.set_description(shards_saved(), refresh=False)
         summary = corpus_summary(manifest)
         summary.update(shards_skipped=len(done), shards_written=len(todo), names_written=names)
         return summary

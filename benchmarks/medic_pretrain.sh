@@ -4,11 +4,14 @@
 #   (b) (a) + negative-aware pre-training (DPO + NLL on the KB's TF-IDF pairs);
 #   zero-shot NCBI-disease and BC5CDR-disease test scores of both (seen / unseen split by each
 #   corpus' training mentions, which neither model trained on);
-#   NCBI-disease stage 1 fine-tuned from (a) and from (b) (ncbi_cpu.yaml, FT_EPOCHS epochs).
+#   NCBI-disease stage 1 fine-tuned from (a) and from (b) (ncbi_cpu.yaml, FT_EPOCHS epochs);
+#   then stage 2 on top of the fine-tune from (b): pairs mined with it (ncbi_mine.yaml), DPO + NLL
+#   against its SFT-only control for each of STAGE2_SEEDS (benchmarks/ncbi_stage2_seeds.sh).
 #
 #   PT_EPOCHS=2 FT_EPOCHS=2 bash benchmarks/medic_pretrain.sh
+#   STAGE2_SEEDS= bash benchmarks/medic_pretrain.sh   # without stage 2
 #
-# Results: benchmarks/results/medic_pretrain_<PT_EPOCHS>ep_{zeroshot,finetune}.{json,md}. A step whose
+# Results: benchmarks/results/medic_pretrain_<PT_EPOCHS>ep_{zeroshot,finetune,stage2}.{json,md}. A step whose
 # results file exists is skipped, so an interrupted run resumes. Independent steps run side by side,
 # one thread each: on 2 cores that beats one after the other with two threads.
 set -euo pipefail
@@ -20,6 +23,8 @@ DATA='{data_dir}'  # the recipes resolve it ($ANGEL_TRL_DATA or ../shared/data)
 A=outputs/medic-pretrain-${PT_EPOCHS}ep
 B=$A-dpo
 FT=outputs/ncbi-stage1-from-medic-pt${PT_EPOCHS}ep
+STAGE2_SEEDS=${STAGE2_SEEDS-42 43 44}
+PAIRS=outputs/ncbi-pairs-from-medic-pt${PT_EPOCHS}ep
 
 # run DONE_FILE LOG COMMAND...: run COMMAND on one thread unless DONE_FILE exists.
 run() {
@@ -67,3 +72,14 @@ $PY benchmarks/seeds_summary.py --out "benchmarks/results/medic_pretrain_${PT_EP
   --arm "NCBI stage 1 from scratch=outputs/ncbi-stage1" --arm "NCBI stage 1 from (a), $FT_EPOCHS epochs=$FT" --arm "NCBI stage 1 from (b), $FT_EPOCHS epochs=$FT-dpo" \
   --pair "NCBI stage 1 from scratch" "NCBI stage 1 from (a), $FT_EPOCHS epochs" --pair "NCBI stage 1 from scratch" "NCBI stage 1 from (b), $FT_EPOCHS epochs" \
   --pair "NCBI stage 1 from (a), $FT_EPOCHS epochs" "NCBI stage 1 from (b), $FT_EPOCHS epochs"
+
+# Stage 2 on the fine-tune from (b): mine its own mistakes, then DPO + NLL vs the SFT-only control.
+if [[ -n $STAGE2_SEEDS ]]; then
+  run "$PAIRS/mining_summary.json" "$PAIRS.log" $LAUNCH recipes/mine.py --config recipes/configs/ncbi_mine.yaml --model_dir "$FT-dpo" --output_dir "$PAIRS"
+  tag=from-pt${PT_EPOCHS}ep
+  STAGE1=$FT-dpo PAIRS=$PAIRS/train DEV_PAIRS=$PAIRS/dev TAG=$tag bash benchmarks/ncbi_stage2_seeds.sh $STAGE2_SEEDS
+  runs() { local dirs=(); for seed in $STAGE2_SEEDS; do dirs+=("outputs/ncbi-stage2-$tag-$1-s$seed"); done; (IFS=,; echo "${dirs[*]}"); }
+  $PY benchmarks/seeds_summary.py --out "benchmarks/results/medic_pretrain_${PT_EPOCHS}ep_stage2" \
+    --arm "NCBI stage 1 from (b)=$FT-dpo" --arm "SFT-only control=$(runs sft)" --arm "stage 2 (DPO + NLL)=$(runs dpo)" \
+    --pair "SFT-only control" "stage 2 (DPO + NLL)" --pair "NCBI stage 1 from (b)" "stage 2 (DPO + NLL)"
+fi

@@ -6,30 +6,43 @@
 #   bash benchmarks/ncbi_stage2_seeds.sh 42 43 44
 #   # held-out (cross-fitted) pairs from recipes/mine_crossfit.py instead of the paper-rule pairs:
 #   PAIRS=outputs/ncbi-pairs-crossfit/train TAG=crossfit bash benchmarks/ncbi_stage2_seeds.sh 42
+#   # another stage-1 model (here NCBI fine-tuned from KB pre-training) and pairs mined with it:
+#   STAGE1=outputs/ncbi-stage1-from-medic-pt2ep-dpo PAIRS=outputs/ncbi-pairs-ptb/train \
+#     DEV_PAIRS=outputs/ncbi-pairs-ptb/dev TAG=from-pt bash benchmarks/ncbi_stage2_seeds.sh 42 43 44
 #
 # The two arms of a seed run side by side, one thread each (THREADS): on a 2-core machine that is
 # faster than one after the other with two threads, and neither arm sees the other's load alone.
+# LANES=1 runs them one after the other instead (a core is busy with something else); ARMS=dpo or
+# ARMS=sft runs one arm only (the other elsewhere): the paired test runs once both arms are done.
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 LAUNCH=${LAUNCH:-.venv/bin/accelerate launch --config_file recipes/accelerate/cpu.yaml}
 CONFIG=${CONFIG:-recipes/configs/ncbi_dpo.yaml}
 PAIRS=${PAIRS:-}            # empty: the config's train_pairs
+DEV_PAIRS=${DEV_PAIRS:-}    # empty: the config's dev_pairs
+STAGE1=${STAGE1:-}          # empty: the config's stage1_model (policy start and reference)
+LANES=${LANES:-2}
+ARMS=${ARMS:-dpo sft}
 TAG=${TAG:+-$TAG}           # run names: outputs/ncbi-stage2${TAG}-{dpo,sft}-s<seed>
 THREADS=${THREADS:-1}
-extra_pairs=()
-if [[ -n $PAIRS ]]; then extra_pairs=(--train_pairs "$PAIRS"); fi
+shared_args=()
+if [[ -n $PAIRS ]]; then shared_args+=(--train_pairs "$PAIRS"); fi
+if [[ -n $DEV_PAIRS ]]; then shared_args+=(--dev_pairs "$DEV_PAIRS"); fi
+if [[ -n $STAGE1 ]]; then shared_args+=(--stage1_model "$STAGE1"); fi
 for seed in "$@"; do
   pids=()
-  for arm in dpo sft; do
+  for arm in $ARMS; do
     out=outputs/ncbi-stage2${TAG}-${arm}-s${seed}
     if [[ -f $out/stage2_results.json ]]; then echo "skip $out (done)"; continue; fi
     if [[ $arm == sft ]]; then extra=(--loss_type sft --loss_weights 1.0); else extra=(); fi
     # keep_start_if_best off: these runs measure what stage 2 itself does, not model selection.
     OMP_NUM_THREADS=$THREADS $LAUNCH recipes/stage2_dpo.py --config "$CONFIG" --seed "$seed" --output_dir "$out" \
-      --keep_start_if_best false "${extra_pairs[@]}" "${extra[@]}" > "$out.log" 2>&1 &
-    pids+=($!)
+      --keep_start_if_best false "${shared_args[@]}" "${extra[@]}" > "$out.log" 2>&1 &
+    if [[ $LANES == 1 ]]; then wait "$!"; else pids+=($!); fi
   done
-  for pid in "${pids[@]}"; do wait "$pid"; done
-  $PY benchmarks/paired_test.py outputs/ncbi-stage2${TAG}-sft-s${seed} outputs/ncbi-stage2${TAG}-dpo-s${seed} \
-    > benchmarks/results/ncbi_stage2${TAG}_vs_control_seed${seed}.json
+  for pid in "${pids[@]+"${pids[@]}"}"; do wait "$pid"; done
+  control=outputs/ncbi-stage2${TAG}-sft-s${seed} stage2=outputs/ncbi-stage2${TAG}-dpo-s${seed}
+  if [[ -f $control/stage2_results.json && -f $stage2/stage2_results.json ]]; then
+    $PY benchmarks/paired_test.py "$control" "$stage2" > benchmarks/results/ncbi_stage2${TAG}_vs_control_seed${seed}.json
+  fi
 done
