@@ -6,9 +6,9 @@
 #   bash benchmarks/ncbi_stage2_seeds.sh 42 43 44
 #   # held-out (cross-fitted) pairs from recipes/mine_crossfit.py instead of the paper-rule pairs:
 #   PAIRS=outputs/ncbi-pairs-crossfit/train TAG=crossfit bash benchmarks/ncbi_stage2_seeds.sh 42
-#   # another stage-1 model (here NCBI fine-tuned from KB pre-training) and pairs mined with it:
-#   STAGE1=outputs/ncbi-stage1-from-medic-pt2ep-dpo PAIRS=outputs/ncbi-pairs-ptb/train \
-#     DEV_PAIRS=outputs/ncbi-pairs-ptb/dev TAG=from-pt bash benchmarks/ncbi_stage2_seeds.sh 42 43 44
+#   # another stage-1 model and pairs mined with it (what benchmarks/medic_pretrain.sh runs):
+#   STAGE1=outputs/ncbi-stage1-from-medic-pt2ep-dpo PAIRS=outputs/ncbi-pairs-from-medic-pt2ep/train \
+#     DEV_PAIRS=outputs/ncbi-pairs-from-medic-pt2ep/dev TAG=from-pt2ep bash benchmarks/ncbi_stage2_seeds.sh 42 43 44
 #
 # The two arms of a seed run side by side, one thread each (THREADS): on a 2-core machine that is
 # faster than one after the other with two threads, and neither arm sees the other's load alone.
