@@ -24,7 +24,7 @@ A=outputs/medic-pretrain-${PT_EPOCHS}ep
 B=$A-dpo
 FT=outputs/ncbi-stage1-from-medic-pt${PT_EPOCHS}ep
 STAGE2_SEEDS=${STAGE2_SEEDS-42 43 44}
-PAIRS=outputs/ncbi-pairs-from-medic-pt${PT_EPOCHS}ep
+MINED=outputs/ncbi-pairs-from-medic-pt${PT_EPOCHS}ep
 
 # run DONE_FILE LOG COMMAND...: run COMMAND on one thread unless DONE_FILE exists.
 run() {
@@ -75,9 +75,9 @@ $PY benchmarks/seeds_summary.py --out "benchmarks/results/medic_pretrain_${PT_EP
 
 # Stage 2 on the fine-tune from (b): mine its own mistakes, then DPO + NLL vs the SFT-only control.
 if [[ -n $STAGE2_SEEDS ]]; then
-  run "$PAIRS/mining_summary.json" "$PAIRS.log" $LAUNCH recipes/mine.py --config recipes/configs/ncbi_mine.yaml --model_dir "$FT-dpo" --output_dir "$PAIRS"
+  run "$MINED/mining_summary.json" "$MINED.log" $LAUNCH recipes/mine.py --config recipes/configs/ncbi_mine.yaml --model_dir "$FT-dpo" --output_dir "$MINED"
   tag=from-pt${PT_EPOCHS}ep
-  STAGE1=$FT-dpo PAIRS=$PAIRS/train DEV_PAIRS=$PAIRS/dev TAG=$tag bash benchmarks/ncbi_stage2_seeds.sh $STAGE2_SEEDS
+  STAGE1=$FT-dpo PAIRS=$MINED/train DEV_PAIRS=$MINED/dev TAG=$tag bash benchmarks/ncbi_stage2_seeds.sh $STAGE2_SEEDS
   runs() { local dirs=(); for seed in $STAGE2_SEEDS; do dirs+=("outputs/ncbi-stage2-$tag-$1-s$seed"); done; (IFS=,; echo "${dirs[*]}"); }
   $PY benchmarks/seeds_summary.py --out "benchmarks/results/medic_pretrain_${PT_EPOCHS}ep_stage2" \
     --arm "NCBI stage 1 from (b)=$FT-dpo" --arm "SFT-only control=$(runs sft)" --arm "stage 2 (DPO + NLL)=$(runs dpo)" \
