@@ -29,9 +29,13 @@ class EvaluateArguments:
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (model default when unset)."})
 
 
+# What the command line and --config YAML are parsed into, in order (tests parse every config with it).
+ARGUMENTS = (EvaluateArguments, DataArguments)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    eval_args, data_args = TrlParser((EvaluateArguments, DataArguments)).parse_args_and_config()
+    eval_args, data_args = TrlParser(ARGUMENTS).parse_args_and_config()
     overrides = {k: v for k, v in (("num_beams", eval_args.num_beams), ("batch_size", eval_args.batch_size), ("exact_match_first", eval_args.exact_match_first)) if v}
     linker = EntityLinker.from_pretrained(eval_args.model_dir, device=eval_args.device, **overrides)
     kb = data_args.load_kb()

@@ -33,9 +33,13 @@ class MineArguments:
     hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the Hub dataset private (the Hub's default when unset)."})
 
 
+# What the command line and --config YAML are parsed into, in order (tests parse every config with it).
+ARGUMENTS = (MineArguments, MiningConfig, DataArguments)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    args, mining, data_args = TrlParser((MineArguments, MiningConfig, DataArguments)).parse_args_and_config()
+    args, mining, data_args = TrlParser(ARGUMENTS).parse_args_and_config()
     if args.push_to_hub and not args.hub_dataset_id:
         raise ValueError("push_to_hub needs hub_dataset_id")  # before mining, not after it
     # cpu=True on a CPU-only machine: otherwise each launched process sets up alone (no gloo group).

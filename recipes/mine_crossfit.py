@@ -28,9 +28,13 @@ class CrossFitArguments:
     pairs_dir: str = field(default="outputs/pairs-crossfit", metadata={"help": "Where the pairs (save_to_disk) and mining_summary.json go."})
 
 
+# What the command line and --config YAML are parsed into, in order (tests parse every config with it).
+ARGUMENTS = (CrossFitArguments, MiningConfig, DataArguments, ModelArguments, Stage1Config)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    cf, mining, data_args, model_args, stage1 = TrlParser((CrossFitArguments, MiningConfig, DataArguments, ModelArguments, Stage1Config)).parse_args_and_config()
+    cf, mining, data_args, model_args, stage1 = TrlParser(ARGUMENTS).parse_args_and_config()
     pairs, summary = cross_fit_mine(data_args, model_args, stage1, mining, cf.folds, cf.only_folds)
     atomic_save_dataset(pairs, Path(cf.pairs_dir) / "train")
     write_json(Path(cf.pairs_dir) / MINING_SUMMARY, {"train": summary})

@@ -20,9 +20,13 @@ from angel_trl.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
 
 
+# What the command line and --config YAML are parsed into, in order (tests parse every config with it).
+ARGUMENTS = (DataArguments, ModelArguments, PretrainCorpusConfig, Stage1Config)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data_args, model_args, corpus_config, config = TrlParser((DataArguments, ModelArguments, PretrainCorpusConfig, Stage1Config)).parse_args_and_config()
+    data_args, model_args, corpus_config, config = TrlParser(ARGUMENTS).parse_args_and_config()
     summary = train_pretrain(data_args, model_args, corpus_config, config)
     scores = {k: summary[k] for k in ("dev", "test") if k in summary}
     print(f"KB corpus: {summary['pretrain_corpus']['positive_rows']} rows, {summary['pretrain_corpus']['pairs']} pairs")

@@ -16,9 +16,13 @@ from angel_trl.stage1 import ModelArguments, train_stage1
 from angel_trl.trainers import Stage1Config
 
 
+# What the command line and --config YAML are parsed into, in order (tests parse every config with it).
+ARGUMENTS = (DataArguments, ModelArguments, Stage1Config)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data_args, model_args, config = TrlParser((DataArguments, ModelArguments, Stage1Config)).parse_args_and_config()
+    data_args, model_args, config = TrlParser(ARGUMENTS).parse_args_and_config()
     hub = take_over_push(config)  # --push_to_hub: the scored linker is pushed once, below, not by the Trainer
     summary = train_stage1(data_args, model_args, config)
     if PartialState().is_main_process:

@@ -33,9 +33,13 @@ class RoundsArguments:
     )
 
 
+# What the command line and --config YAML are parsed into, in order (tests parse every config with it).
+ARGUMENTS = (Stage2Arguments, DataArguments, Seq2SeqDPOConfig, RoundsArguments, MiningConfig)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parser = TrlParser((Stage2Arguments, DataArguments, Seq2SeqDPOConfig, RoundsArguments, MiningConfig))
+    parser = TrlParser(ARGUMENTS)
     stage2_args, data_args, config, rounds_args, mining = parser.parse_args_and_config()
     hub = take_over_push(config)  # --push_to_hub: the scored linker is pushed once, below, not by the Trainer
     if rounds_args.rounds == 1:

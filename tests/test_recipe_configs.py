@@ -1,0 +1,66 @@
+"""Every YAML in recipes/configs parses into the argument dataclasses of the recipe it is written for.
+
+A misspelled, renamed or removed field then fails here in a second, not when a user launches an
+hour-long run (TrlParser refuses config keys no dataclass has).
+"""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+from trl import TrlParser
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "recipes" / "configs"
+
+# config -> the recipe (recipes/<name>.py) it is launched with
+RECIPE_OF = {
+    "demo": "stage1",
+    "demo_mine": "mine",
+    "demo_dpo": "stage2_dpo",
+    "demo_pretrain": "pretrain",
+    "demo_pretrain_dpo": "stage2_dpo",
+    "ncbi_cpu": "stage1",
+    "ncbi_gpu": "stage1",
+    "ncbi_mine": "mine",
+    "ncbi_dpo": "stage2_dpo",
+    "ncbi_dpo_lora": "stage2_dpo",
+    "bc5cdr_disease_cpu": "stage1",
+    "bc5cdr_disease_gpu": "stage1",
+    "bc5cdr_chemical_cpu": "stage1",
+    "bc5cdr_chemical_gpu": "stage1",
+    "medic_pretrain": "pretrain",
+    "medic_pretrain_dpo": "stage2_dpo",
+    "mesh_chem_pretrain": "pretrain",
+}
+
+
+def recipe_arguments(recipe: str) -> tuple[type, ...]:
+    """The recipe module's ARGUMENTS, loaded from its file (recipes/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"recipe_{recipe}", ROOT / "recipes" / f"{recipe}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ARGUMENTS
+
+
+def test_every_config_is_listed_with_its_recipe():
+    assert {p.stem for p in CONFIGS.glob("*.yaml")} == set(RECIPE_OF)
+
+
+@pytest.mark.parametrize("config", sorted(RECIPE_OF))
+def test_config_parses_into_its_recipe_arguments(config):
+    path = CONFIGS / f"{config}.yaml"
+    parsed = TrlParser(recipe_arguments(RECIPE_OF[config])).parse_args_and_config(["--config", str(path)])
+    # Every key lands in some dataclass with the value written (no silent fall-back to a default).
+    for key, value in yaml.safe_load(path.read_text()).items():
+        holders = [args for args in parsed if hasattr(args, key)]
+        assert holders, f"{path.name}: no argument takes {key!r}"
+        assert any(getattr(args, key) == value or str(getattr(args, key)) == str(value) for args in holders), f"{path.name}: {key}"
+
+
+def test_an_unknown_config_key_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((CONFIGS / "demo.yaml").read_text() + "num_train_epoch: 3\n")  # misspelled
+    with pytest.raises(ValueError, match="num_train_epoch"):
+        TrlParser(recipe_arguments("stage1")).parse_args_and_config(["--config", str(bad)])
