@@ -6,7 +6,7 @@
 #   corpus' training mentions, which neither model trained on);
 #   NCBI-disease stage 1 fine-tuned from (a) and from (b) (ncbi_cpu.yaml, FT_EPOCHS epochs);
 #   then stage 2 on top of the fine-tune from (b): pairs mined with it (ncbi_mine.yaml), DPO + NLL
-#   against its SFT-only control for each of STAGE2_SEEDS (benchmarks/ncbi_stage2_seeds.sh).
+#   against its SFT-only control for each of STAGE2_SEEDS (benchmarks/stage2_seeds.sh).
 #
 #   PT_EPOCHS=2 FT_EPOCHS=2 bash benchmarks/medic_pretrain.sh
 #   STAGE2_SEEDS= bash benchmarks/medic_pretrain.sh   # without stage 2
@@ -77,7 +77,7 @@ $PY benchmarks/seeds_summary.py --out "benchmarks/results/medic_pretrain_${PT_EP
 if [[ -n $STAGE2_SEEDS ]]; then
   run "$MINED/mining_summary.json" "$MINED.log" $LAUNCH recipes/mine.py --config recipes/configs/ncbi_mine.yaml --model_dir "$FT-dpo" --output_dir "$MINED"
   tag=from-pt${PT_EPOCHS}ep
-  STAGE1=$FT-dpo PAIRS=$MINED/train DEV_PAIRS=$MINED/dev TAG=$tag bash benchmarks/ncbi_stage2_seeds.sh $STAGE2_SEEDS
+  STAGE1=$FT-dpo PAIRS=$MINED/train DEV_PAIRS=$MINED/dev TAG=$tag bash benchmarks/stage2_seeds.sh $STAGE2_SEEDS
   runs() { local dirs=(); for seed in $STAGE2_SEEDS; do dirs+=("outputs/ncbi-stage2-$tag-$1-s$seed"); done; (IFS=,; echo "${dirs[*]}"); }
   $PY benchmarks/seeds_summary.py --out "benchmarks/results/medic_pretrain_${PT_EPOCHS}ep_stage2" \
     --arm "NCBI stage 1 from (b)=$FT-dpo" --arm "SFT-only control=$(runs sft)" --arm "stage 2 (DPO + NLL)=$(runs dpo)" \

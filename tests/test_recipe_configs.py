@@ -28,6 +28,8 @@ RECIPE_OF = {
     "ncbi_dpo_lora": "stage2_dpo",
     "bc5cdr_disease_cpu": "stage1",
     "bc5cdr_disease_gpu": "stage1",
+    "bc5cdr_disease_mine": "mine",
+    "bc5cdr_disease_dpo": "stage2_dpo",
     "bc5cdr_chemical_cpu": "stage1",
     "bc5cdr_chemical_gpu": "stage1",
     "medic_pretrain": "pretrain",
