@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from .corpus import Mention
+from .io_utils import read_jsonl_objects
 from .kb import KnowledgeBase, normalize_name
-from .linking import LinkingResult
+from .linking import Candidate, LinkingResult
 
 
 def seen_mention_texts(mentions: Iterable[Mention]) -> set[str]:
@@ -22,6 +24,19 @@ def is_correct(result: LinkingResult, gold: set[str], k: int, kb: KnowledgeBase)
 def candidate_rows(result: LinkingResult) -> list[dict]:
     """A result's ranked candidates as JSON-ready ``{"id", "name", "score"}`` rows (score to 4 places)."""
     return [{"id": c.concept_id, "name": c.name, "score": round(c.score, 4)} for c in result.candidates]
+
+
+def saved_results(path: str | Path, mentions: Sequence[Mention]) -> list[LinkingResult] | None:
+    """The ranking a run saved as ``predictions_<split>.jsonl`` (:func:`evaluate_linking`'s rows),
+    back as results for ``mentions``, or ``None`` when the file holds other mentions than these
+    (NIL mentions have no row: they get an empty result, and scoring leaves them out anyway).
+    Scores come back rounded to 4 places, as saved; ranks are unchanged."""
+    rows = [row for _, row in read_jsonl_objects(path)]
+    scored = [m for m in mentions if not m.is_nil]
+    if [row.get("mention_id") for row in rows] != [m.mention_id for m in scored]:
+        return None
+    saved = iter(rows)
+    return [LinkingResult(m.text) if m.is_nil else LinkingResult(m.text, [Candidate(c["id"], c["name"], c["score"]) for c in next(saved)["predictions"]]) for m in mentions]
 
 
 def evaluate_linking(

@@ -17,15 +17,29 @@ from .trainers.linking_eval import link_across_processes
 
 
 def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: dict[str, Corpus | None], seen: set[str] | None, summary: dict, results_file: str) -> dict:
-    """Add dev/test scores to ``summary``; on the main process write predictions, model, tokenizer,
-    linking artefacts, ``training_args.json`` and ``results_file`` into ``trainer.args.output_dir``.
-    Call it on every process: each links its share of the mentions, and saving gathers sharded
-    (FSDP) weights, both collectives.
+    """Save the model, tokenizer, linking artefacts and ``training_args.json`` into
+    ``trainer.args.output_dir``, then link and score each corpus given (``None`` ones skipped),
+    writing ``predictions_<split>.jsonl`` and, last, ``results_file`` with ``summary`` and the scores.
+    Saving comes first because linking a large test set can take an hour on a CPU: a run killed
+    then still leaves a loadable linker (score it with ``recipes/evaluate.py``).
+    Call it on every process: saving gathers sharded (FSDP) weights and each process links its
+    share of the mentions, both collectives.
 
     A PEFT model is saved merged (and its adapter in ``adapter/``); it is merged in place, so the
     trainer and linker hold the merged model afterwards."""
-    linker.model = trainer.model
     output_dir = Path(trainer.args.output_dir)
+    if is_peft_model(trainer.model):
+        # The linker directory must load as a plain seq2seq model: the main process saves the adapter
+        # to its own folder; every process links with the same merged weights.
+        trainer.model = save_adapter_and_merge(trainer.model, linker.tokenizer, output_dir) if trainer.is_world_process_zero() else trainer.model.merge_and_unload()
+    # On every process: under FSDP the full state dict is gathered collectively; only the main process writes.
+    trainer.save_model(str(output_dir))
+    linker.model = trainer.model
+    if trainer.is_world_process_zero():
+        # Trainer pickles its arguments into training_args.bin; we keep them as JSON instead.
+        (output_dir / "training_args.bin").unlink(missing_ok=True)
+        atomic_write_text(output_dir / "training_args.json", trainer.args.to_json_string())
+        linker.save_artifacts(output_dir)
     for name, corpus in corpora.items():
         if corpus is None:
             continue
@@ -34,16 +48,7 @@ def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: di
         summary[name]["truncated_sources"] = count_truncated_sources(linker, corpus)
         if trainer.is_world_process_zero():
             write_jsonl(output_dir / f"predictions_{name}.jsonl", predictions)
-    if trainer.is_world_process_zero() and is_peft_model(trainer.model):
-        # The linker directory must load as a plain seq2seq model: the adapter goes to its own folder.
-        trainer.model = linker.model = save_adapter_and_merge(trainer.model, linker.tokenizer, output_dir)
-    # On every process: under FSDP the full state dict is gathered collectively; only the main process writes.
-    trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
-        # Trainer pickles its arguments into training_args.bin; we keep them as JSON instead.
-        (output_dir / "training_args.bin").unlink(missing_ok=True)
-        atomic_write_text(output_dir / "training_args.json", trainer.args.to_json_string())
-        linker.save_artifacts(output_dir)
         write_json(output_dir / results_file, summary)
     return summary
 

@@ -201,6 +201,41 @@ def stage1_reference(toy_dir, tmp_path_factory):
     return out, train_stage1(toy_data(toy_dir), ModelArguments(), Stage1Config(output_dir=str(out), **STAGE1))
 
 
+def test_stage1_killed_while_linking_the_test_set_leaves_its_final_linker(stage1_reference, toy_dir, tmp_path, monkeypatch):
+    """The model and linking artefacts are saved before the (on a CPU, hour-long) final linking."""
+    import angel_trl.runs
+    from angel_trl.linking import EntityLinker
+    from angel_trl.stage1 import ModelArguments, train_stage1
+    from angel_trl.trainers import Stage1Config
+
+    def killed(*args, **kwargs):
+        raise SimulatedKill("killed while linking the dev / test mentions")
+
+    monkeypatch.setattr(angel_trl.runs, "link_across_processes", killed)
+    with pytest.raises(SimulatedKill):
+        train_stage1(toy_data(toy_dir), ModelArguments(), Stage1Config(output_dir=str(tmp_path), **STAGE1))
+    ref_dir, _ = stage1_reference
+    assert not (tmp_path / "stage1_results.json").exists()
+    assert max_weight_difference(ref_dir, tmp_path) <= 1e-6  # the trained (best) weights, not a checkpoint's
+    linker = EntityLinker.from_pretrained(str(tmp_path))
+    assert (tmp_path / "linker_config.json").read_text() == (ref_dir / "linker_config.json").read_text()
+    reference = EntityLinker.from_pretrained(str(ref_dir))
+    assert [r.top_ids for r in linker.link(["[ST] lung cancer [ET]"])] == [r.top_ids for r in reference.link(["[ST] lung cancer [ET]"])]
+
+
+def test_final_eval_splits_choose_what_is_linked_once_training_ends(stage1_reference, toy_dir, tmp_path):
+    from angel_trl.stage1 import ModelArguments, train_stage1
+    from angel_trl.trainers import Seq2SeqDPOConfig, Stage1Config
+
+    _, ref = stage1_reference
+    summary = train_stage1(toy_data(toy_dir), ModelArguments(), Stage1Config(output_dir=str(tmp_path), final_eval_splits=["test"], **STAGE1))
+    assert "dev" not in summary and summary["test"] == ref["test"]
+    assert (tmp_path / "predictions_test.jsonl").exists() and not (tmp_path / "predictions_dev.jsonl").exists()
+    for config in (Stage1Config, Seq2SeqDPOConfig):
+        with pytest.raises(ValueError, match="final_eval_splits takes dev and/or test"):
+            config(output_dir=str(tmp_path), final_eval_splits=["validation"], use_cpu=True)
+
+
 @pytest.mark.slow
 def test_stage1_resumed_after_a_kill_gives_the_uninterrupted_result(stage1_reference, toy_dir, tmp_path):
     from angel_trl.stage1 import ModelArguments, train_stage1

@@ -61,3 +61,19 @@ def test_comparison_table_marks_a_kept_start_model():
     table = comparison_table({"stage 1": scores, "stage 2": {**scores, "kept_start_model": True}})
     assert "| stage 1 | 80.0 | 90.0 | 70.0 | 85.0 |" in table
     assert "| stage 2 (no checkpoint beat the start on dev: start model kept) | 80.0 | 90.0 | 70.0 | 85.0 |" in table
+
+
+def test_saved_predictions_come_back_as_the_same_results(toy_kb, tmp_path):
+    from angel_trl.evaluation import saved_results
+    from angel_trl.io_utils import write_jsonl
+
+    mentions = [mention("lung cancer", "C1"), mention("nothing", start=1), mention("ADA", "C3", start=2)]  # the second is NIL
+    results = [result("C2", "C1"), result("C5"), result("C3", "C2")]
+    metrics, rows = evaluate_linking(mentions, results, toy_kb, {"ada"})
+    write_jsonl(tmp_path / "predictions_test.jsonl", rows)
+    back = saved_results(tmp_path / "predictions_test.jsonl", mentions)
+    assert [r.top_ids for r in back] == [["C2", "C1"], [], ["C3", "C2"]]  # NIL has no saved row
+    assert evaluate_linking(mentions, back, toy_kb, {"ada"}) == (metrics, rows)
+    # A file for other mentions (another split, or a corpus read differently) is not reused.
+    assert saved_results(tmp_path / "predictions_test.jsonl", mentions[:1]) is None
+    assert saved_results(tmp_path / "predictions_test.jsonl", [mention("lung cancer", "C1", start=5), *mentions[1:]]) is None

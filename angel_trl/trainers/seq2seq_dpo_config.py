@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from trl import DPOConfig
 
-from .stage1_config import EARLY_STOPPING_HELP, check_early_stopping
+from .stage1_config import EARLY_STOPPING_HELP, FINAL_EVAL_SPLITS_HELP, check_early_stopping, check_final_eval_splits
 
 
 @dataclass
@@ -26,6 +26,7 @@ class Seq2SeqDPOConfig(DPOConfig):
     link_top_k: int = field(default=5, metadata={"help": "Distinct concepts kept per mention."})
     link_batch_size: int = field(default=32, metadata={"help": "Mentions per constrained-decoding batch."})
     max_eval_mentions: int | None = field(default=None, metadata={"help": "Score only this many dev mentions during training (all at the end)."})
+    final_eval_splits: list[str] = field(default_factory=lambda: ["dev", "test"], metadata={"help": FINAL_EVAL_SPLITS_HELP})
     early_stopping_patience: int | None = field(default=None, metadata={"help": EARLY_STOPPING_HELP})
     keep_start_if_best: bool = field(default=True, metadata={"help": "Score the starting (stage-1) model on the dev mentions before training and keep it when no stage-2 checkpoint beats it on metric_for_best_model (needs load_best_model_at_end and a dev corpus)."})
     # Defaults that differ from DPOConfig's
@@ -40,3 +41,4 @@ class Seq2SeqDPOConfig(DPOConfig):
             self.bf16 = not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         super().__post_init__()
         check_early_stopping(self)
+        check_final_eval_splits(self)

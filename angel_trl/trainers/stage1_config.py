@@ -12,6 +12,19 @@ EARLY_STOPPING_HELP = (
 )
 
 
+FINAL_EVAL_SPLITS_HELP = (
+    "Splits linked and scored in full once training ends (predictions_<split>.jsonl and the results file): dev and/or test. "
+    "Leave dev out when it is large and decoding is slow (a CPU links ~2-3 mentions/s with 10 beams): training already "
+    "scored it, on max_eval_mentions of them, to pick the checkpoint."
+)
+
+
+def check_final_eval_splits(args: TrainingArguments) -> None:
+    unknown = set(args.final_eval_splits) - {"dev", "test"}
+    if unknown:
+        raise ValueError(f"final_eval_splits takes dev and/or test, not {sorted(unknown)}")
+
+
 def check_early_stopping(args: TrainingArguments) -> None:
     """Refuse ``early_stopping_patience`` where it cannot work, at configuration time: transformers'
     ``EarlyStoppingCallback`` only asserts when training starts, and without ``load_best_model_at_end``
@@ -47,6 +60,7 @@ class Stage1Config(Seq2SeqTrainingArguments):
     link_top_k: int = field(default=5, metadata={"help": "Distinct concepts kept per mention."})
     link_batch_size: int = field(default=32, metadata={"help": "Mentions per constrained-decoding batch."})
     max_eval_mentions: int | None = field(default=None, metadata={"help": "Score only this many dev mentions during training (all at the end)."})
+    final_eval_splits: list[str] = field(default_factory=lambda: ["dev", "test"], metadata={"help": FINAL_EVAL_SPLITS_HELP})
     early_stopping_patience: int | None = field(default=None, metadata={"help": EARLY_STOPPING_HELP})
     # Defaults that differ from transformers'
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep prompt/target columns for the collator."})
@@ -56,3 +70,4 @@ class Stage1Config(Seq2SeqTrainingArguments):
     def __post_init__(self):
         super().__post_init__()
         check_early_stopping(self)
+        check_final_eval_splits(self)
