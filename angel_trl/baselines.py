@@ -170,7 +170,8 @@ class DenseLinker:
     def _name_vectors(self, model_path: str, cache_dir: str | Path | None) -> np.ndarray:
         if cache_dir is None:
             return self._encode(self.table.names, self.show_progress)
-        cache = EmbeddingCache(Path(cache_dir) / f"dense-{Path(model_path).name}")
+        # The packaged encoder's folder is just "model": its parent's name tells encoders apart.
+        cache = EmbeddingCache(Path(cache_dir) / f"dense-{Path(model_path).parent.name}-{Path(model_path).name}")
         return cache.vectors(self.table.names, self._encode, progress=self.show_progress)
 
     def link(self, mentions: Sequence[Mention], chunk_size: int = 512) -> list[LinkingResult]:
