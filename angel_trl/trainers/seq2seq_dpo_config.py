@@ -25,7 +25,7 @@ class Seq2SeqDPOConfig(DPOConfig):
     link_num_beams: int = field(default=10, metadata={"help": "Beams of constrained decoding at evaluation."})
     link_top_k: int = field(default=5, metadata={"help": "Distinct concepts kept per mention."})
     link_batch_size: int = field(default=32, metadata={"help": "Mentions per constrained-decoding batch."})
-    max_eval_mentions: int | None = field(default=None, metadata={"help": "Score only this many dev mentions during training (all at the end)."})
+    max_eval_mentions: int | None = field(default=None, metadata={"help": "Score only this many dev mentions during training (final_eval_splits decides what is scored in full at the end)."})
     final_eval_splits: list[str] = field(default_factory=lambda: ["dev", "test"], metadata={"help": FINAL_EVAL_SPLITS_HELP})
     early_stopping_patience: int | None = field(default=None, metadata={"help": EARLY_STOPPING_HELP})
     keep_start_if_best: bool = field(default=True, metadata={"help": "Score the starting (stage-1) model on the dev mentions before training and keep it when no stage-2 checkpoint beats it on metric_for_best_model (needs load_best_model_at_end and a dev corpus)."})

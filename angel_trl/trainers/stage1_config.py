@@ -15,7 +15,8 @@ EARLY_STOPPING_HELP = (
 FINAL_EVAL_SPLITS_HELP = (
     "Splits linked and scored in full once training ends (predictions_<split>.jsonl and the results file): dev and/or test. "
     "Leave dev out when it is large and decoding is slow (a CPU links ~2-3 mentions/s with 10 beams): training already "
-    "scored it, on max_eval_mentions of them, to pick the checkpoint."
+    "scored it, on max_eval_mentions of them, to pick the checkpoint. Iterative stage 2 needs dev here to pick its best round "
+    "(without it, the last round is kept)."
 )
 
 
@@ -59,7 +60,7 @@ class Stage1Config(Seq2SeqTrainingArguments):
     link_num_beams: int = field(default=10, metadata={"help": "Beams of constrained decoding at evaluation."})
     link_top_k: int = field(default=5, metadata={"help": "Distinct concepts kept per mention."})
     link_batch_size: int = field(default=32, metadata={"help": "Mentions per constrained-decoding batch."})
-    max_eval_mentions: int | None = field(default=None, metadata={"help": "Score only this many dev mentions during training (all at the end)."})
+    max_eval_mentions: int | None = field(default=None, metadata={"help": "Score only this many dev mentions during training (final_eval_splits decides what is scored in full at the end)."})
     final_eval_splits: list[str] = field(default_factory=lambda: ["dev", "test"], metadata={"help": FINAL_EVAL_SPLITS_HELP})
     early_stopping_patience: int | None = field(default=None, metadata={"help": EARLY_STOPPING_HELP})
     # Defaults that differ from transformers'
