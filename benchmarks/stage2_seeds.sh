@@ -17,6 +17,7 @@
 # faster than one after the other with two threads, and neither arm sees the other's load alone.
 # LANES=1 runs them one after the other instead (a core is busy with something else); ARMS=dpo or
 # ARMS=sft runs one arm only (the other elsewhere): the paired test runs once both arms are done.
+# EXTRA adds recipe flags to both arms (EXTRA="--final_eval_splits test" skips linking the full dev set).
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 LAUNCH=${LAUNCH:-.venv/bin/accelerate launch --config_file recipes/accelerate/cpu.yaml}
@@ -30,7 +31,7 @@ LANES=${LANES:-2}
 ARMS=${ARMS:-dpo sft}
 TAG=${TAG:+-$TAG}           # run names: outputs/<RUN>-stage2${TAG}-{dpo,sft}-s<seed>
 THREADS=${THREADS:-1}
-shared_args=()
+read -ra shared_args <<< "${EXTRA:-}"  # more recipe flags for both arms, e.g. EXTRA="--final_eval_splits test"
 if [[ -n $PAIRS ]]; then shared_args+=(--train_pairs "$PAIRS"); fi
 if [[ -n $DEV_PAIRS ]]; then shared_args+=(--dev_pairs "$DEV_PAIRS"); fi
 if [[ -n $STAGE1 ]]; then shared_args+=(--stage1_model "$STAGE1"); fi
