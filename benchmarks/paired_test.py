@@ -16,9 +16,11 @@ def load(run: str, split: str) -> list[dict]:
 
 
 def paired(a: str, b: str) -> dict:
-    """Per split: both runs' acc@1 and the McNemar counts and p-value."""
+    """Per split both runs linked in full (``final_eval_splits``): both runs' acc@1 and the McNemar counts and p-value."""
     out = {}
     for split in ("dev", "test"):
+        if not all((Path(run) / f"predictions_{split}.jsonl").exists() for run in (a, b)):
+            continue
         rows_a, rows_b = load(a, split), load(b, split)
         acc = [100 * sum(r["correct@1"] for r in rows) / len(rows) for rows in (rows_a, rows_b)]
         out[split] = {"acc@1_a": round(acc[0], 2), "acc@1_b": round(acc[1], 2), **mcnemar(rows_a, rows_b)}

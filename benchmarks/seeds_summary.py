@@ -31,6 +31,10 @@ def results(run: str) -> dict:
     return json.loads(found[0].read_text())
 
 
+def paired_cell(t: dict | None) -> str:
+    return "–" if t is None else f"{t['acc@1_a']:.2f} / {t['acc@1_b']:.2f} ({t['a_only']}, {t['b_only']}, {t['p_value']:.3f})"
+
+
 def spread(values: list[float]) -> dict:
     return {"mean": round(statistics.mean(values), 2), "sd": round(statistics.stdev(values), 2) if len(values) > 1 else None, "runs": [round(v, 2) for v in values]}
 
@@ -48,10 +52,13 @@ def main() -> None:
         scores = [results(r) for r in runs]
         entry = {"runs": runs, "seeds": [json.loads((Path(r) / "training_args.json").read_text()).get("seed") for r in runs]}
         for split in ("dev", "test"):
-            entry[split] = {m: spread([s[split][m] for s in scores]) for m in METRICS}
+            if all(split in s for s in scores):  # a run with final_eval_splits [test] has no full dev scores
+                entry[split] = {m: spread([s[split][m] for s in scores]) for m in METRICS}
         report["arms"][name] = entry
 
         def cell(split: str, m: str) -> str:
+            if split not in entry:
+                return "–"
             v = entry[split][m]
             return f"{v['mean']:.2f}" + (f" ± {v['sd']:.2f}" if v["sd"] is not None else "")
 
@@ -63,8 +70,7 @@ def main() -> None:
         for i, (ra, rb) in enumerate(zip(runs_a, arms[b], strict=True)):
             row = {"a": ra, "b": rb, **paired(ra, rb)}
             rows.append(row)
-            d, t = row["dev"], row["test"]
-            md.append(f"| {a} | {b} | {i + 1} | {d['acc@1_a']:.2f} / {d['acc@1_b']:.2f} ({d['a_only']}, {d['b_only']}, {d['p_value']:.3f}) | {t['acc@1_a']:.2f} / {t['acc@1_b']:.2f} ({t['a_only']}, {t['b_only']}, {t['p_value']:.3f}) |")
+            md.append(f"| {a} | {b} | {i + 1} | {paired_cell(row.get('dev'))} | {paired_cell(row.get('test'))} |")
         report["paired"][f"{a} vs {b}"] = rows
     write_json(f"{args.out}.json", report)
     atomic_write_text(f"{args.out}.md", "\n".join(md) + "\n")
