@@ -58,7 +58,7 @@ class EmbeddingCache:
                 chunks.append((part, vectors))
                 bar.update(len(part))
             bar.close()
-        out = np.empty((len(texts), chunks[where[texts[0]][0]][1].shape[1]) if texts else (0, 0), dtype=np.float32)
+        out = np.empty((len(texts), chunks[0][1].shape[1] if chunks else 0), dtype=np.float32)  # one encoder: one width
         # Gather chunk by chunk: one fancy-indexing read per chunk, not one per text.
         by_chunk: dict[int, tuple[list[int], list[int]]] = {}
         for i, t in enumerate(texts):

@@ -18,7 +18,8 @@ from .trainers.linking_eval import link_across_processes
 
 def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: dict[str, Corpus | None], seen: set[str] | None, summary: dict, results_file: str) -> dict:
     """Save the model, tokenizer, linking artefacts and ``training_args.json`` into
-    ``trainer.args.output_dir``, then link and score each corpus given (``None`` ones skipped),
+    ``trainer.args.output_dir``, then link and score each corpus given (``None`` ones, and splits
+    not in ``trainer.args.final_eval_splits``, skipped),
     writing ``predictions_<split>.jsonl`` and, last, ``results_file`` with ``summary`` and the scores.
     Saving comes first because linking a large test set can take an hour on a CPU: a run killed
     then still leaves a loadable linker (score it with ``recipes/evaluate.py``).
@@ -41,7 +42,7 @@ def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: di
         atomic_write_text(output_dir / "training_args.json", trainer.args.to_json_string())
         linker.save_artifacts(output_dir)
     for name, corpus in corpora.items():
-        if corpus is None:
+        if corpus is None or name not in trainer.args.final_eval_splits:
             continue
         results = link_across_processes(linker, linker.inputs_for(corpus.mentions, corpus.texts()), show_progress=trainer.is_world_process_zero())
         summary[name], predictions = evaluate_linking(corpus.mentions, results, kb, seen)

@@ -132,4 +132,4 @@ def train_stage1(
     train_result = trainer.train(resume_from_checkpoint=resume_arg(config.resume_from_checkpoint))
     summary["train"] = train_result.metrics
 
-    return score_and_save(trainer, linker, kb, {k: c for k, c in {"dev": dev, "test": test}.items() if k in config.final_eval_splits}, seen, summary, "stage1_results.json")
+    return score_and_save(trainer, linker, kb, {"dev": dev, "test": test}, seen, summary, "stage1_results.json")

@@ -106,4 +106,4 @@ def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config:
             logger.warning("no stage-2 checkpoint beat the starting model on dev %s (%.4f vs %s): keeping the starting model", config.metric_for_best_model, start_metric, best)
             summary["kept_start_model"] = True
             trainer.model = linker.model = load_pretrained(str(stage1_dir))[0].to(trainer.args.device)
-    return score_and_save(trainer, linker, kb, {k: c for k, c in {"dev": dev, "test": test}.items() if k in config.final_eval_splits}, seen, summary, STAGE2_RESULTS)
+    return score_and_save(trainer, linker, kb, {"dev": dev, "test": test}, seen, summary, STAGE2_RESULTS)
