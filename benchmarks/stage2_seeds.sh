@@ -10,8 +10,10 @@
 #   # another stage-1 model and pairs mined with it (what benchmarks/medic_pretrain.sh runs):
 #   STAGE1=outputs/ncbi-stage1-from-medic-pt2ep-dpo PAIRS=outputs/ncbi-pairs-from-medic-pt2ep/train \
 #     DEV_PAIRS=outputs/ncbi-pairs-from-medic-pt2ep/dev TAG=from-pt2ep bash benchmarks/stage2_seeds.sh 42 43 44
-#   # BC5CDR-disease (bc5cdr_disease_dpo.yaml: the fine-tune from MEDIC pre-training and its pairs):
-#   DATASET=bc5cdr_disease bash benchmarks/stage2_seeds.sh 42
+#   # BC5CDR-disease (bc5cdr_disease_dpo.yaml), on the fine-tune from MEDIC pre-training and pairs mined with it:
+#   DATASET=bc5cdr_disease STAGE1=outputs/bc5cdr-disease-stage1-from-medic-pt2ep \
+#     PAIRS=outputs/bc5cdr-disease-pairs-from-medic-pt2ep/train DEV_PAIRS=outputs/bc5cdr-disease-pairs-from-medic-pt2ep/dev \
+#     TAG=from-pt2ep EXTRA="--final_eval_splits test" bash benchmarks/stage2_seeds.sh 42
 #
 # The two arms of a seed run side by side, one thread each (THREADS): on a 2-core machine that is
 # faster than one after the other with two threads, and neither arm sees the other's load alone.
