@@ -6,7 +6,8 @@
         --arm "stage 2 (DPO + NLL)=outputs/ncbi-stage2,outputs/ncbi-stage2-dpo-s43,outputs/ncbi-stage2-dpo-s44" \
         --pair "SFT-only control" "stage 2 (DPO + NLL)"
 
-Each run directory holds ``stage{1,2}_results.json`` and ``predictions_{dev,test}.jsonl``. ``--pair A B``
+Each run directory holds ``stage{1,2}_results.json`` and ``predictions_{dev,test}.jsonl``; a split
+linked later with ``recipes/evaluate.py --output_dir <run>/full-dev`` is read from there. ``--pair A B``
 adds, per seed (i-th run of A against the i-th run of B; a single run of A against every run of B),
 the exact McNemar test on acc@1.
 """
@@ -19,20 +20,18 @@ import statistics
 from pathlib import Path
 
 from angel_trl.io_utils import atomic_write_text, write_json
-from paired_test import paired  # benchmarks/ is the script's directory, so on sys.path
+from paired_test import paired, split_scores  # benchmarks/ is the script's directory, so on sys.path
 
 METRICS = ("acc@1", "acc@5", "seen_acc@1", "unseen_acc@1")
 
 
-def results(run: str) -> dict:
-    found = sorted(Path(run).glob("stage*_results.json"))
-    if not found:
-        raise FileNotFoundError(f"{run}: no stage*_results.json")
-    return json.loads(found[0].read_text())
+def p_text(p: float) -> str:
+    """Three decimals, or the order of magnitude when that would print 0.000."""
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.0e}"
 
 
 def paired_cell(t: dict | None) -> str:
-    return "–" if t is None else f"{t['acc@1_a']:.2f} / {t['acc@1_b']:.2f} ({t['a_only']}, {t['b_only']}, {t['p_value']:.3f})"
+    return "–" if t is None else f"{t['acc@1_a']:.2f} / {t['acc@1_b']:.2f} ({t['a_only']}, {t['b_only']}, {p_text(t['p_value'])})"
 
 
 def spread(values: list[float]) -> dict:
@@ -49,11 +48,11 @@ def main() -> None:
     report: dict = {"arms": {}, "paired": {}}
     md = ["| run | seeds | dev acc@1 | dev acc@5 | test acc@1 | test acc@5 | test seen | test unseen |", "|---|---|---|---|---|---|---|---|"]
     for name, runs in arms.items():
-        scores = [results(r) for r in runs]
         entry = {"runs": runs, "seeds": [json.loads((Path(r) / "training_args.json").read_text()).get("seed") for r in runs]}
         for split in ("dev", "test"):
-            if all(split in s for s in scores):  # a run with final_eval_splits [test] has no full dev scores
-                entry[split] = {m: spread([s[split][m] for s in scores]) for m in METRICS}
+            scores = [split_scores(r, split) for r in runs]
+            if all(s is not None for s in scores):  # a run with final_eval_splits [test], never scored on dev later, has no full dev scores
+                entry[split] = {m: spread([s[m] for s in scores]) for m in METRICS}
         report["arms"][name] = entry
 
         def cell(split: str, m: str) -> str:
