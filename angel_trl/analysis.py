@@ -87,3 +87,52 @@ def plot_bins(by_system: dict[str, dict[str, dict]], path: str | Path, title: st
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# Where a linker's errors sit relative to exact KB names: a string matcher gets the first kind free and
+# cannot get the third (the annotation and the KB disagree) nor the last (no linker can), so the
+# split says what a model must learn.
+EXACT_NAME_KINDS = (
+    "name of the gold concept only",
+    "name of the gold concept and others",
+    "name of other concepts only",
+    "not a KB name",
+    "gold concept not in the KB",
+)
+
+
+def exact_name_kind(mention: str, gold_ids: Sequence[str], kb: KnowledgeBase) -> str:
+    """Which of :data:`EXACT_NAME_KINDS` a mention is: is its text (normalised) a KB name, and whose
+    (a gold id the KB lacks, e.g. a concept newer than the KB, counts as absent)."""
+    gold = {cid for g in gold_ids if (cid := kb.canonical_id(g))}
+    if not gold:
+        return EXACT_NAME_KINDS[4]
+    owners = set(kb.ids_for_name(mention))
+    if not owners:
+        return EXACT_NAME_KINDS[3]
+    if not owners & gold:
+        return EXACT_NAME_KINDS[2]
+    return EXACT_NAME_KINDS[0] if owners <= gold else EXACT_NAME_KINDS[1]
+
+
+def accuracy_by_exact_name(rows: Sequence[dict], kb: KnowledgeBase, examples: int = 10) -> dict[str, dict]:
+    """``{kind: {"mentions", "acc@1", "errors", "error_share", "top_errors"}}`` over prediction rows
+    (``mention``, ``gold``, ``correct@1``, ``predictions``); ``error_share`` is the kind's share of all
+    top-1 errors and ``top_errors`` its most frequent (mention, gold, predicted name) misses."""
+    from collections import Counter
+
+    kinds = [exact_name_kind(r["mention"], r["gold"], kb) for r in rows]
+    total_errors = sum(1 for r in rows if not r["correct@1"])
+    out = {}
+    for kind in EXACT_NAME_KINDS:
+        mine = [r for r, k in zip(rows, kinds) if k == kind]
+        wrong = [r for r in mine if not r["correct@1"]]
+        misses = Counter((r["mention"].lower(), " ".join(r["gold"]), r["predictions"][0]["name"] if r["predictions"] else "(none)") for r in wrong)
+        out[kind] = {
+            "mentions": len(mine),
+            "acc@1": 100.0 * (len(mine) - len(wrong)) / len(mine) if mine else None,
+            "errors": len(wrong),
+            "error_share": 100.0 * len(wrong) / total_errors if total_errors else None,
+            "top_errors": [{"mention": m, "gold": g, "predicted": p, "count": c} for (m, g, p), c in misses.most_common(examples)],
+        }
+    return out

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .abbreviations import expand_abbreviations
 from .corpus import Corpus, load_corpus
 from .kb import KnowledgeBase, load_kb
 
@@ -38,13 +39,21 @@ class DataArguments:
     test_file: str | None = field(default=None, metadata={"help": "Test corpus."})
     corpus_format: str = field(default="jsonl", metadata={"help": "Corpus format: jsonl or pubtator."})
     entity_types: list[str] | None = field(default=None, metadata={"help": "Mention types to keep, e.g. Disease (BC5CDR); all when unset."})
+    expand_abbreviations: bool = field(
+        default=False,
+        metadata={"help": "Link a mention that is an abbreviation defined in its document ('myocardial infarction (MI)') as its long form "
+                  "(Schwartz-Hearst), in every split: train and link with the same setting."},
+    )
 
     def load_kb(self) -> KnowledgeBase:
         return load_kb(_resolve(self.kb_path), self.kb_format, _resolve(self.kb_supplementary_path), self.mesh_tree_prefixes)
 
     def load_split(self, split: str) -> Corpus | None:
         path = _resolve(getattr(self, f"{split}_file"))
-        return load_corpus(path, self.corpus_format, self.entity_types) if path else None
+        if not path:
+            return None
+        corpus = load_corpus(path, self.corpus_format, self.entity_types)
+        return expand_abbreviations(corpus) if self.expand_abbreviations else corpus
 
 
 _MEDIC = "{data_dir}/kb/medic/medic_06Jul2012.txt"

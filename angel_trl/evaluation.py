@@ -29,11 +29,12 @@ def candidate_rows(result: LinkingResult) -> list[dict]:
 def saved_results(path: str | Path, mentions: Sequence[Mention]) -> list[LinkingResult] | None:
     """The ranking a run saved as ``predictions_<split>.jsonl`` (:func:`evaluate_linking`'s rows),
     back as results for ``mentions``, or ``None`` when the file holds other mentions than these
-    (NIL mentions have no row: they get an empty result, and scoring leaves them out anyway).
+    (NIL mentions have no row: they get an empty result, and scoring leaves them out anyway), or
+    the same mentions with other texts (an expanded abbreviation is linked as its long form).
     Scores come back rounded to 4 places, as saved; ranks are unchanged."""
     rows = [row for _, row in read_jsonl_objects(path)]
     scored = [m for m in mentions if not m.is_nil]
-    if [row.get("mention_id") for row in rows] != [m.mention_id for m in scored]:
+    if [(row.get("mention_id"), row.get("mention")) for row in rows] != [(m.mention_id, m.text) for m in scored]:
         return None
     saved = iter(rows)
     return [LinkingResult(m.text) if m.is_nil else LinkingResult(m.text, [Candidate(c["id"], c["name"], c["score"]) for c in next(saved)["predictions"]]) for m in mentions]

@@ -29,15 +29,20 @@ class ExampleConfig:
     max_context_words: int = 64
     lowercase: bool = True
 
-    def source(self, text: str, start: int, end: int) -> str:
+    def source(self, text: str, start: int, end: int, mention_text: str | None = None) -> str:
+        """``left [ST] mention [ET] right`` around ``text[start:end]``; ``mention_text`` replaces
+        that span between the markers (an abbreviation's long form, say)."""
         left = text[:start].split()[-self.max_context_words :] if self.max_context_words > 0 else []
         right = text[end:].split()[: self.max_context_words] if self.max_context_words > 0 else []
+        marked = text[start:end] if mention_text is None else mention_text
         # Normalise the text, never the markers: lowercasing "[ST]" would make it an ordinary word.
-        parts = [self.norm(" ".join(left)), START_MARKER, self.norm(text[start:end]), END_MARKER, self.norm(" ".join(right))]
+        parts = [self.norm(" ".join(left)), START_MARKER, self.norm(marked), END_MARKER, self.norm(" ".join(right))]
         return " ".join(p for p in parts if p)
 
     def source_for(self, mention: Mention, doc_text: str) -> str:
-        return self.source(doc_text, mention.start, mention.end)
+        """The source of a corpus mention; its ``text`` is what gets marked (the document's own span
+        unless, say, :func:`~angel_trl.abbreviations.expand_abbreviations` rewrote it)."""
+        return self.source(doc_text, mention.start, mention.end, mention.text)
 
     def prompt(self, mention_text: str) -> str:
         return f"{self.norm(mention_text)} is"

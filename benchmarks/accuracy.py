@@ -14,6 +14,7 @@ TF-IDF similarity between mention and gold name, the paper's analysis).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import sys
@@ -77,6 +78,7 @@ def main() -> None:
     ap.add_argument("--model", action="append", default=[], metavar="NAME=DIR", help="An angel-trl output dir to score (repeatable).")
     ap.add_argument("--models-from", metavar="DIR", help="Also score DIR/<dataset>-stage1 and DIR/<dataset>-stage2 when they exist (what the recipes write).")
     ap.add_argument("--no-dense", action="store_true", help="Skip the dense peer (needs the 'bench' extra).")
+    ap.add_argument("--expand-abbreviations", action="store_true", help="Every system links a mention that is an abbreviation defined in its document as its long form (Schwartz-Hearst); results go to <dataset>_abbreviations.{json,md,png}.")
     ap.add_argument("--decode-again", action="store_true", help="Decode the KB protocol of angel-trl models even where the run saved predictions_<split>.jsonl for the same mentions.")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--link-batch-size", type=int, default=32)
@@ -85,6 +87,9 @@ def main() -> None:
     args = ap.parse_args()
 
     data = benchmark_data(args.dataset)
+    if args.expand_abbreviations:
+        data = dataclasses.replace(data, expand_abbreviations=True)
+    stem = args.dataset + ("_abbreviations" if args.expand_abbreviations else "")
     kb = data.load_kb()
     train = data.load_split("train")
     seen = seen_mention_texts(train.mentions)
@@ -115,13 +120,14 @@ def main() -> None:
 
     report: dict = {
         "dataset": args.dataset,
+        "abbreviations_expanded": args.expand_abbreviations,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {"platform": platform.platform(), "cpus": torch.get_num_threads(), "device": args.device, "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
         "kb": kb.stats(),
         "models": {name: model_info(d) for name, d in models.items()},
         "splits": {},
     }
-    md = [f"# {args.dataset}: acc@1 / acc@5 by system and dictionary protocol", "", f"Command: `{report['command']}`", ""]
+    md = [f"# {args.dataset}: acc@1 / acc@5 by system and dictionary protocol" + (", abbreviations expanded" if args.expand_abbreviations else ""), "", f"Command: `{report['command']}`", ""]
     reuse_note = "" if args.decode_again or not models else (
         " Under KB, an angel-trl model's ranking is the one its training run saved (`predictions_<split>.jsonl`, same names and"
         " decoding settings) where that covers the same mentions, so its seconds exclude decoding too (`--decode-again` decodes it here)."
@@ -147,10 +153,10 @@ def main() -> None:
         by_system = {f"{s} ({p})": m["by_similarity"] for s, bp in out.items() for p, m in bp.items() if s != "exact match"}
         md += ["", f"### {split}: acc@1 by TF-IDF similarity between mention and closest gold name", "", bins_table(by_system), ""]
         plot_systems = {s: m for s, m in by_system.items() if s.endswith("(KB)")}
-        plot_bins(plot_systems, Path(args.results_dir) / f"{args.dataset}_{split}_similarity.png", f"{args.dataset} {split}: acc@1 by mention-gold similarity (KB names)")
-        md += [f"![acc@1 by similarity]({args.dataset}_{split}_similarity.png)", ""]
-    write_json(Path(args.results_dir) / f"{args.dataset}.json", report)
-    atomic_write_text(Path(args.results_dir) / f"{args.dataset}.md", "\n".join(md) + "\n")
+        plot_bins(plot_systems, Path(args.results_dir) / f"{stem}_{split}_similarity.png", f"{stem} {split}: acc@1 by mention-gold similarity (KB names)")
+        md += [f"![acc@1 by similarity]({stem}_{split}_similarity.png)", ""]
+    write_json(Path(args.results_dir) / f"{stem}.json", report)
+    atomic_write_text(Path(args.results_dir) / f"{stem}.md", "\n".join(md) + "\n")
     print("\n".join(md))
 
 

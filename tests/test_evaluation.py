@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from angel_trl.corpus import Mention
@@ -77,3 +79,5 @@ def test_saved_predictions_come_back_as_the_same_results(toy_kb, tmp_path):
     # A file for other mentions (another split, or a corpus read differently) is not reused.
     assert saved_results(tmp_path / "predictions_test.jsonl", mentions[:1]) is None
     assert saved_results(tmp_path / "predictions_test.jsonl", [mention("lung cancer", "C1", start=5), *mentions[1:]]) is None
+    # The same spans linked as other texts (an abbreviation expanded to its long form) are not either.
+    assert saved_results(tmp_path / "predictions_test.jsonl", [*mentions[:2], dataclasses.replace(mentions[2], text="adenosine deaminase")]) is None
