@@ -98,7 +98,12 @@ def _load_kb(args: argparse.Namespace) -> KnowledgeBase:
 
 
 def _load_corpus(path: str, args: argparse.Namespace) -> Corpus:
-    return load_corpus(path, args.corpus_format, args.entity_type)
+    corpus = load_corpus(path, args.corpus_format, args.entity_type)
+    if args.expand_abbreviations:
+        from .abbreviations import expand_abbreviations
+
+        corpus = expand_abbreviations(corpus)
+    return corpus
 
 
 def _check_source(source: str, what: str, required: Sequence[str] = ()) -> None:
@@ -312,6 +317,7 @@ def _add_kb_options(p: argparse.ArgumentParser, required: bool, kb_help: str) ->
 def _add_corpus_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus-format", choices=CORPUS_FORMATS, default="jsonl", help="Corpus file format (default: %(default)s).")
     p.add_argument("--entity-type", action="append", metavar="TYPE", help="Keep only mentions of this type, e.g. Disease for BC5CDR (repeatable; all when unset).")
+    p.add_argument("--expand-abbreviations", action="store_true", help="Link a mention that is an abbreviation defined in its document, 'myocardial infarction (MI)', as its long form (use the setting the model was trained with).")
 
 
 def _add_linker_options(p: argparse.ArgumentParser, beams_and_top_k: bool = True) -> None:

@@ -113,6 +113,17 @@ def test_link_corpus_links_every_mention(capsys, model_dir, linker, toy_dir):
     check_predictions(rows, linker, top_k=linker.config.top_k)
 
 
+def test_link_corpus_expands_abbreviations_when_asked(capsys, model_dir, tmp_path):
+    text = "Cystic fibrosis (CF) was confirmed. CF is recessive."
+    corpus = tmp_path / "abbr.jsonl"
+    corpus.write_text(json.dumps({"id": "d1", "text": text, "mentions": [{"start": 17, "end": 19, "text": "CF", "ids": []}, {"start": 36, "end": 38, "text": "CF", "ids": []}]}) + "\n")
+    for flag, expected in (((), ["CF", "CF"]), (("--expand-abbreviations",), ["Cystic fibrosis", "Cystic fibrosis"])):
+        rc, out, _ = run(capsys, "link", model_dir, "--corpus", corpus, *flag)
+        assert rc == 0
+        rows = [json.loads(line) for line in out.splitlines()]
+        assert [r["mention"] for r in rows] == expected and [(r["start"], r["end"]) for r in rows] == [(17, 19), (36, 38)]
+
+
 # ---------------------------------------------------------------------------------------- evaluate
 def test_evaluate_matches_link_and_score(capsys, model_dir, linker, toy_dir, toy_kb, tmp_path):
     from angel_trl.evaluation import link_and_score, seen_mention_texts
