@@ -7,6 +7,7 @@ string matcher cannot solve, where a generative linker should earn its keep.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -119,8 +120,6 @@ def accuracy_by_exact_name(rows: Sequence[dict], kb: KnowledgeBase, examples: in
     """``{kind: {"mentions", "acc@1", "errors", "error_share", "top_errors"}}`` over prediction rows
     (``mention``, ``gold``, ``correct@1``, ``predictions``); ``error_share`` is the kind's share of all
     top-1 errors and ``top_errors`` its most frequent (mention, gold, predicted name) misses."""
-    from collections import Counter
-
     kinds = [exact_name_kind(r["mention"], r["gold"], kb) for r in rows]
     total_errors = sum(1 for r in rows if not r["correct@1"])
     out = {}
