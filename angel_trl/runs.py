@@ -6,6 +6,7 @@ from pathlib import Path
 
 from accelerate import PartialState
 from accelerate.utils import is_peft_model
+from transformers.trainer_utils import get_last_checkpoint
 
 from .corpus import Corpus
 from .evaluation import count_truncated_sources, evaluate_linking
@@ -60,6 +61,14 @@ def resume_arg(value: str | bool | None) -> str | bool | None:
     if isinstance(value, str) and value.lower() in ("true", "last"):
         return True
     return value
+
+
+def resumed_checkpoint(resume_from_checkpoint: str | bool | None, output_dir: str) -> str | None:
+    """The checkpoint directory a run with this ``resume_from_checkpoint`` resumes from, or ``None``."""
+    resume = resume_arg(resume_from_checkpoint)
+    if resume is True:
+        return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+    return resume or None
 
 
 def end_processes() -> None:

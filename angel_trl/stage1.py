@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from datasets import Dataset
-from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
+from transformers import AutoTokenizer, EarlyStoppingCallback, TrainerCallback, set_seed
 
 from .collators import PromptedSeq2SeqCollator
 from .corpus import Corpus
@@ -17,7 +18,7 @@ from .linking import EntityLinker, LinkerConfig
 from .modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer
 from .names import NameTable
 from .peft_utils import LoraArguments, apply_lora
-from .runs import resume_arg, score_and_save
+from .runs import resume_arg, resumed_checkpoint, score_and_save
 from .targets import TfidfNameMatcher
 from .tokenization import SequenceEncoder
 from .trainers import LinkingEvaluator, Stage1Config, Stage1Trainer
@@ -47,16 +48,22 @@ def encode_rows(rows: Stage1Rows, encoder: SequenceEncoder) -> tuple[Dataset, in
 
 
 def make_model(model_args: ModelArguments, config: Stage1Config, tokenizer_texts: list[str]):
-    """Load ``model_name_or_path`` or build a tokenizer and a BART of ``config.model_size``;
-    with ``use_peft`` the model is wrapped with new LoRA adapters."""
+    """Load ``model_name_or_path`` or build a tokenizer and a BART of ``config.model_size`` (a
+    resumed run takes its checkpoint's tokenizer); with ``use_peft`` the model is wrapped with new LoRA adapters."""
     if model_args.model_name_or_path:
         model, tokenizer = load_pretrained(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     else:
         if model_args.use_peft:
             # Low-rank updates of random weights cannot learn the task: LoRA is for a trained checkpoint.
             logger.warning("use_peft on a model built from scratch trains only adapters on random weights; set model_name_or_path")
-        vocab = config.tokenizer_vocab_size or SIZE_PRESETS[config.model_size].vocab_size
-        tokenizer = train_tokenizer(tokenizer_texts, vocab)
+        checkpoint = resumed_checkpoint(config.resume_from_checkpoint, config.output_dir)
+        if checkpoint and (Path(checkpoint) / "tokenizer.json").exists():
+            # The checkpoint's embeddings index the interrupted run's vocabulary: reuse it rather than
+            # count on a new tokenizer training to come out the same (on another machine or version).
+            tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        else:
+            vocab = config.tokenizer_vocab_size or SIZE_PRESETS[config.model_size].vocab_size
+            tokenizer = train_tokenizer(tokenizer_texts, vocab)
         model = build_model(config.model_size, tokenizer)
     return apply_lora(model, model_args), tokenizer
 

@@ -236,6 +236,22 @@ def test_final_eval_splits_choose_what_is_linked_once_training_ends(stage1_refer
             config(output_dir=str(tmp_path), final_eval_splits=["validation"], use_cpu=True)
 
 
+def test_a_resumed_model_from_scratch_takes_the_checkpoints_tokenizer(tmp_path):
+    from angel_trl.modeling import train_tokenizer
+    from angel_trl.runs import resumed_checkpoint
+    from angel_trl.stage1 import ModelArguments, make_model
+    from angel_trl.trainers import Stage1Config
+
+    saved = train_tokenizer(["cardiac arrest", "heart failure", "renal failure"], 300)
+    saved.save_pretrained(tmp_path / "checkpoint-12")
+    config = Stage1Config(output_dir=str(tmp_path), model_size="tiny", use_cpu=True, resume_from_checkpoint="last")
+    assert resumed_checkpoint(config.resume_from_checkpoint, config.output_dir) == str(tmp_path / "checkpoint-12")
+    other_texts = ["hyponatremia", "anemia", "migraine with aura"]
+    _, tokenizer = make_model(ModelArguments(), config, other_texts)
+    assert tokenizer.get_vocab() == saved.get_vocab() != train_tokenizer(other_texts, 300).get_vocab()
+    assert resumed_checkpoint(None, str(tmp_path)) is None and resumed_checkpoint("true", str(tmp_path / "absent")) is None
+
+
 @pytest.mark.slow
 def test_stage1_resumed_after_a_kill_gives_the_uninterrupted_result(stage1_reference, toy_dir, tmp_path):
     from angel_trl.stage1 import ModelArguments, train_stage1
