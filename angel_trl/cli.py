@@ -98,12 +98,19 @@ def _load_kb(args: argparse.Namespace) -> KnowledgeBase:
 
 
 def _load_corpus(path: str, args: argparse.Namespace) -> Corpus:
-    corpus = load_corpus(path, args.corpus_format, args.entity_type)
-    if args.expand_abbreviations:
-        from .abbreviations import expand_abbreviations
+    return load_corpus(path, args.corpus_format, args.entity_type)
 
-        corpus = expand_abbreviations(corpus)
-    return corpus
+
+def _as_linker_expects(corpus: Corpus, args: argparse.Namespace, linker) -> Corpus:
+    """``corpus`` with abbreviations expanded if ``--expand-abbreviations`` says so or, unset, if the linker was trained so."""
+    from .data import DataArguments
+
+    expand = DataArguments(kb_path="", expand_abbreviations=args.expand_abbreviations).following_linker(linker.config.expand_abbreviations).expand_abbreviations
+    if not expand:
+        return corpus
+    from .abbreviations import expand_abbreviations
+
+    return expand_abbreviations(corpus)
 
 
 def _check_source(source: str, what: str, required: Sequence[str] = ()) -> None:
@@ -196,6 +203,9 @@ def cmd_link(args: argparse.Namespace) -> int:
     else:
         rows, texts = _marked_inputs(args)
     linker = _load_linker(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size, exact_match_first=args.exact_match_first)
+    if args.corpus:
+        corpus = _as_linker_expects(corpus, args, linker)
+        mentions = corpus.mentions
     inputs = linker.inputs_for(mentions, corpus.texts()) if args.corpus else texts
     results = linker.link(inputs, show_progress=_show_progress())
     for row, result in zip(rows, results):
@@ -211,9 +221,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     # Every input file is read before the model is loaded: a typo fails in a second, not after loading.
     corpus = _load_corpus(args.corpus, args)
-    seen = seen_mention_texts(_load_corpus(args.train, args).mentions) if args.train else None
+    train = _load_corpus(args.train, args) if args.train else None
     kb = _load_kb(args) if args.kb else None
     linker = _load_linker(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size, exact_match_first=args.exact_match_first)
+    corpus = _as_linker_expects(corpus, args, linker)
+    seen = seen_mention_texts(_as_linker_expects(train, args, linker).mentions) if train else None
     kb = _kb_for_linker(kb, linker, args.model)
     metrics, predictions = link_and_score(linker, corpus, kb, seen, show_progress=_show_progress())
     if args.predictions:
@@ -256,6 +268,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
     # Beams and top-k of mining are MiningConfig's: mine_pairs applies them to a view of the linker.
     linker = _load_linker(args, batch_size=args.batch_size)
     kb = _kb_for_linker(kb, linker, args.model)
+    corpus = _as_linker_expects(corpus, args, linker)
     config = MiningConfig(rule=args.rule, top_k=args.top_k, num_beams=args.num_beams, gold_fallback=args.gold_fallback, tfidf_negatives=args.tfidf_negatives)
     pairs, summary = mine_pairs(linker, corpus, kb, config, show_progress=_show_progress())
     if not _show_progress():
@@ -317,7 +330,10 @@ def _add_kb_options(p: argparse.ArgumentParser, required: bool, kb_help: str) ->
 def _add_corpus_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus-format", choices=CORPUS_FORMATS, default="jsonl", help="Corpus file format (default: %(default)s).")
     p.add_argument("--entity-type", action="append", metavar="TYPE", help="Keep only mentions of this type, e.g. Disease for BC5CDR (repeatable; all when unset).")
-    p.add_argument("--expand-abbreviations", action="store_true", help="Link a mention that is an abbreviation defined in its document, 'myocardial infarction (MI)', as its long form (use the setting the model was trained with).")
+    p.add_argument(
+        "--expand-abbreviations", action=argparse.BooleanOptionalAction, default=None,
+        help="Link a mention that is an abbreviation defined in its document, 'myocardial infarction (MI)', as its long form (default: as the model was trained, recorded in its linker_config.json).",
+    )
 
 
 def _add_linker_options(p: argparse.ArgumentParser, beams_and_top_k: bool = True) -> None:

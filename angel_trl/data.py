@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .abbreviations import expand_abbreviations
@@ -11,6 +12,7 @@ from .corpus import Corpus, load_corpus
 from .kb import KnowledgeBase, load_kb
 
 DATA_DIR_ENV = "ANGEL_TRL_DATA"
+logger = logging.getLogger(__name__)
 
 
 def shared_data_dir() -> Path:
@@ -39,14 +41,24 @@ class DataArguments:
     test_file: str | None = field(default=None, metadata={"help": "Test corpus."})
     corpus_format: str = field(default="jsonl", metadata={"help": "Corpus format: jsonl or pubtator."})
     entity_types: list[str] | None = field(default=None, metadata={"help": "Mention types to keep, e.g. Disease (BC5CDR); all when unset."})
-    expand_abbreviations: bool = field(
-        default=False,
+    expand_abbreviations: bool | None = field(
+        default=None,
         metadata={"help": "Link a mention that is an abbreviation defined in its document ('myocardial infarction (MI)') as its long form "
-                  "(Schwartz-Hearst), in every split: train and link with the same setting."},
+                  "(Schwartz-Hearst), in every split. Unset: off for stage 1; a run that starts from a saved linker (stage 2, mining, "
+                  "evaluation) does what that linker was trained with (its linker_config.json records it)."},
     )
 
     def load_kb(self) -> KnowledgeBase:
         return load_kb(_resolve(self.kb_path), self.kb_format, _resolve(self.kb_supplementary_path), self.mesh_tree_prefixes)
+
+    def following_linker(self, trained_expanded: bool) -> DataArguments:
+        """These arguments for a run on a saved linker trained with ``expand_abbreviations=trained_expanded``:
+        unset takes the linker's setting; a different explicit one is kept, with a warning."""
+        if self.expand_abbreviations is None:
+            return replace(self, expand_abbreviations=trained_expanded)
+        if self.expand_abbreviations != trained_expanded:
+            logger.warning("expand_abbreviations=%s, but the linker was trained with %s: its mentions will not look like its training data", self.expand_abbreviations, trained_expanded)
+        return self
 
     def load_split(self, split: str) -> Corpus | None:
         path = _resolve(getattr(self, f"{split}_file"))

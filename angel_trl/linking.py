@@ -135,6 +135,9 @@ class LinkerConfig:
     lowercase: bool = True
     # Off by default: training-time evaluation and mining score the model's own ranking.
     exact_match_first: bool = False
+    # What the model was trained on: corpora linked with it should have abbreviations expanded too
+    # (the data layer does it: link() takes marked text, not documents).
+    expand_abbreviations: bool = False
 
     @property
     def example_config(self) -> ExampleConfig:

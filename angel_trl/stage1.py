@@ -108,6 +108,7 @@ def train_stage1(
         max_source_length=config.max_source_length,
         max_context_words=config.max_context_words,
         lowercase=config.lowercase,
+        expand_abbreviations=bool(data_args.expand_abbreviations),
     )
     linker = EntityLinker(model, tokenizer, table, config=linker_config, kb=kb)
     seen = seen_mention_texts(train.mentions) if train else None

@@ -68,6 +68,8 @@ def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config:
     linker.kb = kb
     linker.config.num_beams, linker.config.top_k, linker.config.batch_size = config.link_num_beams, config.link_top_k, config.link_batch_size
     config.max_source_length = linker.config.max_source_length  # tokenise exactly as stage 1 did
+    data_args = data_args.following_linker(linker.config.expand_abbreviations)
+    linker.config.expand_abbreviations = data_args.expand_abbreviations
     train, dev, test = (data_args.load_split(s) for s in ("train", "dev", "test"))
     seen = seen_mention_texts(train.mentions) if train else None
     linker.model = apply_lora(linker.model, stage2_args)

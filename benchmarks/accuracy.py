@@ -86,9 +86,7 @@ def main() -> None:
     ap.add_argument("--cache-dir", default="benchmarks/work", help="Dense name embeddings are cached here (.npy).")
     args = ap.parse_args()
 
-    data = benchmark_data(args.dataset)
-    if args.expand_abbreviations:
-        data = dataclasses.replace(data, expand_abbreviations=True)
+    data = dataclasses.replace(benchmark_data(args.dataset), expand_abbreviations=args.expand_abbreviations)
     stem = args.dataset + ("_abbreviations" if args.expand_abbreviations else "")
     kb = data.load_kb()
     train = data.load_split("train")
@@ -101,6 +99,8 @@ def main() -> None:
             if (Path(args.models_from) / f"{args.dataset}-{stage}" / "linker_config.json").exists():
                 models.setdefault(label, str(Path(args.models_from) / f"{args.dataset}-{stage}"))
     linkers = {name: EntityLinker.from_pretrained(d, device=args.device, batch_size=args.link_batch_size) for name, d in models.items()}
+    for linker in linkers.values():
+        data.following_linker(linker.config.expand_abbreviations)  # warns when a model was trained the other way
 
     # Built once and reused for every split: TF-IDF fits, dense encodings and tries do not depend on it.
     systems = []

@@ -38,6 +38,7 @@ def main() -> None:
     eval_args, data_args = TrlParser(ARGUMENTS).parse_args_and_config()
     overrides = {k: v for k, v in (("num_beams", eval_args.num_beams), ("batch_size", eval_args.batch_size), ("exact_match_first", eval_args.exact_match_first)) if v}
     linker = EntityLinker.from_pretrained(eval_args.model_dir, device=eval_args.device, **overrides)
+    data_args = data_args.following_linker(linker.config.expand_abbreviations)
     kb = data_args.load_kb()
     train = data_args.load_split("train")
     seen = seen_mention_texts(train.mentions) if train else None

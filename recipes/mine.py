@@ -48,6 +48,7 @@ def main() -> None:
         print(f"mining on {state.num_processes} process(es)")
     linker = EntityLinker.from_pretrained(args.model_dir, device=str(state.device), batch_size=args.link_batch_size)
     kb = linker.kb or data_args.load_kb()
+    data_args = data_args.following_linker(linker.config.expand_abbreviations)
     summaries, pairs_by_split = {}, {}
     for split in args.splits:
         corpus = data_args.load_split(split)

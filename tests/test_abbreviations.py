@@ -50,3 +50,11 @@ def test_data_arguments_expand_every_split_when_asked(tmp_path):
     expanded = DataArguments(kb_path="kb.jsonl", train_file=str(path), expand_abbreviations=True).load_split("train")
     assert plain.mentions[0].text == "AKI"
     assert expanded.mentions[0].text == "Acute kidney injury" and expanded.stats()["abbreviations_expanded"] == 1
+
+
+def test_unset_expansion_follows_the_linker_and_an_explicit_one_wins(caplog):
+    data = DataArguments(kb_path="kb.jsonl")
+    assert data.following_linker(True).expand_abbreviations is True
+    assert data.following_linker(False).expand_abbreviations is False
+    explicit = DataArguments(kb_path="kb.jsonl", expand_abbreviations=False)
+    assert explicit.following_linker(True) is explicit and "trained with True" in caplog.text

@@ -2,6 +2,7 @@
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict
@@ -122,6 +123,20 @@ def test_link_corpus_expands_abbreviations_when_asked(capsys, model_dir, tmp_pat
         assert rc == 0
         rows = [json.loads(line) for line in out.splitlines()]
         assert [r["mention"] for r in rows] == expected and [(r["start"], r["end"]) for r in rows] == [(17, 19), (36, 38)]
+
+
+def test_link_corpus_follows_the_linkers_training_unless_told(capsys, caplog, model_dir, tmp_path):
+    trained_expanded = tmp_path / "model"
+    shutil.copytree(model_dir, trained_expanded)
+    config = json.loads((trained_expanded / "linker_config.json").read_text())
+    assert config["expand_abbreviations"] is False
+    (trained_expanded / "linker_config.json").write_text(json.dumps({**config, "expand_abbreviations": True}))
+    corpus = tmp_path / "abbr.jsonl"
+    corpus.write_text(json.dumps({"id": "d1", "text": "Cystic fibrosis (CF) was confirmed.", "mentions": [{"start": 17, "end": 19, "text": "CF", "ids": []}]}) + "\n")
+    for flag, expected in (((), "Cystic fibrosis"), (("--no-expand-abbreviations",), "CF")):
+        rc, out, _ = run(capsys, "link", trained_expanded, "--corpus", corpus, *flag)
+        assert rc == 0 and json.loads(out)["mention"] == expected
+    assert "trained with True" in caplog.text  # the explicit --no-... is warned about
 
 
 # ---------------------------------------------------------------------------------------- evaluate
