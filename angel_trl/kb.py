@@ -11,6 +11,7 @@ mapped to the concept through them. Optional ``definition`` is kept for KB pre-t
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections import Counter
@@ -176,8 +177,12 @@ def _ids(raw: Iterable[str]) -> list[str]:
     return [cid for cid in map(normalize_concept_id, raw) if cid]
 
 
+_XML_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);")
+
+
 def read_medic(path: str | Path) -> KnowledgeBase:
-    """MEDIC (CTD): ``ID[|altID...]||name|synonym|...`` one concept per line."""
+    """MEDIC (CTD): ``ID[|altID...]||name|synonym|...`` one concept per line; XML entities
+    (``&apos;``, ``&amp;``) in names are unescaped (counted as ``html_entities_unescaped``)."""
     path = Path(path)
     concepts = []
     counts: Counter = Counter()
@@ -188,6 +193,10 @@ def read_medic(path: str | Path) -> KnowledgeBase:
             raise InputFormatError(path, lineno, "expected 'ID[|altID...]||name|synonym...'")
         id_part, name_part = line.split("||", 1)
         ids = _ids(id_part.split("|"))
+        if "&" in name_part:
+            # CTD writes names XML-escaped ("Parkinson&apos;s Disease"), texts write "Parkinson's disease".
+            counts["html_entities_unescaped"] += len(_XML_ENTITY.findall(name_part))
+            name_part = html.unescape(name_part)
         names = _clean_names(name_part.split("|"), counts)
         if not ids or not names:
             raise InputFormatError(path, lineno, "a concept needs an id and at least one name")

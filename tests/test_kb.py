@@ -24,6 +24,15 @@ def test_medic_alt_ids_and_shared_names(tmp_path):
     assert kb.stats()["ambiguous_names"] == 1
 
 
+def test_medic_names_are_xml_unescaped_as_texts_write_them(tmp_path):
+    f = tmp_path / "medic.txt"
+    f.write_text("D010300||Parkinson&apos;s Disease|M&#233;ni&#232;re Disease|Parkinsons Disease\nD1||Cancer &amp; Tumors\n")
+    kb = read_medic(f)
+    assert kb.ids_for_name("Parkinson's Disease") == ["D010300"] and kb.ids_for_name("Ménière Disease") == ["D010300"]
+    assert kb.ids_for_name("Cancer & Tumors") == ["D1"]
+    assert kb.stats()["html_entities_unescaped"] == 4
+
+
 def test_medic_malformed_line_names_file_and_line(tmp_path):
     f = tmp_path / "medic.txt"
     f.write_text("D1||name\nno separator here\n")
