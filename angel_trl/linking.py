@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
+from .beam_cache import beam_cache_kwargs
 from .corpus import Mention
 from .examples import END_MARKER, START_MARKER, ExampleConfig
 from .io_utils import write_json
@@ -321,6 +322,7 @@ class EntityLinker:
             attention_mask=attention.to(device),
             generation_config=gen_config,
             logits_processor=LogitsProcessorList([processor]),
+            **beam_cache_kwargs(self.model),
         )
         if was_training:
             self.model.train()
