@@ -167,9 +167,10 @@ def training(model_dir: str, pairs: Dataset, batch_size: int, steps: int, rounds
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model_dir", required=True)
-    ap.add_argument("--pairs", required=True, help="Mined pairs (save_to_disk dir or Hub id) for the training steps.")
+    ap.add_argument("--pairs", help="Mined pairs (save_to_disk dir or Hub id) for the training steps; decoding only when unset.")
     ap.add_argument("--corpus", required=True, help="Corpus whose mentions are decoded.")
     ap.add_argument("--corpus_format", default="jsonl")
+    ap.add_argument("--entity_types", nargs="+", help="Mention types to keep, e.g. Chemical (BC5CDR); all when unset.")
     ap.add_argument("--mentions", type=int, default=128)
     ap.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 32])
     ap.add_argument("--num_beams", type=int, default=5)
@@ -181,18 +182,20 @@ def main() -> None:
     args = ap.parse_args()
 
     linker = EntityLinker.from_pretrained(args.model_dir, device=args.device)
-    corpus = load_corpus(_resolve(args.corpus), args.corpus_format)
+    corpus = load_corpus(_resolve(args.corpus), args.corpus_format, args.entity_types)
     mentions = [m for m in corpus.mentions if not m.is_nil][: args.mentions]
     report = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, device {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""),
         "model_dir": args.model_dir,
+        "corpus": args.corpus,
         "parameters": linker.model.num_parameters(),
         "names_in_trie": len(linker.table),
         "decoding": decoding(linker, linker.inputs_for(mentions, corpus.texts()), args.batch_sizes, args.num_beams, args.rounds),
     }
     print(report["decoding"], flush=True)
-    report["training"] = training(args.model_dir, load_pairs(args.pairs), args.train_batch_size, args.train_steps, args.rounds)
-    print(report["training"], flush=True)
+    if args.pairs:
+        report["training"] = training(args.model_dir, load_pairs(args.pairs), args.train_batch_size, args.train_steps, args.rounds)
+        print(report["training"], flush=True)
     write_json(Path(args.out), report)
 
 
