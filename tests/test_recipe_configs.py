@@ -32,6 +32,8 @@ RECIPE_OF = {
     "bc5cdr_disease_dpo": "stage2_dpo",
     "bc5cdr_chemical_cpu": "stage1",
     "bc5cdr_chemical_gpu": "stage1",
+    "bc5cdr_chemical_mine": "mine",
+    "bc5cdr_chemical_dpo": "stage2_dpo",
     "medic_pretrain": "pretrain",
     "medic_pretrain_dpo": "stage2_dpo",
     "mesh_chem_pretrain": "pretrain",
