@@ -103,10 +103,9 @@ def _load_corpus(path: str, args: argparse.Namespace) -> Corpus:
 
 def _as_linker_expects(corpus: Corpus, args: argparse.Namespace, linker) -> Corpus:
     """``corpus`` with abbreviations expanded if ``--expand-abbreviations`` says so or, unset, if the linker was trained so."""
-    from .data import DataArguments
+    from .data import resolve_expansion
 
-    expand = DataArguments(kb_path="", expand_abbreviations=args.expand_abbreviations).following_linker(linker.config.expand_abbreviations).expand_abbreviations
-    if not expand:
+    if not resolve_expansion(args.expand_abbreviations, linker.config.expand_abbreviations):
         return corpus
     from .abbreviations import expand_abbreviations
 

@@ -28,6 +28,16 @@ def _resolve(path: str | None) -> str | None:
     return path.replace("{data_dir}", str(shared_data_dir())) if path else path
 
 
+def resolve_expansion(requested: bool | None, trained_expanded: bool) -> bool:
+    """Whether a run on a linker trained with ``expand_abbreviations=trained_expanded`` expands them:
+    as ``requested`` when set (warned about when it differs), else as the linker was trained."""
+    if requested is None:
+        return trained_expanded
+    if requested != trained_expanded:
+        logger.warning("expand_abbreviations=%s, but the linker was trained with %s: its mentions will not look like its training data", requested, trained_expanded)
+    return requested
+
+
 @dataclass
 class DataArguments:
     """The knowledge base and corpus files of a run."""
@@ -52,13 +62,9 @@ class DataArguments:
         return load_kb(_resolve(self.kb_path), self.kb_format, _resolve(self.kb_supplementary_path), self.mesh_tree_prefixes)
 
     def following_linker(self, trained_expanded: bool) -> DataArguments:
-        """These arguments for a run on a saved linker trained with ``expand_abbreviations=trained_expanded``:
-        unset takes the linker's setting; a different explicit one is kept, with a warning."""
-        if self.expand_abbreviations is None:
-            return replace(self, expand_abbreviations=trained_expanded)
-        if self.expand_abbreviations != trained_expanded:
-            logger.warning("expand_abbreviations=%s, but the linker was trained with %s: its mentions will not look like its training data", self.expand_abbreviations, trained_expanded)
-        return self
+        """These arguments for a run on a saved linker trained with ``expand_abbreviations=trained_expanded``
+        (see :func:`resolve_expansion`)."""
+        return replace(self, expand_abbreviations=resolve_expansion(self.expand_abbreviations, trained_expanded))
 
     def load_split(self, split: str) -> Corpus | None:
         path = _resolve(getattr(self, f"{split}_file"))

@@ -57,4 +57,4 @@ def test_unset_expansion_follows_the_linker_and_an_explicit_one_wins(caplog):
     assert data.following_linker(True).expand_abbreviations is True
     assert data.following_linker(False).expand_abbreviations is False
     explicit = DataArguments(kb_path="kb.jsonl", expand_abbreviations=False)
-    assert explicit.following_linker(True) is explicit and "trained with True" in caplog.text
+    assert explicit.following_linker(True).expand_abbreviations is False and "trained with True" in caplog.text
