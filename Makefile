@@ -34,9 +34,12 @@ demo: setup
 
 # Accuracy (every peer; angel-trl models found in outputs/<dataset>-stage{1,2}) and speed benchmarks.
 # Train the NCBI models first with `make ncbi` (about 80 minutes on 2 CPU cores).
+# On CPU the dense peer encodes BC5CDR-chemical's 676k MeSH names for about 3 hours (cached and
+# resumable in benchmarks/work/): `make bench BENCH_ARGS=--no-dense` leaves it out.
 BENCH_DATASETS ?= ncbi bc5cdr-disease bc5cdr-chemical
+BENCH_ARGS ?=
 bench: setup
-	for d in $(BENCH_DATASETS); do $(PY) benchmarks/accuracy.py --dataset $$d --models-from outputs || exit 1; done
+	for d in $(BENCH_DATASETS); do $(PY) benchmarks/accuracy.py --dataset $$d --models-from outputs $(BENCH_ARGS) || exit 1; done
 	$(PY) benchmarks/trie_bench.py --kbs medic mesh_chem synthetic_3m --out benchmarks/results/trie.json
 	if [ -d outputs/ncbi-stage1 ] && [ -d outputs/ncbi-pairs ]; then \
 	  $(PY) benchmarks/speed_bench.py --model_dir outputs/ncbi-stage1 --pairs outputs/ncbi-pairs/train \
