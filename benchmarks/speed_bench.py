@@ -101,7 +101,7 @@ def decoding(linker: EntityLinker, inputs, batch_sizes: list[int], num_beams: in
         "conditions": rows,
         "constrained_over_unconstrained_time": round(rows[f"constrained bs{big}"]["median_seconds"] / rows[f"unconstrained bs{big}"]["median_seconds"], 3),
         "shared_source_cache_over_default_time": round(rows[f"constrained bs{big}"]["median_seconds"] / rows[f"constrained bs{big}, default cache"]["median_seconds"], 3),
-        "batched_over_bs1_speedup": round(rows[f"constrained bs{min(batch_sizes)}"]["median_seconds"] / rows[f"constrained bs{big}"]["median_seconds"], 3),
+        "batched_over_bs1_speedup": round(rows[f"constrained bs{min(batch_sizes)}"]["median_seconds"] / rows[f"constrained bs{big}"]["median_seconds"], 3) if len(batch_sizes) > 1 else None,
     }
 
 
