@@ -113,8 +113,14 @@ def main() -> None:
         if not args.no_dense:
             systems.append(("dense MiniLM-L6", p.name, peer_run(DenseLinker(p.table, device=args.device, cache_dir=args.cache_dir, show_progress=True))))
         for name, linker in linkers.items():
-            under = EntityLinker(linker.model, linker.tokenizer, p.table, config=linker.config, kb=p.kb) if p.train_counts is not None else linker
-            reuse = p.train_counts is None and not args.decode_again
+            # Under KB a model decodes over its own saved trie when that holds this KB's names (then its
+            # training run's saved ranking can serve); a model trained on another reading of the KB (an
+            # older reader, another release) is given this one's, like every peer.
+            own_trie = p.train_counts is None and linker.table.names == p.table.names
+            if p.train_counts is None and not own_trie:
+                print(f"{name}: its saved names differ from this KB's in {len(set(linker.table.names) ^ set(p.table.names))} names; decoding over this KB's", flush=True)
+            under = linker if own_trie else EntityLinker(linker.model, linker.tokenizer, p.table, config=linker.config, kb=p.kb)
+            reuse = own_trie and not args.decode_again
             model_ranking, exact_first = generative_runs(under, p.table, models[name] if reuse else None)
             systems += [(name, p.name, model_ranking), (f"{name} + exact match first", p.name, exact_first)]
 
