@@ -101,15 +101,16 @@ def _load_corpus(path: str, args: argparse.Namespace) -> Corpus:
     return load_corpus(path, args.corpus_format, args.entity_type)
 
 
-def _as_linker_expects(corpus: Corpus, args: argparse.Namespace, linker) -> Corpus:
-    """``corpus`` with abbreviations expanded if ``--expand-abbreviations`` says so or, unset, if the linker was trained so."""
+def _as_linker_expects(args: argparse.Namespace, linker, *corpora: Corpus | None) -> list[Corpus | None]:
+    """``corpora`` with abbreviations expanded if ``--expand-abbreviations`` says so or, unset, if the
+    linker was trained so (decided once for all of them, so a mismatch is warned about once)."""
     from .data import resolve_expansion
 
     if not resolve_expansion(args.expand_abbreviations, linker.config.expand_abbreviations):
-        return corpus
+        return list(corpora)
     from .abbreviations import expand_abbreviations
 
-    return expand_abbreviations(corpus)
+    return [expand_abbreviations(c) if c is not None else None for c in corpora]
 
 
 def _check_source(source: str, what: str, required: Sequence[str] = ()) -> None:
@@ -203,7 +204,7 @@ def cmd_link(args: argparse.Namespace) -> int:
         rows, texts = _marked_inputs(args)
     linker = _load_linker(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size, exact_match_first=args.exact_match_first)
     if args.corpus:
-        corpus = _as_linker_expects(corpus, args, linker)
+        (corpus,) = _as_linker_expects(args, linker, corpus)
         mentions = corpus.mentions
     inputs = linker.inputs_for(mentions, corpus.texts()) if args.corpus else texts
     results = linker.link(inputs, show_progress=_show_progress())
@@ -223,8 +224,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     train = _load_corpus(args.train, args) if args.train else None
     kb = _load_kb(args) if args.kb else None
     linker = _load_linker(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size, exact_match_first=args.exact_match_first)
-    corpus = _as_linker_expects(corpus, args, linker)
-    seen = seen_mention_texts(_as_linker_expects(train, args, linker).mentions) if train else None
+    corpus, train = _as_linker_expects(args, linker, corpus, train)
+    seen = seen_mention_texts(train.mentions) if train else None
     kb = _kb_for_linker(kb, linker, args.model)
     metrics, predictions = link_and_score(linker, corpus, kb, seen, show_progress=_show_progress())
     if args.predictions:
@@ -267,7 +268,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
     # Beams and top-k of mining are MiningConfig's: mine_pairs applies them to a view of the linker.
     linker = _load_linker(args, batch_size=args.batch_size)
     kb = _kb_for_linker(kb, linker, args.model)
-    corpus = _as_linker_expects(corpus, args, linker)
+    (corpus,) = _as_linker_expects(args, linker, corpus)
     config = MiningConfig(rule=args.rule, top_k=args.top_k, num_beams=args.num_beams, gold_fallback=args.gold_fallback, tfidf_negatives=args.tfidf_negatives)
     pairs, summary = mine_pairs(linker, corpus, kb, config, show_progress=_show_progress())
     if not _show_progress():

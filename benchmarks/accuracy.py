@@ -25,7 +25,7 @@ import torch
 
 from angel_trl.analysis import GoldSimilarity, accuracy_by_similarity, bins_table, plot_bins
 from angel_trl.baselines import DenseLinker, ExactMatchLinker, TfidfLinker, TrainDictionaryLinker, dictionary_protocol
-from angel_trl.data import BENCHMARKS, benchmark_data
+from angel_trl.data import BENCHMARKS, benchmark_data, resolve_expansion
 from angel_trl.evaluation import evaluate_linking, saved_results, seen_mention_texts
 from angel_trl.io_utils import atomic_write_text, write_json
 from angel_trl.linking import EntityLinker, put_exact_matches_first
@@ -100,7 +100,7 @@ def main() -> None:
                 models.setdefault(label, str(Path(args.models_from) / f"{args.dataset}-{stage}"))
     linkers = {name: EntityLinker.from_pretrained(d, device=args.device, batch_size=args.link_batch_size) for name, d in models.items()}
     for linker in linkers.values():
-        data.following_linker(linker.config.expand_abbreviations)  # warns when a model was trained the other way
+        resolve_expansion(args.expand_abbreviations, linker.config.expand_abbreviations)  # warns when a model was trained the other way
 
     # Built once and reused for every split: TF-IDF fits, dense encodings and tries do not depend on it.
     systems = []
