@@ -45,6 +45,7 @@ bench: setup
 	  $(PY) benchmarks/speed_bench.py --model_dir outputs/ncbi-stage1 --pairs outputs/ncbi-pairs/train \
 	    --corpus "{data_dir}/ncbi-disease/NCBIdevelopset_corpus.txt" --corpus_format pubtator --out benchmarks/results/speed_cpu.json; \
 	else echo "speed benchmark skipped: run 'make ncbi' first (needs outputs/ncbi-stage1 and outputs/ncbi-pairs)"; fi
+	$(PY) benchmarks/report.py
 
 # NCBI-disease end to end on CPU: stage 1, mining, stage 2 and its SFT-only control.
 ncbi: setup

@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from contextlib import contextmanager, nullcontext
@@ -185,6 +186,7 @@ def main() -> None:
     corpus = load_corpus(_resolve(args.corpus), args.corpus_format, args.entity_types)
     mentions = [m for m in corpus.mentions if not m.is_nil][: args.mentions]
     report = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, device {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""),
         "model_dir": args.model_dir,
         "corpus": args.corpus,

@@ -184,7 +184,7 @@ def main() -> None:
         out = subprocess.run([sys.executable, __file__, "--cache", str(cache), "--race", kb], capture_output=True, text=True, check=True)
         races.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(races[-1], flush=True)
-    result = {"machine": f"{platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}", "rows": rows, "lookup_races": races}
+    result = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": f"{platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}", "rows": rows, "lookup_races": races}
     for kb in args.kbs:
         flat, loaded, nested = (next(r for r in rows if r["kb"] == kb and r["structure"] == s) for s in ("flat", "flat_loaded", "nested_dict"))
         result[f"{kb}_memory_ratio_nested_over_flat_build"] = round(nested["rss_delta_mb"] / max(flat["rss_delta_mb"], 0.1), 1)

@@ -1,0 +1,198 @@
+"""One report from the benchmark results: accuracy on every dataset, seeds, and the speed goals.
+
+    python benchmarks/report.py                      # benchmarks/results/*.json -> benchmarks/results/REPORT.md
+
+Reads what ``accuracy.py`` (``<dataset>.json``, ``<dataset>_abbreviations.json``), ``seeds_summary.py``
+(``*_seeds.json``), ``trie_bench.py`` (``trie.json``) and ``speed_bench.py`` (``speed_*.json``) wrote, and
+lays it out side by side: test acc@1 (seen / unseen) per system, dataset and dictionary protocol, the
+gap between the best angel-trl system and the best peer, and each speed goal of the benchmark against
+what was measured. Nothing is measured here; a file that is absent leaves its cells empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from angel_trl.io_utils import atomic_write_text
+
+DATASETS = {"ncbi": "NCBI", "bc5cdr-disease": "BC5CDR-disease", "bc5cdr-chemical": "BC5CDR-chemical"}
+PROTOCOLS = {"KB": "KB names only", "KB + train": "KB + training mentions as synonyms"}
+EXACT_FIRST = " + exact match first"
+
+
+def load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def angel_systems(result: dict) -> set[str]:
+    """The angel-trl systems of an accuracy result: each model given, alone and with exact matches first."""
+    return {s for m in result["models"] for s in (m, m + EXACT_FIRST)}
+
+
+def cell(score: dict | None) -> str:
+    if score is None:
+        return ""
+    return f"{score['acc@1']:.1f} ({score['seen_acc@1']:.1f} / {score['unseen_acc@1']:.1f})"
+
+
+def accuracy_section(results: dict[str, dict], split: str = "test") -> list[str]:
+    """Per protocol, one table: a row per system (in order of first appearance), a column per dataset, the best cell bold."""
+    lines = []
+    for protocol, title in PROTOCOLS.items():
+        rows: dict[str, dict[str, dict]] = {}
+        for dataset, result in results.items():
+            for system, by_protocol in result["splits"].get(split, {}).items():
+                if protocol in by_protocol:
+                    rows.setdefault(system, {})[dataset] = by_protocol[protocol]
+        if not rows:
+            continue
+        best = {d: max((r[d]["acc@1"] for r in rows.values() if d in r), default=None) for d in results}
+        lines += [f"### {title} ({protocol})", "", "| system | " + " | ".join(DATASETS[d] for d in results) + " |", "|---|" + "---|" * len(results)]
+        for system, scores in rows.items():
+            cells = []
+            for d in results:
+                text = cell(scores.get(d))
+                cells.append(f"**{text}**" if text and scores[d]["acc@1"] == best[d] else text)
+            lines.append(f"| {system} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def gap_section(results: dict[str, dict], split: str = "test") -> list[str]:
+    """Best angel-trl system against the best peer, per dataset and protocol (positive: angel-trl ahead)."""
+    lines = ["| dataset | protocol | best angel-trl | best peer | angel-trl − peer (seen / unseen) |", "|---|---|---|---|---|"]
+    for dataset, result in results.items():
+        ours = angel_systems(result)
+        for protocol in PROTOCOLS:
+            scored = [(s, p[protocol]) for s, p in result["splits"].get(split, {}).items() if protocol in p]
+            angel = max(((s, v) for s, v in scored if s in ours), key=lambda x: x[1]["acc@1"], default=None)
+            peer = max(((s, v) for s, v in scored if s not in ours), key=lambda x: x[1]["acc@1"], default=None)
+            if angel is None or peer is None:
+                continue
+            diff = {k: angel[1][k] - peer[1][k] for k in ("acc@1", "seen_acc@1", "unseen_acc@1")}
+            lines.append(
+                f"| {DATASETS[dataset]} | {protocol} | {angel[0]}: {angel[1]['acc@1']:.1f} | {peer[0]}: {peer[1]['acc@1']:.1f} | "
+                f"{diff['acc@1']:+.1f} ({diff['seen_acc@1']:+.1f} / {diff['unseen_acc@1']:+.1f}) |"
+            )
+    return lines + [""]
+
+
+def seeds_section(results_dir: Path) -> list[str]:
+    lines = []
+    for path in sorted(results_dir.glob("*_seeds.json")):
+        summary = json.loads(path.read_text())
+        lines += [f"`{path.name}`:", "", "| arm | seeds | dev acc@1 | test acc@1 | test unseen acc@1 |", "|---|---|---|---|---|"]
+        for arm, entry in summary["arms"].items():
+
+            def spread(split: str, metric: str) -> str:
+                s = entry.get(split, {}).get(metric)
+                return "" if s is None else f"{s['mean']:.2f}" + (f" ± {s['sd']:.2f}" if s["sd"] is not None else "")
+
+            lines.append(f"| {arm} | {', '.join(map(str, entry['seeds']))} | {spread('dev', 'acc@1')} | {spread('test', 'acc@1')} | {spread('test', 'unseen_acc@1')} |")
+        lines.append("")
+    return lines
+
+
+def verdict(value: float | None, goal: float, at_most: bool) -> str:
+    if value is None:
+        return "not measured"
+    return "met" if (value <= goal if at_most else value >= goal) else "not met"
+
+
+def speed_rows(results_dir: Path) -> list[tuple[str, str, float | None, str, str]]:
+    """(measure, goal, measured ratio, verdict, source) for each speed goal, from every file that measured it."""
+    rows = []
+    gpu_batching_measured = False
+    trie = load(results_dir / "trie.json")
+    if trie is not None:
+        for kind, key in (("loaded for linking", "mesh_chem_memory_ratio_nested_over_flat_loaded"), ("after building: what the allocator keeps", "mesh_chem_memory_ratio_nested_over_flat_build")):
+            value = trie.get(key)
+            rows.append((f"trie memory (RSS) at 676k MeSH names, nested dict / ours ({kind})", ">= 10x", value, verdict(value, 10, False), "trie.json"))
+        for race in trie.get("lookup_races", []):
+            value = race["lookup_ratio_flat_over_nested"]
+            rows.append((f"trie lookup time, ours / nested dict ({race['kb']})", "<= 1x", value, verdict(value, 1.0, True), "trie.json"))
+    for path in sorted(results_dir.glob("speed_*.json")):
+        speed = json.loads(path.read_text())
+        on_gpu = "device cuda" in speed.get("machine", "")
+        decoding, training = speed.get("decoding", {}), speed.get("training", {})
+        context = f"{decoding.get('num_beams')} beams, {speed.get('names_in_trie', '?')} names"
+        if decoding.get("constrained_over_unconstrained_time") is not None:
+            value = decoding["constrained_over_unconstrained_time"]
+            rows.append((f"constrained / unconstrained decoding time ({context})", "<= 1.15x", value, verdict(value, 1.15, True), path.name))
+        if decoding.get("batched_over_bs1_speedup") is not None:
+            value = decoding["batched_over_bs1_speedup"]
+            gpu_batching_measured |= on_gpu
+            rows.append((f"batched / batch-size-1 decoding speed ({context})", ">= 5x on a GPU", value, verdict(value, 5, False) if on_gpu else "CPU: context only", path.name))
+        if decoding.get("shared_source_cache_over_default_time") is not None:
+            value = decoding["shared_source_cache_over_default_time"]
+            rows.append((f"our beam cache / transformers' cache, decoding time ({context})", "(no goal)", value, "", path.name))
+        if training.get("dpo_precomputed_over_stage1_step") is not None:
+            value = training["dpo_precomputed_over_stage1_step"]
+            rows.append(("DPO step with precomputed reference / stage-1 step", "<= 2.5x", value, verdict(value, 2.5, True), path.name))
+            other = training.get("dpo_reference_model_over_stage1_step")
+            rows.append(("DPO step with a live reference model / stage-1 step", "(no goal)", other, "", path.name))
+    if not gpu_batching_measured:
+        rows.append(("batched / batch-size-1 decoding speed on a GPU", ">= 5x on a GPU", None, "not measured (no GPU run in benchmarks/results/)", ""))
+    return rows
+
+
+def speed_section(results_dir: Path) -> list[str]:
+    lines = ["| measure | goal | measured | verdict | source |", "|---|---|---|---|---|"]
+    for measure, goal, value, outcome, source in speed_rows(results_dir):
+        lines.append(f"| {measure} | {goal} | {'' if value is None else f'{value:.2f}x'} | {outcome} | {source} |")
+    return lines + [""]
+
+
+def sources_section(results_dir: Path, names: list[str]) -> list[str]:
+    lines = ["| file | command | machine |", "|---|---|---|"]
+    for name in names:
+        data = load(results_dir / name)
+        if data is not None:
+            machine = data.get("machine")
+            machine = ", ".join(f"{k} {v}" for k, v in machine.items() if v is not None) if isinstance(machine, dict) else machine
+            command = f"`{data['command']}`" if data.get("command") else "(not recorded)"
+            lines.append(f"| `{name}` | {command} | {machine or ''} |")
+    return lines + [""]
+
+
+def build_report(results_dir: Path) -> str:
+    plain = {d: r for d in DATASETS if (r := load(results_dir / f"{d}.json")) is not None}
+    expanded = {d: r for d in DATASETS if (r := load(results_dir / f"{d}_abbreviations.json")) is not None}
+    lines = [
+        "# angel-trl benchmark report",
+        "",
+        f"Written by `python benchmarks/report.py` from the result files in `{results_dir}` (their commands and machines are listed at the end). "
+        "Cells: test acc@1 (seen / unseen mentions); bold: the best system of the column.",
+        "",
+        "## Accuracy",
+        "",
+    ]
+    lines += accuracy_section(plain) if plain else ["No accuracy results yet: run `benchmarks/accuracy.py` (or `make bench`).", ""]
+    if plain:
+        lines += ["### Best angel-trl system against the best peer", ""] + gap_section(plain)
+    if expanded:
+        lines += ["## Accuracy with abbreviations expanded (`--expand-abbreviations`)", ""] + accuracy_section(expanded)
+        lines += ["### Best angel-trl system against the best peer, abbreviations expanded", ""] + gap_section(expanded)
+    seeds = seeds_section(results_dir)
+    if seeds:
+        lines += ["## Seeds", ""] + seeds
+    lines += ["## Speed and memory goals", ""] + speed_section(results_dir)
+    accuracy_files = [f"{d}.json" for d in plain] + [f"{d}_abbreviations.json" for d in expanded]
+    lines += ["## Sources", ""] + sources_section(results_dir, accuracy_files + ["trie.json"] + [p.name for p in sorted(results_dir.glob("speed_*.json"))])
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results-dir", type=Path, default=Path("benchmarks/results"))
+    ap.add_argument("--out", type=Path, help="Default: <results-dir>/REPORT.md.")
+    args = ap.parse_args()
+    out = args.out or args.results_dir / "REPORT.md"
+    atomic_write_text(out, build_report(args.results_dir))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
