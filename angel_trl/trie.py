@@ -42,70 +42,79 @@ class NameTrie:
     def build(cls, sequences: Sequence[Sequence[int]], eos_token_id: int) -> NameTrie:
         """Build from one token sequence per name (name ``i`` = ``sequences[i]``, ending in EOS).
 
-        Vectorised: sequences are padded into a matrix, sorted lexicographically, and a node is
-        created at each position past the longest common prefix with the previous row; nodes are
-        then renumbered breadth-first.
+        Names are sorted lexicographically and laid end to end in one flat array; a node is created
+        at each position past the longest common prefix with the previous name, and a shared
+        position takes the node of the same position in the name above. Nodes are then renumbered
+        breadth-first. Every temporary is one entry per token: no names x longest-name matrix, whose
+        padding one long IUPAC name would blow up for every row.
         """
         n = len(sequences)
         if n == 0:
             raise ValueError("cannot build a trie over zero names")
-        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=n)
-        if lengths.min() < 1:
-            raise ValueError("every name needs at least its EOS token")
-        for i, s in enumerate(sequences):
-            if s[-1] != eos_token_id or eos_token_id in s[:-1]:
+        seqs = [s if type(s) is list else list(s) for s in sequences]  # one type, so lists compare lexicographically
+        for i, s in enumerate(seqs):
+            if not s or s[-1] != eos_token_id or eos_token_id in s[:-1]:
                 raise ValueError(f"name {i} must contain EOS ({eos_token_id}) exactly once, at the end")
-        width = int(lengths.max())
+        order = np.array(sorted(range(n), key=seqs.__getitem__), dtype=np.int64)
+        lengths = np.fromiter((len(seqs[i]) for i in order), dtype=np.int64, count=n)
         total = int(lengths.sum())
-        # The n x width matrices dominate peak memory: keep them 32-bit whenever ids fit.
-        idx_t = np.int32 if total < 2**31 else np.int64
-        flat = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=total)
+        idx_t = np.int32 if total < 2**31 else np.int64  # per-token temporaries dominate memory: 32-bit whenever they fit
+        flat = np.fromiter((t for i in order for t in seqs[i]), dtype=np.int64, count=total)
         if flat.max() >= 2**31:
             raise ValueError("token ids must be below 2**31")
-        mat = np.full((n, width), -1, dtype=np.int32)
-        rows = np.repeat(np.arange(n), lengths)
-        cols = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        mat[rows, cols] = flat
-        del flat, rows, cols
+        flat = flat.astype(np.int32)
+        del seqs
 
-        order = np.lexsort(mat.T[::-1])  # lexicographic row order; -1 padding sorts first
-        mat = mat[order]
-        valid = mat >= 0
-        same_as_prev = np.zeros_like(valid)
-        same_as_prev[1:] = mat[1:] == mat[:-1]
-        # A position shares the previous row's node iff all positions up to it are equal.
-        new = valid & ~np.logical_and.accumulate(same_as_prev, axis=1)
-        del same_as_prev
+        starts = np.cumsum(lengths) - lengths
+        row = np.repeat(np.arange(n, dtype=idx_t), lengths)
+        col = (np.arange(total, dtype=idx_t) - np.repeat(starts.astype(idx_t), lengths)).astype(idx_t)
+        # The same position in the previous name, where that name is long enough (else -1).
+        above = np.concatenate([[0], starts[:-1]]).astype(idx_t)[row]
+        above += col
+        above[col >= np.concatenate([[0], lengths[:-1]]).astype(idx_t)[row]] = -1
+        same = (above >= 0) & (flat == flat[np.maximum(above, 0)])
+        # Longest common prefix with the previous name = the column of its first mismatch.
+        lcp = lengths.astype(idx_t)  # no mismatch: a duplicate of the name above
+        mismatch = np.flatnonzero(~same)
+        first = np.unique(row[mismatch], return_index=True)
+        lcp[first[0]] = col[mismatch[first[1]]]
+        new = col >= lcp[row]
+        del same, mismatch, first, lcp, row, above
         num_nodes = int(new.sum()) + 1
-        node_of = np.full(mat.shape, -1, dtype=idx_t)
-        node_of[new] = np.arange(1, num_nodes, dtype=idx_t)  # provisional ids, row-major
-        # Shared positions take the node of the row above: forward-fill down each column.
-        src_row = np.maximum.accumulate(np.where(new | ~valid, np.arange(n, dtype=idx_t)[:, None], idx_t(0)), axis=0)
-        node_of = np.where(valid, np.take_along_axis(node_of, src_row, axis=0), -1)
-        del src_row
+        node_of = np.zeros(total, dtype=idx_t)
+        node_of[new] = np.arange(1, num_nodes, dtype=idx_t)  # provisional ids, in sorted-name order
+        # A shared position takes the node of the nearest new position above it in its column: in
+        # column-major order the first entry of each column is new (the name above it is shorter,
+        # because sorted names sharing a prefix are contiguous), so a running maximum of the last new
+        # index never crosses into another column.
+        by_col = np.argsort(col, kind="stable").astype(idx_t)
+        last_new = np.maximum.accumulate(np.where(new[by_col], np.arange(total, dtype=idx_t), idx_t(0)))
+        node_of[by_col] = node_of[by_col[last_new]]
+        del by_col, last_new
 
-        r, c = np.nonzero(new)
-        ids = node_of[r, c]
-        token = np.zeros(num_nodes, dtype=np.int64)
-        parent = np.zeros(num_nodes, dtype=np.int64)
-        depth = np.zeros(num_nodes, dtype=np.int64)
-        token[ids] = mat[r, c]
-        parent[ids] = np.where(c > 0, node_of[r, np.maximum(c - 1, 0)], 0)
-        depth[ids] = c + 1
-        last = node_of[np.arange(n), lengths[order] - 1]  # provisional id of each name's EOS node
-        del mat, node_of, valid, new, r, c, ids
+        positions = np.flatnonzero(new)
+        ids = node_of[positions]
+        token = np.zeros(num_nodes, dtype=np.int32)
+        parent = np.zeros(num_nodes, dtype=idx_t)
+        depth = np.zeros(num_nodes, dtype=idx_t)
+        token[ids] = flat[positions]
+        parent[ids] = np.where(col[positions] > 0, node_of[np.maximum(positions - 1, 0)], 0)  # the previous token of the same name
+        depth[ids] = col[positions] + 1
+        last = node_of[starts + lengths - 1]  # provisional id of each sorted name's EOS node
+        del flat, col, new, node_of, positions, ids
 
         # Breadth-first renumbering, level by level: siblings sorted by token become contiguous.
-        new_id = np.zeros(num_nodes, dtype=np.int64)
-        next_id = 1
-        for d in range(1, width + 1):
-            level = np.flatnonzero(depth == d)
+        new_id = np.zeros(num_nodes, dtype=idx_t)
+        by_depth = np.argsort(depth, kind="stable")
+        level_ends = np.searchsorted(depth[by_depth], np.arange(int(depth.max()) + 1), side="right")
+        for lo, hi in zip(level_ends[:-1], level_ends[1:]):  # level_ends[0] = 1: the root, depth 0, keeps id 0
+            level = by_depth[lo:hi]
             level = level[np.lexsort((token[level], new_id[parent[level]]))]
-            new_id[level] = np.arange(next_id, next_id + len(level))
-            next_id += len(level)
-        node_token = np.zeros(num_nodes, dtype=np.int64)
+            new_id[level] = np.arange(lo, hi, dtype=idx_t)
+        del by_depth, depth
+        node_token = np.zeros(num_nodes, dtype=np.int32)
         node_token[new_id] = token
-        new_parent = np.zeros(num_nodes, dtype=np.int64)
+        new_parent = np.zeros(num_nodes, dtype=idx_t)
         new_parent[new_id] = new_id[parent]
         first_child = np.searchsorted(new_parent[1:], np.arange(num_nodes + 1)) + 1
 

@@ -29,6 +29,18 @@ def test_trie_matches_brute_force():
     assert trie.walk([41]) == -1 and trie.name_of(seqs[0][:-1]) == -1
 
 
+def test_trie_over_names_of_very_different_lengths():
+    """One long name next to short ones that share its prefix, duplicates, and names that are prefixes of others bar EOS."""
+    long_name = [7] * 300 + [9, EOS]
+    seqs = [long_name, [7, EOS], [7, 7, EOS], [7, EOS], [7] * 150 + [EOS], [8, EOS], long_name]
+    trie = NameTrie.build(seqs, EOS)
+    assert [trie.name_of(s) for s in seqs] == [0, 1, 2, 1, 4, 5, 0]
+    assert sorted(trie.allowed(trie.walk([7] * 150)).tolist()) == [EOS, 7]
+    assert trie.allowed(trie.walk([7] * 300)).tolist() == [9]
+    assert sorted(trie.allowed(0).tolist()) == [7, 8]
+    assert trie.num_nodes == 1 + 302 + 3 + 2  # root; 7^300 9 EOS; an EOS after 7, 7 7 and 7^150; 8 EOS
+
+
 def test_trie_rejects_bad_sequences():
     with pytest.raises(ValueError, match="EOS"):
         NameTrie.build([[5, 6]], EOS)
