@@ -3,7 +3,7 @@
     python benchmarks/report.py                      # benchmarks/results/*.json -> benchmarks/results/REPORT.md
 
 Reads what ``accuracy.py`` (``<dataset>.json``, ``<dataset>_abbreviations.json``), ``seeds_summary.py``
-(``*_seeds.json``), ``trie_bench.py`` (``trie.json``) and ``speed_bench.py`` (``speed_*.json``) wrote, and
+(files with ``arms``), ``trie_bench.py`` (``trie.json``) and ``speed_bench.py`` (``speed_*.json``) wrote, and
 lays it out side by side: test acc@1 (seen / unseen) per system, dataset and dictionary protocol, the
 gap between the best angel-trl system and the best peer, and each speed goal of the benchmark against
 what was measured. Nothing is measured here; a file that is absent leaves its cells empty.
@@ -81,8 +81,10 @@ def gap_section(results: dict[str, dict], split: str = "test") -> list[str]:
 
 def seeds_section(results_dir: Path) -> list[str]:
     lines = []
-    for path in sorted(results_dir.glob("*_seeds.json")):
+    for path in sorted(results_dir.glob("*.json")):
         summary = json.loads(path.read_text())
+        if "arms" not in summary:  # not a seeds_summary.py result
+            continue
         lines += [f"`{path.name}`:", "", "| arm | seeds | dev acc@1 | test acc@1 | test unseen acc@1 |", "|---|---|---|---|---|"]
         for arm, entry in summary["arms"].items():
 
