@@ -42,11 +42,12 @@ class NameTrie:
     def build(cls, sequences: Sequence[Sequence[int]], eos_token_id: int) -> NameTrie:
         """Build from one token sequence per name (name ``i`` = ``sequences[i]``, ending in EOS).
 
-        Names are sorted lexicographically and laid end to end in one flat array; a node is created
-        at each position past the longest common prefix with the previous name, and a shared
-        position takes the node of the same position in the name above. Nodes are then renumbered
-        breadth-first. Every temporary is one entry per token: no names x longest-name matrix, whose
-        padding one long IUPAC name would blow up for every row.
+        Names are sorted lexicographically, then walked one token position (column) at a time: in
+        column ``j`` a name starts a new node unless it equals the name above it up to ``j``. In
+        sorted order the new nodes of a column come out already breadth-first, grouped by parent
+        and sorted by token, so their ids are a running count. Temporaries are one entry per name
+        (per token only for the names' tokens, laid end to end): no nested dicts, and no names x
+        longest-name matrix, whose padding one long IUPAC name would blow up for every row.
         """
         n = len(sequences)
         if n == 0:
@@ -55,76 +56,48 @@ class NameTrie:
         for i, s in enumerate(seqs):
             if not s or s[-1] != eos_token_id or eos_token_id in s[:-1]:
                 raise ValueError(f"name {i} must contain EOS ({eos_token_id}) exactly once, at the end")
-        order = np.array(sorted(range(n), key=seqs.__getitem__), dtype=np.int64)
+        order = np.array(sorted(range(n), key=seqs.__getitem__), dtype=np.int64)  # stable: duplicates keep index order
         lengths = np.fromiter((len(seqs[i]) for i in order), dtype=np.int64, count=n)
         total = int(lengths.sum())
-        idx_t = np.int32 if total < 2**31 else np.int64  # per-token temporaries dominate memory: 32-bit whenever they fit
-        flat = np.fromiter((t for i in order for t in seqs[i]), dtype=np.int64, count=total)
-        if flat.max() >= 2**31:
-            raise ValueError("token ids must be below 2**31")
-        flat = flat.astype(np.int32)
+        try:
+            flat = np.fromiter((t for i in order for t in seqs[i]), dtype=np.int32, count=total)
+        except OverflowError:
+            raise ValueError("token ids must be below 2**31") from None
         del seqs
-
         starts = np.cumsum(lengths) - lengths
-        row = np.repeat(np.arange(n, dtype=idx_t), lengths)
-        col = (np.arange(total, dtype=idx_t) - np.repeat(starts.astype(idx_t), lengths)).astype(idx_t)
-        # The same position in the previous name, where that name is long enough (else -1).
-        above = np.concatenate([[0], starts[:-1]]).astype(idx_t)[row]
-        above += col
-        above[col >= np.concatenate([[0], lengths[:-1]]).astype(idx_t)[row]] = -1
-        same = (above >= 0) & (flat == flat[np.maximum(above, 0)])
-        # Longest common prefix with the previous name = the column of its first mismatch.
-        lcp = lengths.astype(idx_t)  # no mismatch: a duplicate of the name above
-        mismatch = np.flatnonzero(~same)
-        first = np.unique(row[mismatch], return_index=True)
-        lcp[first[0]] = col[mismatch[first[1]]]
-        new = col >= lcp[row]
-        del same, mismatch, first, lcp, row, above
-        num_nodes = int(new.sum()) + 1
-        node_of = np.zeros(total, dtype=idx_t)
-        node_of[new] = np.arange(1, num_nodes, dtype=idx_t)  # provisional ids, in sorted-name order
-        # A shared position takes the node of the nearest new position above it in its column: in
-        # column-major order the first entry of each column is new (the name above it is shorter,
-        # because sorted names sharing a prefix are contiguous), so a running maximum of the last new
-        # index never crosses into another column.
-        by_col = np.argsort(col, kind="stable").astype(idx_t)
-        last_new = np.maximum.accumulate(np.where(new[by_col], np.arange(total, dtype=idx_t), idx_t(0)))
-        node_of[by_col] = node_of[by_col[last_new]]
-        del by_col, last_new
+        idx_t = np.int32 if total < 2**31 else np.int64
 
-        positions = np.flatnonzero(new)
-        ids = node_of[positions]
-        token = np.zeros(num_nodes, dtype=np.int32)
-        parent = np.zeros(num_nodes, dtype=idx_t)
-        depth = np.zeros(num_nodes, dtype=idx_t)
-        token[ids] = flat[positions]
-        parent[ids] = np.where(col[positions] > 0, node_of[np.maximum(positions - 1, 0)], 0)  # the previous token of the same name
-        depth[ids] = col[positions] + 1
-        last = node_of[starts + lengths - 1]  # provisional id of each sorted name's EOS node
-        del flat, col, new, node_of, positions, ids
-
-        # Breadth-first renumbering, level by level: siblings sorted by token become contiguous.
-        new_id = np.zeros(num_nodes, dtype=idx_t)
-        by_depth = np.argsort(depth, kind="stable")
-        level_ends = np.searchsorted(depth[by_depth], np.arange(int(depth.max()) + 1), side="right")
-        for lo, hi in zip(level_ends[:-1], level_ends[1:]):  # level_ends[0] = 1: the root, depth 0, keeps id 0
-            level = by_depth[lo:hi]
-            level = level[np.lexsort((token[level], new_id[parent[level]]))]
-            new_id[level] = np.arange(lo, hi, dtype=idx_t)
-        del by_depth, depth
-        node_token = np.zeros(num_nodes, dtype=np.int32)
-        node_token[new_id] = token
-        new_parent = np.zeros(num_nodes, dtype=idx_t)
-        new_parent[new_id] = new_id[parent]
-        first_child = np.searchsorted(new_parent[1:], np.arange(num_nodes + 1)) + 1
-
-        terminal = np.full(num_nodes, -1, dtype=np.int64)
-        # Duplicate sequences (two names with the same ids) keep the lowest name index.
-        terminal_ids = new_id[last]
-        by_node = np.lexsort((order, terminal_ids))
-        first_of = np.ones(n, dtype=bool)
-        first_of[1:] = terminal_ids[by_node][1:] != terminal_ids[by_node][:-1]
-        terminal[terminal_ids[by_node][first_of]] = order[by_node][first_of]
+        node = np.zeros(n, dtype=idx_t)  # each name's node at the current column (the root before column 0)
+        alive = np.ones(n, dtype=bool)  # the name equals the one above it so far
+        tokens, parents = [np.zeros(1, dtype=np.int32)], [np.zeros(1, dtype=idx_t)]  # the root
+        terminal = [np.full(1, -1, dtype=idx_t)]
+        next_id = 1
+        for j in range(int(lengths.max())):
+            rows = np.flatnonzero(lengths > j)  # the names long enough, in sorted order
+            tok = flat[starts[rows] + j]
+            same = np.zeros(len(rows), dtype=bool)  # the name above is long enough, equal so far, and has this token too
+            same[1:] = (rows[1:] - 1 == rows[:-1]) & (tok[1:] == tok[:-1])
+            same &= alive[rows]
+            alive[rows] = same
+            new = ~same  # the first row of a column is always new: the name above it is shorter
+            parents.append(node[rows][new])
+            tokens.append(tok[new])
+            node[rows] = next_id + np.cumsum(new, dtype=idx_t) - 1  # the last new node at or above each row
+            next_id += len(tokens[-1])
+            # Each name ends in its own EOS node (``terminal`` holds -1 for inner nodes); duplicate names
+            # share one, which keeps the lowest name index: the first of them in stable sorted order.
+            column_terminal = np.full(len(tokens[-1]), -1, dtype=idx_t)
+            ending = rows[lengths[rows] == j + 1]
+            ending = ending[np.concatenate([[True], node[ending][1:] != node[ending][:-1]])] if len(ending) else ending
+            column_terminal[node[ending] - (next_id - len(tokens[-1]))] = order[ending]
+            terminal.append(column_terminal)
+        del flat, node, alive
+        num_nodes = next_id
+        node_token, parent, terminal = np.concatenate(tokens), np.concatenate(parents), np.concatenate(terminal)
+        del tokens, parents
+        # Nodes are breadth-first and children of one parent contiguous, so parents are non-decreasing.
+        first_child = np.searchsorted(parent[1:], np.arange(num_nodes + 1, dtype=idx_t)).astype(idx_t) + 1
+        del parent
 
         token_dtype = np.uint16 if node_token.max() < 2**16 else np.int32
         index_dtype = np.int32 if num_nodes < 2**31 else np.int64
