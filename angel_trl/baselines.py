@@ -21,7 +21,7 @@ from .embedding_cache import EmbeddingCache
 from .kb import Concept, KnowledgeBase, normalize_name
 from .linking import Candidate, LinkingResult
 from .names import NameTable
-from .targets import TfidfNameMatcher
+from .targets import TfidfNameMatcher, rows_per_block
 
 
 def training_links(train: Corpus, kb: KnowledgeBase) -> Iterator[tuple[str, str]]:
@@ -174,9 +174,10 @@ class DenseLinker:
         cache = EmbeddingCache(Path(cache_dir) / f"dense-{Path(model_path).parent.name}-{Path(model_path).name}")
         return cache.vectors(self.table.names, self._encode, progress=self.show_progress)
 
-    def link(self, mentions: Sequence[Mention], chunk_size: int = 512) -> list[LinkingResult]:
+    def link(self, mentions: Sequence[Mention], chunk_size: int | None = None) -> list[LinkingResult]:
         queries = self._encode([self.table.normalize(m.text) for m in mentions])
         k = min(self.names_per_query, len(self.table))
+        chunk_size = chunk_size or rows_per_block(len(self.name_vectors))  # mentions x names similarities, a dense block
         results = []
         for lo in range(0, len(mentions), chunk_size):
             sims = queries[lo : lo + chunk_size] @ self.name_vectors.T

@@ -12,6 +12,7 @@ from angel_trl.baselines import (
 )
 from angel_trl.corpus import Corpus, Document, Mention
 from angel_trl.names import NameTable
+from angel_trl.targets import TfidfNameMatcher, rows_per_block
 
 
 def test_exact_and_tfidf_baselines(toy_kb):
@@ -22,6 +23,16 @@ def test_exact_and_tfidf_baselines(toy_kb):
     tfidf = TfidfLinker(table, top_k=3).link(ms)
     assert tfidf[0].top_ids[0] == "C1" and tfidf[2].top_ids[0] == "C1"
     assert all(len(set(r.top_ids)) == len(r.top_ids) <= 3 for r in tfidf)
+
+
+def test_tfidf_blocks_are_sized_by_the_name_count(toy_kb):
+    """Mentions are scored a block at a time, sized so a block stays small on big KBs; block size never changes results."""
+    assert rows_per_block(675_679) == 49 and rows_per_block(10) == 1024 and rows_per_block(2**30) == 1
+    matcher = TfidfNameMatcher(NameTable.from_kb(toy_kb))
+    mentions = ["lung cancer", "ADA", "carcinoma of the lung", "mucoviscidosis", "cystic fibrosis"]
+    idx, sims = matcher.nearest(mentions, 3)
+    one_idx, one_sims = matcher.nearest(mentions, 3, chunk_size=1)
+    assert np.array_equal(idx, one_idx) and np.array_equal(sims, one_sims)
 
 
 def _train() -> Corpus:
