@@ -82,14 +82,14 @@ class NameTrie:
             new = ~same  # the first row of a column is always new: the name above it is shorter
             parents.append(node[rows][new])
             tokens.append(tok[new])
-            node[rows] = next_id + np.cumsum(new, dtype=idx_t) - 1  # the last new node at or above each row
-            next_id += len(tokens[-1])
+            first_id, next_id = next_id, next_id + len(tokens[-1])
+            node[rows] = first_id + np.cumsum(new, dtype=idx_t) - 1  # the last new node at or above each row
             # Each name ends in its own EOS node (``terminal`` holds -1 for inner nodes); duplicate names
             # share one, which keeps the lowest name index: the first of them in stable sorted order.
-            column_terminal = np.full(len(tokens[-1]), -1, dtype=idx_t)
+            column_terminal = np.full(next_id - first_id, -1, dtype=idx_t)
             ending = rows[lengths[rows] == j + 1]
             ending = ending[np.concatenate([[True], node[ending][1:] != node[ending][:-1]])] if len(ending) else ending
-            column_terminal[node[ending] - (next_id - len(tokens[-1]))] = order[ending]
+            column_terminal[node[ending] - first_id] = order[ending]
             terminal.append(column_terminal)
         del flat, node, alive
         num_nodes = next_id

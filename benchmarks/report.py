@@ -109,15 +109,14 @@ def speed_rows(results_dir: Path) -> list[tuple[str, str, float | None, str, str
     gpu_batching_measured = False
     trie = load(results_dir / "trie.json")
     if trie is not None:
-        for kind, key in (
-            ("loaded for linking", "mesh_chem_memory_ratio_nested_over_flat_loaded"),
-            ("peak while building", "mesh_chem_memory_ratio_nested_over_flat_peak_build"),
-            ("after building: what the allocator keeps", "mesh_chem_memory_ratio_nested_over_flat_build"),
+        for kind, key, judged in (
+            ("loaded for linking", "mesh_chem_memory_ratio_nested_over_flat_loaded", True),
+            ("peak while building", "mesh_chem_memory_ratio_nested_over_flat_peak_build", True),
+            ("after building: what the allocator keeps", "mesh_chem_memory_ratio_nested_over_flat_build", False),  # allocator behaviour, not the trie's size
         ):
-            if key not in trie:
-                continue
-            value = trie[key]
-            rows.append((f"trie memory (RSS) at 676k MeSH names, nested dict / ours ({kind})", ">= 10x", value, verdict(value, 10, False), "trie.json"))
+            if key in trie:
+                value = trie[key]
+                rows.append((f"trie memory (RSS) at 676k MeSH names, nested dict / ours ({kind})", ">= 10x" if judged else "(context)", value, verdict(value, 10, False) if judged else "", "trie.json"))
         for race in trie.get("lookup_races", []):
             value = race["lookup_ratio_flat_over_nested"]
             rows.append((f"trie lookup time, ours / nested dict ({race['kb']})", "<= 1x", value, verdict(value, 1.0, True), "trie.json"))
