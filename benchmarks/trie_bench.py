@@ -22,6 +22,7 @@ import platform
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,18 @@ def probes_for(seqs: list[list[int]], n: int = 20000) -> list[list[int]]:
     return [seqs[i][: rng.integers(0, len(seqs[i]))] for i in rng.integers(0, len(seqs), n)]
 
 
+def flat_lookup(trie, prefix: list[int]):
+    """One decoding step's lookup: walk the prefix, list the tokens allowed next."""
+    return trie.allowed(trie.walk(prefix))
+
+
+def nested_lookup(trie: dict, prefix: list[int]) -> list[int]:
+    node = trie
+    for t in prefix:
+        node = node[t]
+    return list(node)
+
+
 def time_lookups(lookup, probes: list[list[int]]) -> float:
     """Seconds per lookup over ``probes``."""
     t0 = time.perf_counter()
@@ -115,21 +128,11 @@ def lookup_race(kb_name: str, cache: Path, rounds: int = 5) -> dict:
 
     seqs = load_sequences(kb_name, cache)
     flat, nested = NameTrie.load(cache / f"{kb_name}.trie.npz"), nested_dict_trie(seqs)
-
-    def flat_lookup(prefix):
-        return flat.allowed(flat.walk(prefix))
-
-    def nested_lookup(prefix):
-        node = nested
-        for t in prefix:
-            node = node[t]
-        return list(node)
-
     probes = probes_for(seqs)
     times: dict[str, list[float]] = {"flat": [], "nested_dict": []}
     for _ in range(rounds):
-        times["flat"].append(time_lookups(flat_lookup, probes))
-        times["nested_dict"].append(time_lookups(nested_lookup, probes))
+        times["flat"].append(time_lookups(partial(flat_lookup, flat), probes))
+        times["nested_dict"].append(time_lookups(partial(nested_lookup, nested), probes))
     flat_us, nested_us = (float(np.median(times[k])) * 1e6 for k in ("flat", "nested_dict"))
     return {"kb": kb_name, "rounds": rounds, "flat_lookup_us": round(flat_us, 2), "nested_lookup_us": round(nested_us, 2), "lookup_ratio_flat_over_nested": round(flat_us / nested_us, 2)}
 
@@ -140,37 +143,23 @@ def measure(kb_name: str, structure: str, cache: Path) -> dict:
     before = rss_mb()
     reset_peak_rss()
     t0 = time.perf_counter()
-    if structure in ("flat", "flat_loaded"):
+    saved = cache / f"{kb_name}.trie.npz"
+    if structure == "nested_dict":
+        trie = nested_dict_trie(seqs)
+    else:
         from angel_trl.trie import NameTrie
 
-        saved = cache / f"{kb_name}.trie.npz"
         if structure == "flat":  # build: RSS includes what the allocator keeps after the build's temporaries
             trie = NameTrie.build(seqs, eos_token_id=2)
             trie.save(saved)
         else:  # what a linker holds: the saved arrays loaded in a fresh process
             trie = NameTrie.load(saved)
-        build_s = time.perf_counter() - t0
-        peak = peak_rss_mb() - before
-        gc.collect()
-        mem = rss_mb() - before
-        size = saved.stat().st_size
-
-        def lookup(prefix):
-            return trie.allowed(trie.walk(prefix))
-    else:
-        trie = nested_dict_trie(seqs)
-        build_s = time.perf_counter() - t0
-        peak = peak_rss_mb() - before
-        gc.collect()
-        mem = rss_mb() - before
-        size = None  # GENRE pickles it; we do not write pickle
-
-        def lookup(prefix):
-            node = trie
-            for t in prefix:
-                node = node[t]
-            return list(node)
-
+    build_s = time.perf_counter() - t0
+    peak = peak_rss_mb() - before
+    gc.collect()
+    mem = rss_mb() - before
+    size = None if structure == "nested_dict" else saved.stat().st_size  # GENRE pickles the dict; we do not write pickle
+    lookup = partial(nested_lookup if structure == "nested_dict" else flat_lookup, trie)
     lookup_us = time_lookups(lookup, probes_for(seqs)) * 1e6
     return {"kb": kb_name, "structure": structure, "names": len(seqs), "tokens": sum(map(len, seqs)), "build_s": round(build_s, 2), "rss_delta_mb": round(mem, 1), "peak_rss_delta_mb": round(peak, 1), "file_mb": round(size / 2**20, 1) if size else None, "lookup_us": round(lookup_us, 2)}
 
