@@ -16,10 +16,11 @@ decode ``num_beams`` > ``top_k`` and deduplicate concepts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -303,7 +304,11 @@ class EntityLinker:
             num_return_sequences=cfg.num_beams,
             max_new_tokens=max(map(len, prompts)) + cfg.max_name_tokens + 1,
             length_penalty=0.0,
-            early_stopping=True,
+            # Exact beam search: with length penalty 0 a running beam's score can only fall, so
+            # stopping once no running beam beats the worst finished one ("never" or False, the same
+            # test at length penalty 0) loses nothing. True stops as soon as num_beams hypotheses
+            # have finished, while a running beam may still end above them.
+            early_stopping="never",
             do_sample=False,
             decoder_start_token_id=self.model.config.decoder_start_token_id,
             bos_token_id=self.encoder.bos,
@@ -317,13 +322,14 @@ class EntityLinker:
         )
         was_training = self.model.training
         self.model.eval()
-        out = self.model.generate(
-            input_ids=input_ids.to(device),
-            attention_mask=attention.to(device),
-            generation_config=gen_config,
-            logits_processor=LogitsProcessorList([processor]),
-            **beam_cache_kwargs(self.model),
-        )
+        with own_generation_config(self.model, gen_config):
+            out = self.model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention.to(device),
+                generation_config=gen_config,
+                logits_processor=LogitsProcessorList([processor]),
+                **beam_cache_kwargs(self.model),
+            )
         if was_training:
             self.model.train()
         sequences = out.sequences.tolist()
@@ -347,6 +353,24 @@ class EntityLinker:
                         result.candidates.append(Candidate(cid, self.table.names[name_idx], score))
             results.append(result)
         return results
+
+
+@contextlib.contextmanager
+def own_generation_config(model, config: GenerationConfig) -> Iterator[None]:
+    """Make ``config`` the model's own generation config while decoding.
+
+    transformers 5 fills every field a passed config leaves unset (``None``) from
+    ``model.generation_config``: a checkpoint shipping ``min_length: 56`` (bart-large-cnn),
+    ``no_repeat_ngram_size``, ``suppress_tokens`` or ``repetition_penalty`` would silently change
+    constrained decoding (``min_length`` longer than every name links nothing). With ours in its
+    place only transformers' neutral global defaults fill the gaps.
+    """
+    saved = model.generation_config
+    model.generation_config = config
+    try:
+        yield
+    finally:
+        model.generation_config = saved
 
 
 def _until_eos(tokens: list[int], eos: int) -> list[int]:

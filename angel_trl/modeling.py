@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig, BartForConditionalGeneration, GenerationConfig, PreTrainedTokenizerFast
 
 from .examples import END_MARKER, START_MARKER
 
@@ -105,4 +105,17 @@ def load_pretrained(model_name_or_path: str, trust_remote_code: bool = False, **
         raise ValueError(f"{model_name_or_path} is not an encoder-decoder model; angel-trl needs a BART-family model")
     if add_marker_tokens(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
+    model.generation_config = neutral_generation_config(model.config)
     return model, tokenizer
+
+
+def neutral_generation_config(config) -> GenerationConfig:
+    """Only the special-token ids of ``config``: what a checkpoint ships for its own task (bart-large's
+    forced BOS/EOS and ``no_repeat_ngram_size: 3``, bart-large-cnn's ``min_length: 56``) must neither
+    leak into decoding nor be saved into the linkers trained from it."""
+    return GenerationConfig(
+        decoder_start_token_id=config.decoder_start_token_id,
+        bos_token_id=config.bos_token_id,
+        eos_token_id=config.eos_token_id,
+        pad_token_id=config.pad_token_id,
+    )

@@ -119,7 +119,7 @@ def train_stage1(
         eval_dataset, summary["truncated_sources"]["dev"] = encode_rows(dev_rows, encoder)
         summary["dev_rows"] = dict(dev_rows.counts)
         dev_mentions = dev.mentions
-        evaluator = LinkingEvaluator(dev_mentions, linker.inputs_for(dev_mentions, dev.texts()), kb, table, linker.trie, linker_config, seen, config.max_eval_mentions)
+        evaluator = LinkingEvaluator(dev_mentions, linker.inputs_for(dev_mentions, dev.texts()), kb, table, linker.trie, linker_config, seen, config.max_eval_mentions, config.seed)
     elif config.eval_strategy != "no":
         raise ValueError("eval_strategy is set but there is no dev_file to evaluate on")
     if any(summary["truncated_sources"].values()):

@@ -77,7 +77,7 @@ def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config:
     ref_model = None if config.precompute_ref_log_probs or stage2_args.use_peft else load_pretrained(str(stage1_dir))[0]
     evaluator = None
     if dev is not None:
-        evaluator = LinkingEvaluator(dev.mentions, linker.inputs_for(dev.mentions, dev.texts()), kb, linker.table, linker.trie, linker.config, seen, config.max_eval_mentions)
+        evaluator = LinkingEvaluator(dev.mentions, linker.inputs_for(dev.mentions, dev.texts()), kb, linker.table, linker.trie, linker.config, seen, config.max_eval_mentions, config.seed)
     train_pairs = load_pairs(stage2_args.train_pairs)
     available = len(train_pairs)
     train_pairs = sample_pairs(train_pairs, stage2_args.max_train_pairs, config.seed)

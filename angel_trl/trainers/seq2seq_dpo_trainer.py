@@ -304,7 +304,7 @@ _DROPOUT_ATTRS = ("dropout", "attention_dropout", "activation_dropout", "layerdr
 
 
 def _disable_dropout(model) -> None:
-    """Dropout off, so policy and reference log-probs are comparable. BART applies dropout with
+    """Dropout off in the modules, so policy and reference log-probs are comparable. BART applies dropout with
     ``F.dropout(p=self.dropout)`` (floats on modules), not only through ``nn.Dropout`` modules."""
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
@@ -312,6 +312,5 @@ def _disable_dropout(model) -> None:
         for attr in _DROPOUT_ATTRS:
             if isinstance(getattr(module, attr, None), float):
                 setattr(module, attr, 0.0)
-    for attr in _DROPOUT_ATTRS:
-        if isinstance(getattr(model.config, attr, None), float):
-            setattr(model.config, attr, 0.0)
+    # ``model.config`` is left alone (as TRL's ``disable_dropout_in_model``): it is saved with the
+    # stage-2 linker, and whoever fine-tunes that checkpoint next must get its dropout back.
