@@ -108,15 +108,30 @@ class TrieConstrainedLogitsProcessor(LogitsProcessor):
 
 @dataclass
 class Candidate:
+    """A concept the beam found: its best-scoring name and score, and every name of it the beam
+    found (best first). A name shared by several concepts appears under each of them."""
+
     concept_id: str
     name: str
     score: float
+    names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BeamName:
+    """One finished beam: the decoded name, its score and the concepts it names."""
+
+    name: str
+    score: float
+    concept_ids: list[str]
 
 
 @dataclass
 class LinkingResult:
     mention: str
     candidates: list[Candidate] = field(default_factory=list)
+    # Every finished beam in score order (names, not concepts): what the official ANGEL code mines.
+    beam: list[BeamName] = field(default_factory=list)
 
     @property
     def top_ids(self) -> list[str]:
@@ -337,7 +352,7 @@ class EntityLinker:
         results = []
         for i, it in enumerate(items):
             result = LinkingResult(it.mention)
-            seen: set[str] = set()
+            by_concept: dict[str, Candidate] = {}
             offset = 1 + len(prompts[i])
             for b in range(cfg.num_beams):
                 row = i * cfg.num_beams + b
@@ -347,10 +362,15 @@ class EntityLinker:
                 name_idx = self.trie.name_of(_until_eos(sequences[row][offset:], self.encoder.eos))
                 if name_idx < 0:
                     continue
+                name = self.table.names[name_idx]
+                result.beam.append(BeamName(name, score, list(self.table.concept_ids[name_idx])))
                 for cid in self.table.concept_ids[name_idx]:
-                    if cid not in seen and len(result.candidates) < cfg.top_k:
-                        seen.add(cid)
-                        result.candidates.append(Candidate(cid, self.table.names[name_idx], score))
+                    cand = by_concept.get(cid)
+                    if cand is not None:
+                        cand.names.append(name)
+                    elif len(result.candidates) < cfg.top_k:
+                        by_concept[cid] = Candidate(cid, name, score, [name])
+                        result.candidates.append(by_concept[cid])
             results.append(result)
         return results
 

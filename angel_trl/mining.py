@@ -11,7 +11,7 @@ The result is a ``datasets.Dataset`` with ``prompt`` / ``chosen`` / ``rejected``
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from datasets import Dataset
@@ -19,11 +19,11 @@ from datasets import Dataset
 from .corpus import Corpus, Mention
 from .examples import SKIP_COUNTS, ExampleConfig
 from .kb import KnowledgeBase
-from .linking import Candidate, EntityLinker
+from .linking import BeamName, Candidate, EntityLinker
 from .names import NameTable
 from .targets import TfidfNameMatcher
 
-PAIR_RULES = ("paper", "all", "tfidf")
+PAIR_RULES = ("paper", "all", "official", "tfidf")
 MINING_SUMMARY = "mining_summary.json"  # what recipes/mine.py and cross-fitting write beside the pairs
 
 
@@ -31,9 +31,9 @@ MINING_SUMMARY = "mining_summary.json"  # what recipes/mine.py and cross-fitting
 class MiningConfig:
     """How pairs are mined (fields parsed by ``recipes/mine.py``, and by ``recipes/stage2_dpo.py`` for its later rounds)."""
 
-    rule: str = field(default="paper", metadata={"help": "paper (misranked pairs, or top-1 vs best wrong), all (every correct/wrong pair in the beam) or tfidf (TF-IDF negatives)."})
+    rule: str = field(default="paper", metadata={"help": "paper (misranked pairs, or top-1 vs best wrong), all (every correct/wrong pair in the beam), official (the official ANGEL code: over the top_k beam names, every correct name paired with every wrong name ranked above it) or tfidf (TF-IDF negatives)."})
     top_k: int = field(default=5, metadata={"help": "Distinct concepts kept per mention (the paper: 5; ablation: 10)."})
-    num_beams: int = field(default=5, metadata={"help": "Beams of constrained decoding while mining."})
+    num_beams: int = field(default=10, metadata={"help": "Beams of constrained decoding while mining (the official code: 10). Beams hold synonyms of one concept, so more beams than top_k find top_k distinct concepts."})
     gold_fallback: bool = field(default=False, metadata={"help": "When no correct concept is in the beam, use the gold concept's most TF-IDF-similar name as chosen (counted)."})
     tfidf_negatives: int = field(default=5, metadata={"help": "Negatives per mention for rule=tfidf."})
 
@@ -69,6 +69,15 @@ def pairs_from_ranking(candidates: Sequence[Candidate], gold: set[str], rule: st
     if best == 0:
         return [Pair(0, wrong[0])], "top1_correct"
     return [Pair(best, w) for w in wrong if w < best], "misranked"
+
+
+def official_pairs(beam: Sequence[BeamName], gold: set[str], top_k: int) -> list[tuple[int, int]]:
+    """The official ANGEL code's rule over the top ``top_k`` beam *names*: every correct name at
+    rank k paired with every wrong name ranked above it (a name of a gold concept counts as correct,
+    shared or not, so it is never a rejected name)."""
+    top = beam[:top_k]
+    correct = [bool(gold & set(b.concept_ids)) for b in top]
+    return [(k, j) for k in range(len(top)) if correct[k] for j in range(k) if not correct[j]]
 
 
 def trainable_mentions(corpus: Corpus, kb: KnowledgeBase, counts: Counter) -> list[Mention]:
@@ -114,6 +123,13 @@ def mine_pairs(
         matcher = TfidfNameMatcher(table)
 
     rows: list[dict] = []
+    lazy: list[TfidfNameMatcher] = [matcher] if matcher is not None else []
+
+    def matcher_for_names() -> TfidfNameMatcher:
+        # Built only when a shared name forces a pick among KB names (fitting it over MeSH takes seconds).
+        if not lazy:
+            lazy.append(TfidfNameMatcher(table))
+        return lazy[0]
 
     def add(m: Mention, gold: set[str], chosen: str, rejected: str, rejected_id: str, case: str, **meta) -> None:
         if chosen == rejected:
@@ -144,17 +160,38 @@ def mine_pairs(
         for i, result in ranked:
             m, cands = mentions[i], result.candidates
             gold = _gold(m, kb)
+            counts["top1_correct"] += bool(cands) and cands[0].concept_id in gold
+            if config.rule == "official":
+                official = official_pairs(result.beam, gold, config.top_k)
+                counts["case_official_paired" if official else "case_official_unpaired"] += 1
+                for k, j in official:
+                    good, bad = result.beam[k], result.beam[j]
+                    add(m, gold, good.name, bad.name, bad.concept_ids[0], "official", chosen_rank=k, rejected_rank=j, chosen_score=good.score, rejected_score=bad.score)
+                continue
             pairs, case = pairs_from_ranking(cands, gold, config.rule, config.gold_fallback)
             counts[f"case_{case}"] += 1
-            counts["top1_correct"] += bool(cands) and cands[0].concept_id in gold
+            scores: dict[str, float] = {}
+            for b in result.beam:  # best first: a name's score is its best beam's
+                scores.setdefault(b.name, b.score)
             for p in pairs:
                 rej = cands[p.rejected]
+                rejected, rejected_score = _rejected_name(rej, gold, table, matcher_for_names, m, scores)
+                if rejected is None:
+                    counts["skipped_rejected_only_gold_names"] += 1
+                    continue
                 if p.chosen < 0:
                     counts["pairs_gold_fallback"] += 1
-                    chosen, chosen_score = _fallback_name(m, gold, table, matcher), None
+                    chosen, chosen_score = _fallback_name(m, gold, table, matcher_for_names()), None
                 else:
-                    chosen, chosen_score = cands[p.chosen].name, cands[p.chosen].score
-                add(m, gold, chosen, rej.name, rej.concept_id, case, chosen_rank=p.chosen, rejected_rank=p.rejected, chosen_score=chosen_score, rejected_score=rej.score)
+                    chosen, chosen_score = _chosen_name(cands[p.chosen], gold, table, matcher_for_names, m, scores)
+                    if chosen is None:
+                        counts["skipped_no_gold_only_name"] += 1
+                        continue
+                    if chosen_score is None:
+                        counts["chosen_from_kb"] += 1
+                if rejected_score is None:
+                    counts["rejected_from_kb"] += 1
+                add(m, gold, chosen, rejected, rej.concept_id, case, chosen_rank=p.chosen, rejected_rank=p.rejected, chosen_score=chosen_score, rejected_score=rejected_score)
     counts["pairs"] = len(rows)
     summary = {"rule": config.rule, "corpus_mentions": len(corpus.mentions), "mentions": len(mentions), **dict(sorted(counts.items()))}
     if counts.get("mentions_linked"):
@@ -167,6 +204,27 @@ _COLUMNS = ("prompt", "decoder_prompt", "chosen", "rejected", "mention_id", "men
 
 def _gold(m: Mention, kb: KnowledgeBase) -> set[str]:
     return {kb.canonical_id(g) for g in m.ids} - {None}
+
+
+def _chosen_name(cand: Candidate, gold: set[str], table: NameTable, matcher: Callable[[], TfidfNameMatcher], m: Mention, scores: dict[str, float]) -> tuple[str | None, float | None]:
+    """The gold concept's best beam name that names no wrong concept (its beam score); else its KB
+    name most similar to the mention among those (score None); else None: the gold concept has no
+    name of its own, so no pair can tell it from the concepts sharing its names."""
+    for name in cand.names or [cand.name]:
+        if set(table.concept_ids[table.index_of(name)]) <= gold:
+            return name, scores.get(name)
+    own = [j for cid in sorted(gold) for j in table.names_of_concept(cid) if set(table.concept_ids[j]) <= gold]
+    return (table.names[matcher().top_names(m.text, own, 1)[0]], None) if own else (None, None)
+
+
+def _rejected_name(cand: Candidate, gold: set[str], table: NameTable, matcher: Callable[[], TfidfNameMatcher], m: Mention, scores: dict[str, float]) -> tuple[str | None, float | None]:
+    """The wrong concept's best beam name that is not also a gold name; else its KB name most similar
+    to the mention among those; else None (every name of it is a gold name too)."""
+    for name in cand.names or [cand.name]:
+        if not gold & set(table.concept_ids[table.index_of(name)]):
+            return name, scores.get(name)
+    other = [j for j in table.names_of_concept(cand.concept_id) if not gold & set(table.concept_ids[j])]
+    return (table.names[matcher().top_names(m.text, other, 1)[0]], None) if other else (None, None)
 
 
 def _fallback_name(m: Mention, gold: set[str], table: NameTable, matcher: TfidfNameMatcher) -> str:

@@ -96,3 +96,47 @@ def test_cross_fit_mining_runs_every_fold(toy_dir, tmp_path):
     assert again.to_list() == pairs.select(range(summary["per_fold"]["fold-0"]["pairs"], len(pairs))).to_list()
     with pytest.raises(ValueError, match="only_folds"):
         cross_fit_mine(data, ModelArguments(), cfg, MiningConfig(), folds=2, only_folds=[2])
+
+
+def test_ambiguous_names_yield_pairs_with_names_of_their_own(trained_toy, toy_dir, toy_kb):
+    """"ADA" names adenosine deaminase deficiency (C2) and the American Diabetes Association (C3): a
+    pair "ada" vs "ada" teaches nothing, so chosen is a name of the gold concept alone and rejected a
+    name of the wrong one that is no gold name."""
+    from angel_trl.corpus import read_corpus_jsonl
+    from angel_trl.linking import EntityLinker
+    from angel_trl.mining import MiningConfig, mine_pairs
+
+    linker = EntityLinker.from_pretrained(trained_toy[0])
+    corpus = read_corpus_jsonl(toy_dir / "train.jsonl")
+    ds, summary = mine_pairs(linker, corpus, toy_kb, MiningConfig(num_beams=6, top_k=5), show_progress=False)
+    ada = [r for r in ds if r["mention"] == "ADA"]
+    assert {tuple(r["gold_ids"]) for r in ada} == {("C2",), ("C3",)}
+    table = linker.table
+    for row in ds:
+        gold = set(row["gold_ids"])
+        assert set(table.concept_ids[table.index_of(row["chosen"])]) <= gold
+        assert not set(table.concept_ids[table.index_of(row["rejected"])]) & gold
+    assert "skipped_same_name" not in summary or summary["skipped_same_name"] == 0
+
+
+def test_linker_keeps_every_beam_name_per_concept(trained_toy):
+    from angel_trl.linking import EntityLinker
+
+    linker = EntityLinker.from_pretrained(trained_toy[0], num_beams=6, top_k=5)
+    (result,) = linker.link(["Severe combined immunodeficiency due to [ST] ADA [ET] in two children."])
+    assert [b.score for b in result.beam] == sorted((b.score for b in result.beam), reverse=True)
+    for cand in result.candidates:
+        assert cand.names[0] == cand.name and len(set(cand.names)) == len(cand.names)
+        assert cand.names == [b.name for b in result.beam if cand.concept_id in b.concept_ids]
+    shared = [b for b in result.beam if b.name == "ada"]
+    assert not shared or set(shared[0].concept_ids) == {"C2", "C3"}
+
+
+def test_official_rule_pairs_each_correct_name_with_every_wrong_name_above_it():
+    from angel_trl.linking import BeamName
+    from angel_trl.mining import official_pairs
+
+    beam = [BeamName("w1", -1.0, ["W"]), BeamName("g1", -1.5, ["G"]), BeamName("w2", -2.0, ["V"]), BeamName("s", -2.5, ["G", "W"]), BeamName("g2", -3.0, ["G"])]
+    assert official_pairs(beam, {"G"}, top_k=5) == [(1, 0), (3, 0), (3, 2), (4, 0), (4, 2)]
+    assert official_pairs(beam, {"G"}, top_k=2) == [(1, 0)]
+    assert official_pairs(beam[1:2], {"G"}, top_k=5) == []  # top-1 correct: nothing ranked above it
