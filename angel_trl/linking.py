@@ -155,6 +155,10 @@ class LinkerConfig:
     # What the model was trained on: corpora linked with it should have abbreviations expanded too
     # (the data layer does it: link() takes marked text, not documents).
     expand_abbreviations: bool = False
+    # 0: a beam's score is the summed log-prob of the name (what DPO optimises; exact beam search).
+    # 1: the official ANGEL code's ranking (fairseq's normalize_scores): that sum divided by the
+    # decoded length, prompt tokens included; favours long names.
+    length_penalty: float = 0.0
 
     @property
     def example_config(self) -> ExampleConfig:
@@ -318,11 +322,12 @@ class EntityLinker:
             num_beams=cfg.num_beams,
             num_return_sequences=cfg.num_beams,
             max_new_tokens=max(map(len, prompts)) + cfg.max_name_tokens + 1,
-            length_penalty=0.0,
+            length_penalty=cfg.length_penalty,
             # Exact beam search: with length penalty 0 a running beam's score can only fall, so
             # stopping once no running beam beats the worst finished one ("never" or False, the same
             # test at length penalty 0) loses nothing. True stops as soon as num_beams hypotheses
-            # have finished, while a running beam may still end above them.
+            # have finished, while a running beam may still end above them. With a positive length
+            # penalty "never" bounds a running beam by the longest length allowed (transformers).
             early_stopping="never",
             do_sample=False,
             decoder_start_token_id=self.model.config.decoder_start_token_id,

@@ -110,3 +110,23 @@ def test_dpo_turns_dropout_off_in_modules_but_keeps_it_in_the_saved_config():
     out1 = model(input_ids=ids, decoder_input_ids=ids).logits
     out2 = model(input_ids=ids, decoder_input_ids=ids).logits
     assert torch.equal(out1, out2)  # train mode, yet deterministic: no dropout anywhere
+
+
+@pytest.mark.parametrize("option", [{"use_weighting": True}, {"ld_alpha": 0.5}, {"f_divergence_type": "js_divergence"}, {"sync_ref_model": True}, {"padding_free": True}, {"max_length": 64}])
+def test_dpo_options_that_would_be_ignored_are_refused(option, tmp_path):
+    from angel_trl.trainers import Seq2SeqDPOConfig
+
+    with pytest.raises(ValueError, match=next(iter(option))):
+        Seq2SeqDPOConfig(output_dir=str(tmp_path), use_cpu=True, **option)
+    assert Seq2SeqDPOConfig(output_dir=str(tmp_path), use_cpu=True).gradient_checkpointing is False
+
+
+def test_length_normalised_ranking_is_an_option(bigram_linker):
+    from dataclasses import replace
+
+    linker = EntityLinker(bigram_linker.model, bigram_linker.tokenizer, bigram_linker.table, bigram_linker.trie, replace(bigram_linker.config, length_penalty=1.0))
+    (result,) = linker.link(["the [ST] mention [ET] is here"])
+    prompt = len(linker.encoder.prompts(["mention is"])[0])
+    best = result.candidates[0]
+    assert best.concept_id == "BEST"  # 5 name tokens (with EOS) after the prompt
+    assert best.score == pytest.approx(2 * math.log(0.9) / (prompt + 5), abs=1e-4)
