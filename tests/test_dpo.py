@@ -133,3 +133,20 @@ def test_config_defaults_run_on_a_cpu_only_machine(tmp_path):
     if not torch.cuda.is_available():
         assert cfg.bf16 is False  # TRL's default (bf16 on) would stop a CPU run at start-up
     assert cfg.loss_type == ["sigmoid"] and cfg.remove_unused_columns is False
+
+
+@pytest.mark.parametrize("precompute", [False, True])
+def test_step_zero_margin_is_zero_and_reference_runs_on_the_trainer_device(stage1_linker, tmp_path, precompute):
+    """Before any update the policy is the reference: every implicit reward is 0, whether the
+    reference log-probs come from a live model or were precomputed (on the accelerator's device)."""
+    trainer = make_trainer(stage1_linker, tmp_path, precompute_ref_log_probs=precompute)
+    metrics = trainer.evaluate(pairs())
+    assert metrics["eval_rewards/margins"] == pytest.approx(0.0, abs=1e-5)
+    assert metrics["eval_rewards/chosen"] == pytest.approx(0.0, abs=1e-5)
+    if precompute:
+        assert trainer.reference_device == str(trainer.accelerator.device)
+        assert "ref_chosen_logps" in trainer.train_dataset.column_names
+        trainer.train()
+        # evaluate() on a dataset it has not seen: scored with the (offloaded) reference, not a crash.
+        again = trainer.evaluate(pairs().select([1]))
+        assert math.isfinite(again["eval_rewards/margins"]) and again["eval_rewards/margins"] != 0.0

@@ -207,13 +207,6 @@ class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
             ref_model = copy.deepcopy(model)
         if ref_model is not None:
             ref_model.eval().requires_grad_(False)
-        if self.precompute_ref:
-            reference = model if self.ref_is_base_model else ref_model
-            bs = args.precompute_ref_batch_size or args.per_device_train_batch_size
-            train_dataset = self.add_reference_logps(reference, train_dataset, bs, "train")
-            if eval_dataset is not None:
-                eval_dataset = self.add_reference_logps(reference, eval_dataset, bs, "eval")
-            ref_model = None  # not kept: saves memory and a forward per step
         super().__init__(model=model, args=args, data_collator=self.collator, train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks)
         # BART's forward takes **kwargs, so the Trainer would think our loss is normalised by its
         # token count and skip dividing it by the accumulation steps; it is a mean over pairs (as in TRL).
@@ -222,6 +215,20 @@ class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
         # it takes no gradients, and every process scores its own batches with it. (accelerate skips
         # the move under FSDP unless asked: the reference would stay on the CPU.)
         self.ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True, device_placement=True) if ref_model is not None else None
+        self.reference_device: str | None = None
+        if self.precompute_ref:
+            # After the Trainer has placed the model (and the reference) on the accelerator's device:
+            # the pass runs there, under training's autocast, each process scoring its share (TRL's
+            # ``_precompute_ref_logps``). Before ``super().__init__`` it would run on the CPU in fp32.
+            reference = self.model if self.ref_is_base_model else self.ref_model
+            self.train_dataset = self.add_reference_logps(reference, self.train_dataset, self._precompute_batch_size(), "train")
+            if self.eval_dataset is not None:
+                self.eval_dataset = self.add_reference_logps(reference, self.eval_dataset, self._precompute_batch_size(), "eval")
+            if not self.ref_is_base_model:
+                # Not kept on the device: saves its memory and a forward per step. A dataset passed to
+                # evaluate() later is scored with it, moved back for the pass.
+                self._offloaded_ref = self.ref_model.to("cpu")
+                self.ref_model = None
         self.linking_evaluator = linking_evaluator
         self.beta = args.beta
         self.label_smoothing = args.label_smoothing
@@ -236,18 +243,43 @@ class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
         with adapters_disabled(ref_model):
             return sequence_logps(ref_model, batch)[0]
 
+    def _precompute_batch_size(self) -> int:
+        return self.args.precompute_ref_batch_size or self.args.per_device_train_batch_size
+
     def add_reference_logps(self, ref_model, dataset: Dataset, batch_size: int, split: str = "train") -> Dataset:
-        """Columns ``ref_chosen_logps`` / ``ref_rejected_logps`` computed once with the reference."""
-        device = next(ref_model.parameters()).device
+        """Columns ``ref_chosen_logps`` / ``ref_rejected_logps`` computed once with the reference, on
+        the accelerator's device and under the training autocast, split across processes and gathered
+        in dataset order. The device is recorded in ``self.reference_device``."""
+        loader = self.accelerator.prepare(torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=self.collator, shuffle=False))
         chosen, rejected = [], []
-        batches = range(0, len(dataset), batch_size)
-        for lo in tqdm(batches, desc=f"reference log-probs ({split} pairs)", unit="batch", disable=not PartialState().is_local_main_process):
-            feats = [dataset[i] for i in range(lo, min(lo + batch_size, len(dataset)))]
-            batch = {k: v.to(device) for k, v in self.collator(feats).items()}
-            c, r = self.reference_logps(ref_model, batch).chunk(2)
+        for batch in tqdm(loader, desc=f"reference log-probs ({split} pairs)", unit="batch", disable=not PartialState().is_local_main_process):
+            batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
+            with self.autocast_smart_context_manager():
+                c, r = self.reference_logps(ref_model, batch).chunk(2)
+            c, r = self.accelerator.gather_for_metrics((c.float(), r.float()))
             chosen.extend(c.tolist())
             rejected.extend(r.tolist())
+        self.reference_device = str(self.accelerator.device)
+        logger.info("reference log-probs of %d %s pairs computed on %s", len(chosen), split, self.reference_device)
         return dataset.add_column("ref_chosen_logps", chosen).add_column("ref_rejected_logps", rejected)
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        """As the Trainer's; a new dataset (raw or tokenised pairs) gets its reference log-probs first
+        when they were precomputed for training."""
+        if eval_dataset is not None and not isinstance(eval_dataset, dict):
+            if "input_ids" not in eval_dataset.column_names:
+                validate_preference_dataset(eval_dataset, "eval_dataset")
+                eval_dataset, _ = tokenize_pairs(eval_dataset, self.encoder)
+            if self.precompute_ref and "ref_chosen_logps" not in eval_dataset.column_names:
+                if self.ref_is_base_model:
+                    eval_dataset = self.add_reference_logps(self.accelerator.unwrap_model(self.model), eval_dataset, self._precompute_batch_size(), metric_key_prefix)
+                else:
+                    ref = self._offloaded_ref.to(self.accelerator.device)
+                    try:
+                        eval_dataset = self.add_reference_logps(ref, eval_dataset, self._precompute_batch_size(), metric_key_prefix)
+                    finally:
+                        self._offloaded_ref = ref.to("cpu")
+        return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if model.training else "eval"
