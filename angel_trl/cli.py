@@ -32,8 +32,8 @@ PROG = "angel-trl"
 MINING_SUMMARY = "mining_summary.json"
 # Kept here rather than read from MiningConfig / LinkerConfig so that --help needs no torch import;
 # tests/test_cli.py checks they equal the library's defaults.
-MINING_RULES = ("paper", "all", "tfidf")
-MINING_DEFAULTS = {"rule": "paper", "top_k": 5, "num_beams": 5, "tfidf_negatives": 5}
+MINING_RULES = ("paper", "all", "official", "tfidf")
+MINING_DEFAULTS = {"rule": "paper", "top_k": 5, "num_beams": 10, "tfidf_negatives": 5}
 MAX_NAME_TOKENS = 64
 # A Hub model id ("owner/name"); any other path that does not exist locally is a user error.
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
@@ -415,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, metavar="DIR", help="Where the pairs and mining_summary.json go.")
     p.add_argument("--split", default="train", metavar="NAME", help="Sub-directory of the pairs and key in the summary (default: %(default)s).")
     p.add_argument("--rule", choices=MINING_RULES, default=MINING_DEFAULTS["rule"],
-                   help="paper: misranked pairs, or top-1 vs the best wrong concept; all: every correct/wrong pair in the beam; tfidf: TF-IDF-similar names as negatives (default: %(default)s).")
+                   help="paper: misranked pairs, or top-1 vs the best wrong concept; all: every correct/wrong pair in the beam; official: the official ANGEL code, every correct beam name paired with every wrong name ranked above it among the top-k names; tfidf: TF-IDF-similar names as negatives (default: %(default)s).")
     p.add_argument("--top-k", type=_positive_int, default=MINING_DEFAULTS["top_k"], metavar="K", help="Distinct concepts kept per mention (default: %(default)s).")
     p.add_argument("--num-beams", type=_positive_int, default=MINING_DEFAULTS["num_beams"], metavar="N", help="Beams of the constrained search while mining (default: %(default)s).")
     p.add_argument("--tfidf-negatives", type=_positive_int, default=MINING_DEFAULTS["tfidf_negatives"], metavar="N", help="Negatives per mention for --rule tfidf (default: %(default)s).")
