@@ -208,7 +208,7 @@ def build_name_trie(table: NameTable, encoder: SequenceEncoder) -> NameTrie:
     """
     sequences = encoder.names(table.names)
     if all(len(s) > 1 for s in sequences):
-        return NameTrie.build(sequences, encoder.eos)
+        return _report_collisions(NameTrie.build(sequences, encoder.eos), table)
     keep = np.flatnonzero([len(s) > 1 for s in sequences])
     empty = [table.names[i] for i, s in enumerate(sequences) if len(s) <= 1]
     logger.warning("%d name(s) tokenise to nothing and are left out of the trie, e.g. %r", len(empty), empty[:3])
@@ -217,6 +217,14 @@ def build_name_trie(table: NameTable, encoder: SequenceEncoder) -> NameTrie:
     trie = NameTrie.build([sequences[i] for i in keep], encoder.eos)
     # The trie numbers the kept names 0..len(keep)-1: map them back to indices of ``table``.
     trie.terminal_name = np.where(trie.terminal_name >= 0, keep[trie.terminal_name], -1).astype(trie.terminal_name.dtype)
+    trie.alias_rep, trie.alias_name = keep[trie.alias_rep], keep[trie.alias_name]
+    return _report_collisions(trie, table)
+
+
+def _report_collisions(trie: NameTrie, table: NameTable) -> NameTrie:
+    if trie.num_collisions:
+        example = [(table.names[int(r)], table.names[int(n)]) for r, n in zip(trie.alias_rep[:2], trie.alias_name[:2])]
+        logger.warning("%d name(s) tokenise to the same tokens as another name (one trie path; every concept of it stays reachable), e.g. %r", trie.num_collisions, example)
     return trie
 
 
@@ -367,12 +375,14 @@ class EntityLinker:
                 name_idx = self.trie.name_of(_until_eos(sequences[row][offset:], self.encoder.eos))
                 if name_idx < 0:
                     continue
-                name = self.table.names[name_idx]
-                result.beam.append(BeamName(name, score, list(self.table.concept_ids[name_idx])))
-                for cid in self.table.concept_ids[name_idx]:
+                # Every name on this token path (several when names collide), each with its concepts.
+                named = [(self.table.names[j], cid) for j in self.trie.names_at(name_idx) for cid in self.table.concept_ids[j]]
+                result.beam.append(BeamName(named[0][0], score, list(dict.fromkeys(cid for _, cid in named))))
+                for name, cid in named:
                     cand = by_concept.get(cid)
                     if cand is not None:
-                        cand.names.append(name)
+                        if name not in cand.names:
+                            cand.names.append(name)
                     elif len(result.candidates) < cfg.top_k:
                         by_concept[cid] = Candidate(cid, name, score, [name])
                         result.candidates.append(by_concept[cid])

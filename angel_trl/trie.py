@@ -27,11 +27,17 @@ _ARRAYS = ("format_version", "eos_token_id", "first_child", "node_token", "termi
 class NameTrie:
     """Prefix trie over name token sequences; every sequence must end with the EOS token."""
 
-    def __init__(self, first_child: np.ndarray, node_token: np.ndarray, terminal_name: np.ndarray, eos_token_id: int):
+    def __init__(self, first_child: np.ndarray, node_token: np.ndarray, terminal_name: np.ndarray, eos_token_id: int,
+                 alias_rep: np.ndarray | None = None, alias_name: np.ndarray | None = None):
         self.first_child = first_child
         self.node_token = node_token
         self.terminal_name = terminal_name
         self.eos_token_id = int(eos_token_id)
+        # Names whose token sequences collide (a tokenizer's normalisation, truncation to the same
+        # tokens): one path, so ``terminal_name`` holds the first; the others are kept here, sorted by
+        # that first name (``alias_rep``), so that every concept of a path stays reachable.
+        self.alias_rep = np.zeros(0, dtype=np.int64) if alias_rep is None else np.asarray(alias_rep, dtype=np.int64)
+        self.alias_name = np.zeros(0, dtype=np.int64) if alias_name is None else np.asarray(alias_name, dtype=np.int64)
         # Walks index the arrays one element at a time: through memoryviews and ``bisect`` each step
         # costs C-level int reads instead of numpy scalar boxing and a sliced searchsorted (~5x faster).
         self._first_child = memoryview(np.ascontiguousarray(first_child))
@@ -71,6 +77,7 @@ class NameTrie:
         alive = np.ones(n, dtype=bool)  # the name equals the one above it so far
         tokens, parents = [np.zeros(1, dtype=np.int32)], [np.zeros(1, dtype=idx_t)]  # the root
         terminal = [np.full(1, -1, dtype=idx_t)]
+        alias_reps, alias_names = [], []
         next_id = 1
         for j in range(int(lengths.max())):
             rows = np.flatnonzero(lengths > j)  # the names long enough, in sorted order
@@ -88,7 +95,12 @@ class NameTrie:
             # share one, which keeps the lowest name index: the first of them in stable sorted order.
             column_terminal = np.full(next_id - first_id, -1, dtype=idx_t)
             ending = rows[lengths[rows] == j + 1]
-            ending = ending[np.concatenate([[True], node[ending][1:] != node[ending][:-1]])] if len(ending) else ending
+            if len(ending):
+                first = np.concatenate([[True], node[ending][1:] != node[ending][:-1]])
+                rep_of = order[ending[first]][np.cumsum(first) - 1]  # the first name of each row's node
+                alias_reps.append(rep_of[~first])
+                alias_names.append(order[ending[~first]])
+                ending = ending[first]
             column_terminal[node[ending] - first_id] = order[ending]
             terminal.append(column_terminal)
         del flat, node, alive
@@ -101,7 +113,10 @@ class NameTrie:
 
         token_dtype = np.uint16 if node_token.max() < 2**16 else np.int32
         index_dtype = np.int32 if num_nodes < 2**31 else np.int64
-        return cls(first_child.astype(index_dtype), node_token.astype(token_dtype), terminal.astype(index_dtype), eos_token_id)
+        reps = np.concatenate(alias_reps) if alias_reps else np.zeros(0, dtype=np.int64)
+        others = np.concatenate(alias_names) if alias_names else np.zeros(0, dtype=np.int64)
+        by_rep = np.lexsort((others, reps))
+        return cls(first_child.astype(index_dtype), node_token.astype(token_dtype), terminal.astype(index_dtype), eos_token_id, reps[by_rep], others[by_rep])
 
     # ------------------------------------------------------------------ queries
     @property
@@ -128,6 +143,16 @@ class NameTrie:
                 return -1
         return node
 
+    @property
+    def num_collisions(self) -> int:
+        """Names that share their whole token path with an earlier name."""
+        return len(self.alias_name)
+
+    def names_at(self, name: int) -> list[int]:
+        """``name`` (as :meth:`name_of` returns it) and every name whose tokens collide with it."""
+        lo, hi = np.searchsorted(self.alias_rep, [name, name + 1])
+        return [name, *self.alias_name[lo:hi].tolist()]
+
     def name_of(self, tokens: Sequence[int]) -> int:
         """Index of the name whose full sequence (ending in EOS) is ``tokens``, else -1."""
         node = self.walk(tokens)
@@ -148,6 +173,8 @@ class NameTrie:
                 first_child=self.first_child,
                 node_token=self.node_token,
                 terminal_name=self.terminal_name,
+                alias_rep=self.alias_rep,
+                alias_name=self.alias_name,
             )
 
     @classmethod
@@ -161,7 +188,8 @@ class NameTrie:
                 version = int(z["format_version"])
                 if version != _FORMAT_VERSION:
                     raise InputFormatError(path, None, f"trie format version {version}, expected {_FORMAT_VERSION}")
-                return cls(z["first_child"], z["node_token"], z["terminal_name"], int(z["eos_token_id"]))
+                aliases = (z["alias_rep"], z["alias_name"]) if "alias_rep" in z.files and "alias_name" in z.files else (None, None)
+                return cls(z["first_child"], z["node_token"], z["terminal_name"], int(z["eos_token_id"]), *aliases)
         except InputFormatError:
             raise
         except (zipfile.BadZipFile, EOFError, TypeError, ValueError) as e:

@@ -61,3 +61,40 @@ def test_trie_save_load_round_trip(tmp_path):
     assert [again.name_of(s) for s in seqs] == [trie.name_of(s) for s in seqs]
     with np.load(tmp_path / "trie.npz", allow_pickle=False) as z:  # plain arrays, no pickle
         assert set(z.files) >= {"first_child", "node_token", "terminal_name"}
+
+
+def test_colliding_token_paths_keep_every_name_reachable(tmp_path):
+    """Names a tokenizer maps to one token sequence (accents stripped, truncation) share a path:
+    each of them, and so each of their concepts, is still returned."""
+    from angel_trl.trie import NameTrie
+
+    eos = 2
+    trie = NameTrie.build([[5, 6, eos], [7, eos], [5, 6, eos], [5, eos], [5, 6, eos]], eos)
+    rep = trie.name_of([5, 6, eos])
+    assert rep == 0 and trie.names_at(rep) == [0, 2, 4] and trie.num_collisions == 2
+    assert trie.names_at(trie.name_of([7, eos])) == [1]
+    trie.save(tmp_path / "t.npz")
+    loaded = NameTrie.load(tmp_path / "t.npz")
+    assert loaded.names_at(0) == [0, 2, 4] and loaded.num_collisions == 2
+
+
+def test_linker_returns_every_concept_of_a_colliding_path():
+    import torch
+
+    from angel_trl.linking import EntityLinker, LinkerConfig
+    from angel_trl.modeling import build_model, train_tokenizer
+    from angel_trl.names import NameTable
+
+    torch.manual_seed(0)
+    names = ["meniere disease", "ménière disease"]  # as an accent-stripping tokenizer would see them: one path
+    tokenizer = train_tokenizer(["meniere disease"], 300)
+    model = build_model("tiny", tokenizer).eval()
+    table = NameTable(names, [["D1"], ["D2"]], lowercase=True)
+    linker = EntityLinker(model, tokenizer, table, config=LinkerConfig(num_beams=2, top_k=5))
+    seq = linker.encoder.names(["meniere disease"])[0]
+    from angel_trl.trie import NameTrie
+
+    linker.trie = NameTrie.build([seq, seq], linker.encoder.eos)  # both names on one path
+    (result,) = linker.link(["[ST] meniere disease [ET]"])
+    assert {c.concept_id for c in result.candidates} == {"D1", "D2"}
+    assert {n for c in result.candidates for n in c.names} == set(names)
