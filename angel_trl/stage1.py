@@ -111,6 +111,7 @@ def train_stage1(
         expand_abbreviations=bool(data_args.expand_abbreviations),
     )
     linker = EntityLinker(model, tokenizer, table, config=linker_config, kb=kb)
+    summary["trie_collisions"] = linker.trie.num_collisions  # names sharing another's token path (all reachable)
     seen = seen_mention_texts(train.mentions) if train else None
     evaluator = None
     eval_dataset = None

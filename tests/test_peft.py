@@ -120,6 +120,7 @@ def test_lora_stage1_from_checkpoint_saves_merged_linker_and_adapter(trained_toy
     model_args = ModelArguments(model_name_or_path=str(base), use_peft=True, lora_r=4, lora_alpha=8)
     summary = train_stage1(data, model_args, config)
     assert 0 < summary["trainable_parameters"] < summary["parameters"]
+    assert summary["trie_collisions"] == 0  # the toy KB's names all tokenise apart
     assert "acc@1" in summary["dev"]
     # Dev linking ran during training (constrained generate through the PeftModel) and its checkpoints hold adapters.
     (checkpoint,) = tmp_path.glob("checkpoint-*")
