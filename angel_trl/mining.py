@@ -10,6 +10,7 @@ The result is a ``datasets.Dataset`` with ``prompt`` / ``chosen`` / ``rejected``
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -123,13 +124,8 @@ def mine_pairs(
         matcher = TfidfNameMatcher(table)
 
     rows: list[dict] = []
-    lazy: list[TfidfNameMatcher] = [matcher] if matcher is not None else []
-
-    def matcher_for_names() -> TfidfNameMatcher:
-        # Built only when a shared name forces a pick among KB names (fitting it over MeSH takes seconds).
-        if not lazy:
-            lazy.append(TfidfNameMatcher(table))
-        return lazy[0]
+    # Built only when a shared name forces a pick among KB names (fitting it over MeSH takes seconds).
+    matcher_for_names = functools.cache(lambda: matcher if matcher is not None else TfidfNameMatcher(table))
 
     def add(m: Mention, gold: set[str], chosen: str, rejected: str, rejected_id: str, case: str, **meta) -> None:
         if chosen == rejected:
@@ -207,24 +203,26 @@ def _gold(m: Mention, kb: KnowledgeBase) -> set[str]:
 
 
 def _chosen_name(cand: Candidate, gold: set[str], table: NameTable, matcher: Callable[[], TfidfNameMatcher], m: Mention, scores: dict[str, float]) -> tuple[str | None, float | None]:
-    """The gold concept's best beam name that names no wrong concept (its beam score); else its KB
-    name most similar to the mention among those (score None); else None: the gold concept has no
+    """A name of the gold concept that names no wrong concept; None when the gold concept has no
     name of its own, so no pair can tell it from the concepts sharing its names."""
-    for name in cand.names or [cand.name]:
-        if set(table.concept_ids[table.index_of(name)]) <= gold:
-            return name, scores.get(name)
-    own = [j for cid in sorted(gold) for j in table.names_of_concept(cid) if set(table.concept_ids[j]) <= gold]
-    return (table.names[matcher().top_names(m.text, own, 1)[0]], None) if own else (None, None)
+    own = [j for cid in sorted(gold) for j in table.names_of_concept(cid)]
+    return _pick_name(cand, own, lambda ids: ids <= gold, table, matcher, m, scores)
 
 
 def _rejected_name(cand: Candidate, gold: set[str], table: NameTable, matcher: Callable[[], TfidfNameMatcher], m: Mention, scores: dict[str, float]) -> tuple[str | None, float | None]:
-    """The wrong concept's best beam name that is not also a gold name; else its KB name most similar
-    to the mention among those; else None (every name of it is a gold name too)."""
+    """A name of the wrong concept that is not also a gold name; None when every name of it is."""
+    return _pick_name(cand, table.names_of_concept(cand.concept_id), lambda ids: not ids & gold, table, matcher, m, scores)
+
+
+def _pick_name(cand: Candidate, kb_names: list[int], keep: Callable[[set[str]], bool], table: NameTable,
+               matcher: Callable[[], TfidfNameMatcher], m: Mention, scores: dict[str, float]) -> tuple[str | None, float | None]:
+    """The candidate's best beam name whose concepts pass ``keep`` (with its beam score); else the one
+    of ``kb_names`` passing ``keep`` most TF-IDF-similar to the mention (score None); else None."""
     for name in cand.names or [cand.name]:
-        if not gold & set(table.concept_ids[table.index_of(name)]):
+        if keep(set(table.concept_ids[table.index_of(name)])):
             return name, scores.get(name)
-    other = [j for j in table.names_of_concept(cand.concept_id) if not gold & set(table.concept_ids[j])]
-    return (table.names[matcher().top_names(m.text, other, 1)[0]], None) if other else (None, None)
+    kept = [j for j in kb_names if keep(set(table.concept_ids[j]))]
+    return (table.names[matcher().top_names(m.text, kept, 1)[0]], None) if kept else (None, None)
 
 
 def _fallback_name(m: Mention, gold: set[str], table: NameTable, matcher: TfidfNameMatcher) -> str:

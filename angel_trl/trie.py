@@ -113,8 +113,7 @@ class NameTrie:
 
         token_dtype = np.uint16 if node_token.max() < 2**16 else np.int32
         index_dtype = np.int32 if num_nodes < 2**31 else np.int64
-        reps = np.concatenate(alias_reps) if alias_reps else np.zeros(0, dtype=np.int64)
-        others = np.concatenate(alias_names) if alias_names else np.zeros(0, dtype=np.int64)
+        reps, others = np.concatenate(alias_reps), np.concatenate(alias_names)  # every name ends in some column
         by_rep = np.lexsort((others, reps))
         return cls(first_child.astype(index_dtype), node_token.astype(token_dtype), terminal.astype(index_dtype), eos_token_id, reps[by_rep], others[by_rep])
 
