@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Re-measure stage 2 after the exact-decoding and shared-name fixes ("ANGEL, exactly"), in two lanes
+# that each use one thread, so both run side by side on a 2-core machine:
+#
+#   bash benchmarks/exact_remeasure.sh ncbi      # stage 1 from scratch, pairs by both rules, DPO vs SFT control
+#   bash benchmarks/exact_remeasure.sh bc5cdr    # MEDIC pre-training (a), (b), BC5CDR-disease fine-tune, DPO vs SFT
+#
+# Every step whose result file exists is skipped, so a lane that was stopped resumes where it was.
+# SEEDS (default 42 43 44) are the stage-2 seeds; the seeds loop is outermost, so a lane stopped
+# early still has whole seeds for both rules. Results: benchmarks/results/<dataset>_stage2*_seed*.json
+# (paired McNemar tests) and the seeds summaries written at the end of each lane.
+set -euo pipefail
+PY=${PY:-.venv/bin/python}
+LAUNCH=${LAUNCH:-.venv/bin/accelerate launch --config_file recipes/accelerate/cpu.yaml}
+SEEDS=${SEEDS:-42 43 44}
+DATA='{data_dir}'  # the recipes resolve it ($ANGEL_TRL_DATA or ../shared/data)
+export OMP_NUM_THREADS=1
+
+run() {  # run DONE_FILE LOG COMMAND...: COMMAND unless DONE_FILE exists
+  local done_file=$1 log=$2; shift 2
+  if [[ -f $done_file ]]; then echo "skip ($done_file exists)"; return; fi
+  echo "$(date -u +%H:%M) run: $* > $log"
+  "$@" > "$log" 2>&1
+}
+
+runs() {  # runs PREFIX ARM: comma-separated run dirs of every seed
+  local dirs=() seed
+  for seed in $SEEDS; do dirs+=("$1-$2-s$seed"); done
+  (IFS=,; echo "${dirs[*]}")
+}
+
+ncbi() {
+  run outputs/ncbi-stage1/stage1_results.json outputs/ncbi-stage1.log \
+    $LAUNCH recipes/stage1.py --config recipes/configs/ncbi_cpu.yaml
+  run outputs/ncbi-pairs/mining_summary.json outputs/ncbi-pairs.log \
+    $LAUNCH recipes/mine.py --config recipes/configs/ncbi_mine.yaml
+  run outputs/ncbi-pairs-official/mining_summary.json outputs/ncbi-pairs-official.log \
+    $LAUNCH recipes/mine.py --config recipes/configs/ncbi_mine.yaml --rule official --output_dir outputs/ncbi-pairs-official
+  local seed
+  for seed in $SEEDS; do
+    LANES=1 bash benchmarks/stage2_seeds.sh "$seed"
+    LANES=1 PAIRS=outputs/ncbi-pairs-official/train DEV_PAIRS=outputs/ncbi-pairs-official/dev TAG=official \
+      bash benchmarks/stage2_seeds.sh "$seed"
+  done
+  $PY benchmarks/seeds_summary.py --out benchmarks/results/ncbi_seeds \
+    --arm "stage 1=outputs/ncbi-stage1" \
+    --arm "SFT-only control, paper pairs=$(runs outputs/ncbi-stage2 sft)" \
+    --arm "stage 2 (DPO + NLL), paper pairs=$(runs outputs/ncbi-stage2 dpo)" \
+    --arm "SFT-only control, official pairs=$(runs outputs/ncbi-stage2-official sft)" \
+    --arm "stage 2 (DPO + NLL), official pairs=$(runs outputs/ncbi-stage2-official dpo)" \
+    --pair "SFT-only control, paper pairs" "stage 2 (DPO + NLL), paper pairs" \
+    --pair "SFT-only control, official pairs" "stage 2 (DPO + NLL), official pairs" \
+    --pair "stage 1" "stage 2 (DPO + NLL), paper pairs" \
+    --pair "stage 1" "stage 2 (DPO + NLL), official pairs"
+}
+
+bc5cdr() {
+  local a=outputs/medic-pretrain-2ep b=outputs/medic-pretrain-2ep-dpo ft=outputs/bc5cdr-disease-stage1-from-medic-pt2ep
+  local mined=outputs/bc5cdr-disease-pairs-from-medic-pt2ep
+  run $a/stage1_results.json $a.log \
+    $LAUNCH recipes/pretrain.py --config recipes/configs/medic_pretrain.yaml --num_train_epochs 2 --output_dir $a
+  run $b/stage2_results.json $b.log \
+    $LAUNCH recipes/stage2_dpo.py --config recipes/configs/medic_pretrain_dpo.yaml --stage1_model $a --output_dir $b
+  run $ft/stage1_results.json $ft.log \
+    $LAUNCH recipes/stage1.py --config recipes/configs/bc5cdr_disease_cpu.yaml --model_name_or_path $b --output_dir $ft --num_train_epochs 2
+  run $mined/mining_summary.json $mined.log \
+    $LAUNCH recipes/mine.py --config recipes/configs/bc5cdr_disease_mine.yaml --model_dir $ft --output_dir $mined
+  local seed
+  for seed in $SEEDS; do
+    LANES=1 DATASET=bc5cdr_disease STAGE1=$ft PAIRS=$mined/train DEV_PAIRS=$mined/dev TAG=from-pt2ep \
+      EXTRA="--final_eval_splits test" bash benchmarks/stage2_seeds.sh "$seed"
+  done
+  $PY benchmarks/seeds_summary.py --out benchmarks/results/bc5cdr_disease_stage2 \
+    --arm "BC5CDR-disease stage 1 from (b)=$ft" \
+    --arm "SFT-only control=$(runs outputs/bc5cdr-disease-stage2-from-pt2ep sft)" \
+    --arm "stage 2 (DPO + NLL)=$(runs outputs/bc5cdr-disease-stage2-from-pt2ep dpo)" \
+    --pair "SFT-only control" "stage 2 (DPO + NLL)" --pair "BC5CDR-disease stage 1 from (b)" "stage 2 (DPO + NLL)"
+}
+
+case ${1:-} in
+  ncbi) ncbi ;;
+  bc5cdr) bc5cdr ;;
+  *) echo "usage: bash benchmarks/exact_remeasure.sh ncbi|bc5cdr" >&2; exit 2 ;;
+esac
