@@ -27,9 +27,9 @@ demo-data: setup
 	$(PY) data/build_demo.py --out data/demo
 
 demo: setup
-	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage1.py --config recipes/configs/demo.yaml
-	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/mine.py --config recipes/configs/demo_mine.yaml
-	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage2_dpo.py --config recipes/configs/demo_dpo.yaml
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage1.py --config recipes/configs/demo/stage1.yaml
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/mine.py --config recipes/configs/demo/mine.yaml
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage2_dpo.py --config recipes/configs/demo/stage2_dpo.yaml
 	$(PY) recipes/compare.py "stage 1=outputs/demo-stage1/stage1_results.json" "stage 2 (DPO)=outputs/demo-stage2/stage2_results.json"
 
 # Accuracy (every peer; angel-trl models found in outputs/<dataset>-stage{1,2}) and speed benchmarks.
@@ -49,10 +49,10 @@ bench: setup
 
 # NCBI-disease end to end on CPU: stage 1, mining, stage 2 and its SFT-only control.
 ncbi: setup
-	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage1.py --config recipes/configs/ncbi_cpu.yaml
-	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/mine.py --config recipes/configs/ncbi_mine.yaml
-	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage2_dpo.py --config recipes/configs/ncbi_dpo.yaml
-	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage2_dpo.py --config recipes/configs/ncbi_dpo.yaml \
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage1.py --config recipes/configs/ncbi/stage1_cpu.yaml
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/mine.py --config recipes/configs/ncbi/mine.yaml
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage2_dpo.py --config recipes/configs/ncbi/stage2_dpo.yaml
+	$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) recipes/stage2_dpo.py --config recipes/configs/ncbi/stage2_dpo.yaml \
 	  --loss_type sft --loss_weights 1.0 --output_dir outputs/ncbi-sft-control
 
 clean:

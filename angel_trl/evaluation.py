@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .corpus import Mention
-from .io_utils import read_jsonl_objects
-from .kb import KnowledgeBase, normalize_name
-from .linking import Candidate, LinkingResult
+from angel_trl.data.corpus import Mention
+from angel_trl.data.files import read_jsonl_objects
+from angel_trl.data.kb import KnowledgeBase, normalize_name
+from angel_trl.linking.linker import Candidate, LinkingResult
 
 
 def seen_mention_texts(mentions: Iterable[Mention]) -> set[str]:

@@ -21,11 +21,11 @@ from huggingface_hub import CommitInfo, DatasetCard, DatasetCardData, HfApi, Mod
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from .data import DataArguments
-from .evaluation import scores_table
-from .io_utils import atomic_write_text
-from .kb import read_kb_jsonl
-from .linking import KB_FILE, LINKER_CONFIG, NAMES_FILE
+from angel_trl.data.arguments import DataArguments
+from angel_trl.evaluation import scores_table
+from angel_trl.data.files import atomic_write_text
+from angel_trl.data.kb import read_kb_jsonl
+from angel_trl.linking.linker import KB_FILE, LINKER_CONFIG, NAMES_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ angel-trl link {ref} --text "Immunodeficiency due to [ST] ADA [ET] in two infant
 ```
 
 ```python
-from angel_trl.linking import EntityLinker
+from angel_trl.linking.linker import EntityLinker
 
 linker = EntityLinker.from_pretrained("{ref}")  # model, tokenizer, trie, names, KB
 for result in linker.link(["Immunodeficiency due to [ST] ADA [ET] in two infants."]):

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 
 from datasets import Dataset
 
-from .corpus import Corpus, Mention
-from .examples import SKIP_COUNTS, ExampleConfig
-from .kb import KnowledgeBase
-from .linking import BeamName, Candidate, EntityLinker
-from .names import NameTable
-from .targets import TfidfNameMatcher
+from angel_trl.data.corpus import Corpus, Mention
+from angel_trl.text.examples import SKIP_COUNTS, ExampleConfig
+from angel_trl.data.kb import KnowledgeBase
+from angel_trl.linking.linker import BeamName, Candidate, EntityLinker
+from angel_trl.data.names import NameTable
+from angel_trl.text.tfidf import TfidfNameMatcher
 
 PAIR_RULES = ("paper", "all", "official", "tfidf")
 MINING_SUMMARY = "mining_summary.json"  # what recipes/mine.py and cross-fitting write beside the pairs

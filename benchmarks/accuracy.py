@@ -23,13 +23,15 @@ from pathlib import Path
 
 import torch
 
-from angel_trl.analysis import GoldSimilarity, accuracy_by_similarity, bins_table, plot_bins
-from angel_trl.baselines import DenseLinker, ExactMatchLinker, TfidfLinker, TrainDictionaryLinker, dictionary_protocol
-from angel_trl.data import BENCHMARKS, benchmark_data, resolve_expansion
+from angel_trl.baselines.analysis import GoldSimilarity, accuracy_by_similarity, bins_table, plot_bins
+from angel_trl.baselines.peers import DenseLinker, ExactMatchLinker, TfidfLinker, TrainDictionaryLinker
+from angel_trl.data.dictionary import dictionary_protocol
+from angel_trl.data.arguments import BENCHMARKS, benchmark_data, resolve_expansion
 from angel_trl.evaluation import evaluate_linking, saved_results, seen_mention_texts
-from angel_trl.io_utils import atomic_write_text, write_json
-from angel_trl.linking import EntityLinker, put_exact_matches_first
-from angel_trl.names import NameTable
+from angel_trl.data.files import atomic_write_text, write_json
+from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
+from angel_trl.data.names import NameTable
+from common import REPO_DATA_DIR
 
 
 def peer_run(linker):
@@ -86,7 +88,7 @@ def main() -> None:
     ap.add_argument("--cache-dir", default="benchmarks/work", help="Dense name embeddings are cached here (.npy).")
     args = ap.parse_args()
 
-    data = dataclasses.replace(benchmark_data(args.dataset), expand_abbreviations=args.expand_abbreviations)
+    data = dataclasses.replace(benchmark_data(args.dataset, REPO_DATA_DIR), expand_abbreviations=args.expand_abbreviations)
     stem = args.dataset + ("_abbreviations" if args.expand_abbreviations else "")
     kb = data.load_kb()
     train = data.load_split("train")

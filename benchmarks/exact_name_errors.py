@@ -16,10 +16,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from angel_trl.analysis import EXACT_NAME_KINDS, accuracy_by_exact_name
-from angel_trl.data import BENCHMARKS, benchmark_data
-from angel_trl.io_utils import atomic_write_text, read_jsonl_objects, write_json
-from paired_test import split_dir  # benchmarks/ is the script's directory, so on sys.path
+from angel_trl.baselines.analysis import EXACT_NAME_KINDS, accuracy_by_exact_name
+from angel_trl.data.arguments import BENCHMARKS, benchmark_data
+from angel_trl.data.files import atomic_write_text, read_jsonl_objects, write_json
+from common import REPO_DATA_DIR, split_dir
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--results-dir", default="benchmarks/results")
     args = ap.parse_args()
 
-    kb = benchmark_data(args.dataset).load_kb()
+    kb = benchmark_data(args.dataset, REPO_DATA_DIR).load_kb()
     runs = dict(spec.split("=", 1) for spec in args.run)
     report: dict = {"dataset": args.dataset, "split": args.split, "command": " ".join([Path(sys.executable).name, *sys.argv]), "runs": {}}
     for name, run in runs.items():

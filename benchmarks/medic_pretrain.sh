@@ -4,8 +4,8 @@
 #   (b) (a) + negative-aware pre-training (DPO + NLL on the KB's TF-IDF pairs);
 #   zero-shot NCBI-disease and BC5CDR-disease test scores of both (seen / unseen split by each
 #   corpus' training mentions, which neither model trained on);
-#   NCBI-disease stage 1 fine-tuned from (a) and from (b) (ncbi_cpu.yaml, FT_EPOCHS epochs);
-#   then stage 2 on top of the fine-tune from (b): pairs mined with it (ncbi_mine.yaml), DPO + NLL
+#   NCBI-disease stage 1 fine-tuned from (a) and from (b) (ncbi/stage1_cpu.yaml, FT_EPOCHS epochs);
+#   then stage 2 on top of the fine-tune from (b): pairs mined with it (ncbi/mine.yaml), DPO + NLL
 #   against its SFT-only control for each of STAGE2_SEEDS (benchmarks/stage2_seeds.sh).
 #
 #   PT_EPOCHS=2 FT_EPOCHS=2 bash benchmarks/medic_pretrain.sh
@@ -36,7 +36,7 @@ run() {
 
 zeroshot() {  # zeroshot MODEL_DIR DATASET: evaluate.py on that dataset's test set, seen/unseen by its train set
   local model=$1 name=$2 out=$1/zeroshot-$2
-  local args=(--kb_path "$DATA/kb/medic/medic_06Jul2012.txt" --kb_format medic --corpus_format pubtator)
+  local args=(--data_dir ../shared/data --kb_path "$DATA/kb/medic/medic_06Jul2012.txt" --kb_format medic --corpus_format pubtator)
   case $name in
     ncbi-disease) args+=(--test_file "$DATA/ncbi-disease/NCBItestset_corpus.txt" --train_file "$DATA/ncbi-disease/NCBItrainset_corpus.txt") ;;
     bc5cdr-disease) args+=(--entity_types Disease --test_file "$DATA/bc5cdr/CDR_TestSet.PubTator.txt" --train_file "$DATA/bc5cdr/CDR_TrainingSet.PubTator.txt") ;;
@@ -45,16 +45,16 @@ zeroshot() {  # zeroshot MODEL_DIR DATASET: evaluate.py on that dataset's test s
 }
 
 finetune() {  # finetune PRETRAINED_DIR OUTPUT_DIR: NCBI-disease stage 1 from that checkpoint
-  run "$2/stage1_results.json" "$2.log" $LAUNCH recipes/stage1.py --config recipes/configs/ncbi_cpu.yaml --model_name_or_path "$1" --output_dir "$2" --num_train_epochs "$FT_EPOCHS"
+  run "$2/stage1_results.json" "$2.log" $LAUNCH recipes/stage1.py --config recipes/configs/ncbi/stage1_cpu.yaml --model_name_or_path "$1" --output_dir "$2" --num_train_epochs "$FT_EPOCHS"
 }
 
 # (a) on both threads: nothing else can run yet.
 if [[ ! -f $A/stage1_results.json ]]; then
-  $LAUNCH recipes/pretrain.py --config recipes/configs/medic_pretrain.yaml --num_train_epochs "$PT_EPOCHS" --output_dir "$A" > "$A.log" 2>&1
+  $LAUNCH recipes/pretrain.py --config recipes/configs/medic/pretrain.yaml --num_train_epochs "$PT_EPOCHS" --output_dir "$A" > "$A.log" 2>&1
 fi
 # Then two lanes, one thread each: (b) and what needs it; what needs only (a).
 (
-  run "$B/stage2_results.json" "$B.log" $LAUNCH recipes/stage2_dpo.py --config recipes/configs/medic_pretrain_dpo.yaml --stage1_model "$A" --output_dir "$B"
+  run "$B/stage2_results.json" "$B.log" $LAUNCH recipes/stage2_dpo.py --config recipes/configs/medic/pretrain_dpo.yaml --stage1_model "$A" --output_dir "$B"
   zeroshot "$B" ncbi-disease
   zeroshot "$B" bc5cdr-disease
   finetune "$B" "$FT-dpo"
@@ -75,7 +75,7 @@ $PY benchmarks/seeds_summary.py --out "benchmarks/results/medic_pretrain_${PT_EP
 
 # Stage 2 on the fine-tune from (b): mine its own mistakes, then DPO + NLL vs the SFT-only control.
 if [[ -n $STAGE2_SEEDS ]]; then
-  run "$MINED/mining_summary.json" "$MINED.log" $LAUNCH recipes/mine.py --config recipes/configs/ncbi_mine.yaml --model_dir "$FT-dpo" --output_dir "$MINED"
+  run "$MINED/mining_summary.json" "$MINED.log" $LAUNCH recipes/mine.py --config recipes/configs/ncbi/mine.yaml --model_dir "$FT-dpo" --output_dir "$MINED"
   tag=from-pt${PT_EPOCHS}ep
   STAGE1=$FT-dpo PAIRS=$MINED/train DEV_PAIRS=$MINED/dev TAG=$tag bash benchmarks/stage2_seeds.sh $STAGE2_SEEDS
   runs() { local dirs=(); for seed in $STAGE2_SEEDS; do dirs+=("outputs/ncbi-stage2-$tag-$1-s$seed"); done; (IFS=,; echo "${dirs[*]}"); }

@@ -1,4 +1,4 @@
-"""Throughput of the KB pre-training corpus build (angel_trl.pretraining): names/s, rows, shards, peak RSS.
+"""Throughput of the KB pre-training corpus build (angel_trl.pretraining.shards): names/s, rows, shards, peak RSS.
 
     python benchmarks/pretrain_corpus_bench.py --kb medic       # -> benchmarks/results/pretrain_corpus_medic.json
     python benchmarks/pretrain_corpus_bench.py --kb mesh_chem   # MeSH 2024 chemicals (675k names)
@@ -32,10 +32,10 @@ def rss_mb() -> float:
 
 
 def load_kb(name: str):
-    from angel_trl.data import shared_data_dir
-    from angel_trl.kb import read_medic, read_mesh
+    from angel_trl.data.kb import read_medic, read_mesh
+    from common import benchmark_data_dir
 
-    d = shared_data_dir()
+    d = benchmark_data_dir()
     if name == "medic":
         return read_medic(d / "kb/medic/medic_06Jul2012.txt")
     return read_mesh(d / "kb/mesh2024/mesh_id_label_mappings.tsv", d / "kb/mesh2024/mesh_supp_id_label_mappings.tsv", ["D"])
@@ -54,8 +54,9 @@ def main() -> None:
     ap.add_argument("--max_shards", type=int, default=None, help="Generate only the first N missing shards (a sample of a long build; --resume continues it).")
     args = ap.parse_args()
 
-    from angel_trl.examples import ExampleConfig
-    from angel_trl.pretraining import PretrainCorpusBuilder, PretrainCorpusConfig
+    from angel_trl.text.examples import ExampleConfig
+    from angel_trl.pretraining.corpus import PretrainCorpusConfig
+    from angel_trl.pretraining.shards import PretrainCorpusBuilder
 
     work = Path(args.work or f"benchmarks/work/pretrain_corpus_{args.kb}")
     out = Path(args.out or f"benchmarks/results/pretrain_corpus_{args.kb}.json")

@@ -16,9 +16,8 @@ import json
 from pathlib import Path
 
 from angel_trl.evaluation import mcnemar
-from angel_trl.io_utils import atomic_write_text, write_json
-from paired_test import load  # benchmarks/ is the script's directory, so on sys.path
-from seeds_summary import METRICS, results
+from angel_trl.data.files import atomic_write_text, write_json
+from common import METRICS, load_predictions, run_results
 
 
 def zero_shot_scores(run: Path) -> dict[str, dict]:
@@ -30,7 +29,7 @@ def zero_shot_scores(run: Path) -> dict[str, dict]:
 
 
 def training(run: Path) -> dict:
-    return {"train": results(str(run)).get("train"), "seed": json.loads((run / "training_args.json").read_text()).get("seed")}
+    return {"train": run_results(run).get("train"), "seed": json.loads((run / "training_args.json").read_text()).get("seed")}
 
 
 def main() -> None:
@@ -58,7 +57,7 @@ def main() -> None:
         for ds in datasets:
             if ds not in report[a]["zero_shot_test"] or ds not in report[b]["zero_shot_test"]:
                 continue
-            test = mcnemar(load(str(runs[a] / f"zeroshot-{ds}"), "test"), load(str(runs[b] / f"zeroshot-{ds}"), "test"))
+            test = mcnemar(load_predictions(runs[a] / f"zeroshot-{ds}", "test"), load_predictions(runs[b] / f"zeroshot-{ds}", "test"))
             paired[f"{a} vs {b}: {ds}"] = test
             acc_a, acc_b = report[a]["zero_shot_test"][ds]["acc@1"], report[b]["zero_shot_test"][ds]["acc@1"]
             md.append(f"| {a} | {b} | {ds} | {acc_a:.2f} / {acc_b:.2f} | {test['a_only']} | {test['b_only']} | {test['p_value']:.3f} |")

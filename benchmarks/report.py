@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from angel_trl.io_utils import atomic_write_text
+from angel_trl.data.files import atomic_write_text
 
 DATASETS = {"ncbi": "NCBI", "bc5cdr-disease": "BC5CDR-disease", "bc5cdr-chemical": "BC5CDR-chemical"}
 PROTOCOLS = {"KB": "KB names only", "KB + train": "KB + training mentions as synonyms"}

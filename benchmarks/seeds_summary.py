@@ -19,10 +19,8 @@ import json
 import statistics
 from pathlib import Path
 
-from angel_trl.io_utils import atomic_write_text, write_json
-from paired_test import paired, split_scores  # benchmarks/ is the script's directory, so on sys.path
-
-METRICS = ("acc@1", "acc@5", "seen_acc@1", "unseen_acc@1")
+from angel_trl.data.files import atomic_write_text, write_json
+from common import METRICS, paired, split_scores
 
 
 def p_text(p: float) -> str:

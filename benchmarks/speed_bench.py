@@ -6,8 +6,9 @@
 Decoding: mentions/s of trie-constrained beam search against the same beam search with the prompt
 forced but no trie (beams 5), and batch size 1 (GenBioEL) against batched. Conditions alternate
 over ``--rounds`` and the median is kept, so load drifting during the run hits both alike.
-The beam cache that leaves the encoder keys/values in place (``angel_trl.beam_cache``) is timed against
-transformers' default cache, which copies them at every step.
+The beam cache that leaves the encoder keys/values in place (``angel_trl.linking.beam_cache``) is timed against
+transformers' default cache, which copies them at every step. Both baselines are ``LinkerConfig``
+switches: ``constrained=False`` and ``beam_cache=False``.
 Training: samples/s of a stage-1 step and of a DPO step with and without precomputed reference
 log-probs, on the same mined pairs (stage 1 trains on their chosen names), same model and batch.
 """
@@ -15,64 +16,28 @@ log-probs, on the same mined pairs (stage 1 trains on their chosen names), same 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
-from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from datasets import Dataset
 
-import angel_trl.linking as linking
-from angel_trl.collators import PromptedSeq2SeqCollator
-from angel_trl.corpus import load_corpus
-from angel_trl.data import _resolve
-from angel_trl.io_utils import write_json
-from angel_trl.linking import EntityLinker
-from angel_trl.modeling import load_pretrained
-from angel_trl.stage2 import load_pairs
-from angel_trl.tokenization import SequenceEncoder
+from angel_trl.trainers.collators import PromptedSeq2SeqCollator
+from angel_trl.data.corpus import load_corpus
+from angel_trl.data.arguments import resolve_data_path
+from angel_trl.data.files import write_json
+from angel_trl.linking.linker import EntityLinker
+from angel_trl.training.modeling import load_pretrained
+from angel_trl.training.stage2 import load_pairs
+from angel_trl.text.tokenization import SequenceEncoder
 from angel_trl.trainers import Seq2SeqDPOConfig, Seq2SeqDPOTrainer, Stage1Config, Stage1Trainer
-
-
-class PromptOnlyProcessor(linking.TrieConstrainedLogitsProcessor):
-    """Forces the prompt exactly like the linker, then lets every token through (no trie)."""
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        step = input_ids.shape[1] - 1
-        rows = [r for r in range(scores.shape[0]) if step < len(self.prompts[r // self.num_beams])]
-        if not rows:
-            return scores
-        out = scores.clone()
-        out[rows] = -math.inf
-        out[rows, [self.prompts[r // self.num_beams][step] for r in rows]] = 0.0
-        return out
-
-
-@contextmanager
-def unconstrained():
-    original = linking.TrieConstrainedLogitsProcessor
-    linking.TrieConstrainedLogitsProcessor = PromptOnlyProcessor
-    try:
-        yield
-    finally:
-        linking.TrieConstrainedLogitsProcessor = original
-
-
-@contextmanager
-def default_beam_cache():
-    """transformers' own cache, which copies the encoder keys/values at every beam reorder."""
-    original = linking.beam_cache_kwargs
-    linking.beam_cache_kwargs = lambda model: {}
-    try:
-        yield
-    finally:
-        linking.beam_cache_kwargs = original
+from common import REPO_DATA_DIR
 
 
 def timed(fn) -> float:
@@ -82,19 +47,18 @@ def timed(fn) -> float:
 
 
 def decoding(linker: EntityLinker, inputs, batch_sizes: list[int], num_beams: int, rounds: int) -> dict:
-    linker.config.num_beams = num_beams
     big = max(batch_sizes)
-    conditions = {f"constrained bs{bs}": (bs, nullcontext) for bs in batch_sizes}
-    conditions[f"unconstrained bs{big}"] = (big, unconstrained)
-    conditions[f"constrained bs{big}, default cache"] = (big, default_beam_cache)
+    base = replace(linker.config, num_beams=num_beams)
+    # condition -> the linker config it decodes with
+    conditions = {f"constrained bs{bs}": replace(base, batch_size=bs) for bs in batch_sizes}
+    conditions[f"unconstrained bs{big}"] = replace(base, batch_size=big, constrained=False)
+    conditions[f"constrained bs{big}, default cache"] = replace(base, batch_size=big, beam_cache=False)
+    linkers = {name: EntityLinker(linker.model, linker.tokenizer, linker.table, linker.trie, config, linker.kb) for name, config in conditions.items()}
     seconds: dict[str, list[float]] = {name: [] for name in conditions}
-    linker.config.batch_size = big
-    linker.link(inputs[:big])  # warm-up
+    linkers[f"constrained bs{big}"].link(inputs[:big])  # warm-up
     for _ in range(rounds):
-        for name, (bs, setting) in conditions.items():
-            linker.config.batch_size = bs
-            with setting():
-                seconds[name].append(timed(lambda: linker.link(inputs)))
+        for name, timed_linker in linkers.items():
+            seconds[name].append(timed(lambda: timed_linker.link(inputs)))
     rows = {name: {"median_seconds": round(statistics.median(s), 3), "mentions_per_s": round(len(inputs) / statistics.median(s), 2), "seconds": [round(x, 3) for x in s]} for name, s in seconds.items()}
     return {
         "mentions": len(inputs),
@@ -183,7 +147,7 @@ def main() -> None:
     args = ap.parse_args()
 
     linker = EntityLinker.from_pretrained(args.model_dir, device=args.device)
-    corpus = load_corpus(_resolve(args.corpus), args.corpus_format, args.entity_types)
+    corpus = load_corpus(resolve_data_path(args.corpus, REPO_DATA_DIR), args.corpus_format, args.entity_types)
     mentions = [m for m in corpus.mentions if not m.is_nil][: args.mentions]
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 2 (DPO + NLL) against its SFT-only control, several seeds, one stage-1 model, on DATASET
-# (default ncbi; its config is recipes/configs/<DATASET>_dpo.yaml unless CONFIG says otherwise).
+# (default ncbi; its config is recipes/configs/<DATASET>/stage2_dpo.yaml unless CONFIG says otherwise).
 # The control trains NLL on the same chosen names with the same pairs, steps and lr, so any gain of
 # stage 2 over it comes from the rejected names. Paired McNemar tests go to benchmarks/results/.
 #
@@ -10,8 +10,8 @@
 #   # another stage-1 model and pairs mined with it (what benchmarks/medic_pretrain.sh runs):
 #   STAGE1=outputs/ncbi-stage1-from-medic-pt2ep-dpo PAIRS=outputs/ncbi-pairs-from-medic-pt2ep/train \
 #     DEV_PAIRS=outputs/ncbi-pairs-from-medic-pt2ep/dev TAG=from-pt2ep bash benchmarks/stage2_seeds.sh 42 43 44
-#   # BC5CDR-disease (bc5cdr_disease_dpo.yaml), on the fine-tune from MEDIC pre-training and pairs mined with it:
-#   DATASET=bc5cdr_disease STAGE1=outputs/bc5cdr-disease-stage1-from-medic-pt2ep \
+#   # BC5CDR-disease (bc5cdr-disease/stage2_dpo.yaml), on the fine-tune from MEDIC pre-training and pairs mined with it:
+#   DATASET=bc5cdr-disease STAGE1=outputs/bc5cdr-disease-stage1-from-medic-pt2ep \
 #     PAIRS=outputs/bc5cdr-disease-pairs-from-medic-pt2ep/train DEV_PAIRS=outputs/bc5cdr-disease-pairs-from-medic-pt2ep/dev \
 #     TAG=from-pt2ep EXTRA="--final_eval_splits test" bash benchmarks/stage2_seeds.sh 42
 #
@@ -24,8 +24,9 @@ set -euo pipefail
 PY=${PY:-.venv/bin/python}
 LAUNCH=${LAUNCH:-.venv/bin/accelerate launch --config_file recipes/accelerate/cpu.yaml}
 DATASET=${DATASET:-ncbi}
-CONFIG=${CONFIG:-recipes/configs/${DATASET}_dpo.yaml}
-RUN=${DATASET//_/-}         # run names outputs/<RUN>-stage2..., results <DATASET>_stage2...
+CONFIG=${CONFIG:-recipes/configs/${DATASET}/stage2_dpo.yaml}
+RUN=$DATASET                # run names outputs/<RUN>-stage2...
+RESULTS=${DATASET//-/_}     # result files benchmarks/results/<RESULTS>_stage2...
 PAIRS=${PAIRS:-}            # empty: the config's train_pairs
 DEV_PAIRS=${DEV_PAIRS:-}    # empty: the config's dev_pairs
 STAGE1=${STAGE1:-}          # empty: the config's stage1_model (policy start and reference)
@@ -51,6 +52,6 @@ for seed in "$@"; do
   for pid in "${pids[@]+"${pids[@]}"}"; do wait "$pid"; done
   control=outputs/${RUN}-stage2${TAG}-sft-s${seed} stage2=outputs/${RUN}-stage2${TAG}-dpo-s${seed}
   if [[ -f $control/stage2_results.json && -f $stage2/stage2_results.json ]]; then
-    $PY benchmarks/paired_test.py "$control" "$stage2" > benchmarks/results/${DATASET}_stage2${TAG}_vs_control_seed${seed}.json
+    $PY benchmarks/paired_test.py "$control" "$stage2" > benchmarks/results/${RESULTS}_stage2${TAG}_vs_control_seed${seed}.json
   fi
 done

@@ -46,17 +46,17 @@ def peak_rss_mb() -> float:
 
 
 def load_sequences(kb_name: str, cache: Path) -> list[list[int]]:
-    from angel_trl.data import shared_data_dir
-    from angel_trl.kb import read_medic, read_mesh
-    from angel_trl.modeling import train_tokenizer
-    from angel_trl.names import NameTable
-    from angel_trl.tokenization import SequenceEncoder
+    from angel_trl.data.kb import read_medic, read_mesh
+    from angel_trl.training.modeling import train_tokenizer
+    from angel_trl.data.names import NameTable
+    from angel_trl.text.tokenization import SequenceEncoder
+    from common import benchmark_data_dir
 
     path = cache / f"{kb_name}.npz"
     if kb_name == "synthetic_3m":
         return synthetic_sequences(load_sequences("mesh_chem", cache), 3_000_000)
     if not path.exists():
-        d = shared_data_dir()
+        d = benchmark_data_dir()
         if kb_name == "medic":
             kb = read_medic(d / "kb/medic/medic_06Jul2012.txt")
         else:
@@ -124,7 +124,7 @@ def lookup_race(kb_name: str, cache: Path, rounds: int = 5) -> dict:
     """Loaded flat trie vs nested dict in one process, alternating rounds over the same probes; the
     median per-lookup time of each. Measured side by side, the ratio holds on a loaded machine, where
     the per-structure timings of ``measure`` (separate processes, minutes apart) drift."""
-    from angel_trl.trie import NameTrie
+    from angel_trl.linking.trie import NameTrie
 
     seqs = load_sequences(kb_name, cache)
     flat, nested = NameTrie.load(cache / f"{kb_name}.trie.npz"), nested_dict_trie(seqs)
@@ -147,7 +147,7 @@ def measure(kb_name: str, structure: str, cache: Path) -> dict:
     if structure == "nested_dict":
         trie = nested_dict_trie(seqs)
     else:
-        from angel_trl.trie import NameTrie
+        from angel_trl.linking.trie import NameTrie
 
         if structure == "flat":  # build: RSS includes what the allocator keeps after the build's temporaries
             trie = NameTrie.build(seqs, eos_token_id=2)

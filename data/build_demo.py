@@ -48,31 +48,32 @@ VARIANT_RATE = 0.22  # chance that a mention surface is a variant absent from th
 # Word lists
 # --------------------------------------------------------------------------------------------
 
-# noun, adjective, inflammation term, domain, exam phrase, disease kinds
-ORGANS = [
-    ("lung", "pulmonary", "pneumonitis", "pulm", "On chest computed tomography",
-     "carcinoma inflammation fibrosis cyst abscess failure"),
-    ("liver", "hepatic", "hepatitis", "gi", "On abdominal ultrasound",
-     "carcinoma adenoma inflammation fibrosis cyst abscess failure"),
-    ("kidney", "renal", "nephritis", "renal", "On renal ultrasound",
-     "carcinoma adenoma inflammation fibrosis cyst abscess failure"),
-    ("breast", "mammary", "mastitis", "gyn", "On mammography", "carcinoma adenoma inflammation cyst abscess"),
-    ("colon", "colonic", "colitis", "gi", "On colonoscopy", "carcinoma adenoma inflammation fibrosis"),
-    ("stomach", "gastric", "gastritis", "gi", "On upper endoscopy", "carcinoma adenoma inflammation"),
-    ("pancreas", "pancreatic", "pancreatitis", "gi", "On endoscopic ultrasound",
-     "carcinoma adenoma inflammation fibrosis cyst abscess"),
-    ("thyroid", "thyroid", "thyroiditis", "metabolic", "On neck ultrasound", "carcinoma adenoma inflammation cyst"),
-    ("skin", "cutaneous", "dermatitis", "derm", "On skin biopsy", "carcinoma inflammation fibrosis cyst abscess"),
-    ("brain", "cerebral", "encephalitis", "neuro", "On brain magnetic resonance imaging", "inflammation cyst abscess"),
-    ("bladder", "vesical", "cystitis", "renal", "On cystoscopy", "carcinoma inflammation"),
-    ("prostate", "prostatic", "prostatitis", "renal", "On transrectal ultrasound", "carcinoma adenoma inflammation abscess"),
-    ("ovary", "ovarian", "oophoritis", "gyn", "On pelvic ultrasound", "carcinoma inflammation cyst abscess"),
-    ("esophagus", "esophageal", "esophagitis", "gi", "On upper endoscopy", "carcinoma inflammation"),
-    ("heart", "cardiac", "carditis", "cardio", "On echocardiography", "inflammation fibrosis failure"),
-    ("bone", "osseous", "osteitis", "ortho", "On skeletal radiography", "inflammation cyst abscess"),
-    ("cervix", "cervical", "cervicitis", "gyn", "On colposcopy", "carcinoma inflammation"),
-    ("intestine", "intestinal", "enteritis", "gi", "On capsule endoscopy", "carcinoma inflammation fibrosis"),
-]
+def table(text: str) -> list[list[str]]:
+    """Rows of a text table: one row a line, cells separated by " | " (data kept as data, not code)."""
+    return [[cell.strip() for cell in line.split("|")] for line in text.strip().splitlines()]
+
+
+# noun | adjective | inflammation term | domain | exam phrase | disease kinds
+ORGANS = [tuple(row) for row in table("""
+lung | pulmonary | pneumonitis | pulm | On chest computed tomography | carcinoma inflammation fibrosis cyst abscess failure
+liver | hepatic | hepatitis | gi | On abdominal ultrasound | carcinoma adenoma inflammation fibrosis cyst abscess failure
+kidney | renal | nephritis | renal | On renal ultrasound | carcinoma adenoma inflammation fibrosis cyst abscess failure
+breast | mammary | mastitis | gyn | On mammography | carcinoma adenoma inflammation cyst abscess
+colon | colonic | colitis | gi | On colonoscopy | carcinoma adenoma inflammation fibrosis
+stomach | gastric | gastritis | gi | On upper endoscopy | carcinoma adenoma inflammation
+pancreas | pancreatic | pancreatitis | gi | On endoscopic ultrasound | carcinoma adenoma inflammation fibrosis cyst abscess
+thyroid | thyroid | thyroiditis | metabolic | On neck ultrasound | carcinoma adenoma inflammation cyst
+skin | cutaneous | dermatitis | derm | On skin biopsy | carcinoma inflammation fibrosis cyst abscess
+brain | cerebral | encephalitis | neuro | On brain magnetic resonance imaging | inflammation cyst abscess
+bladder | vesical | cystitis | renal | On cystoscopy | carcinoma inflammation
+prostate | prostatic | prostatitis | renal | On transrectal ultrasound | carcinoma adenoma inflammation abscess
+ovary | ovarian | oophoritis | gyn | On pelvic ultrasound | carcinoma inflammation cyst abscess
+esophagus | esophageal | esophagitis | gi | On upper endoscopy | carcinoma inflammation
+heart | cardiac | carditis | cardio | On echocardiography | inflammation fibrosis failure
+bone | osseous | osteitis | ortho | On skeletal radiography | inflammation cyst abscess
+cervix | cervical | cervicitis | gyn | On colposcopy | carcinoma inflammation
+intestine | intestinal | enteritis | gi | On capsule endoscopy | carcinoma inflammation fibrosis
+""")]
 
 KIND_FORMS = {
     "carcinoma": ["{noun} carcinoma", "carcinoma of the {noun}", "{adj} carcinoma", "{noun} cancer",
@@ -99,106 +100,101 @@ ORGAN_EXTRAS = {
     ("pancreas", "inflammation"): ["acute pancreatitis"],
 }
 
-# Named diseases: domain, names (first = preferred).
-NAMED_DISEASES = [
-    ("neuro", ["multiple sclerosis", "MS", "disseminated sclerosis", "encephalomyelitis disseminata"]),
-    ("neuro", ["Parkinson disease", "Parkinson's disease", "PD", "paralysis agitans", "idiopathic parkinsonism"]),
-    ("neuro", ["Alzheimer disease", "Alzheimer's disease", "AD", "Alzheimer dementia",
-               "senile dementia of the Alzheimer type", "SDAT"]),
-    ("neuro", ["amyotrophic lateral sclerosis", "ALS", "Lou Gehrig disease", "Lou Gehrig's disease"]),
-    ("neuro", ["Huntington disease", "Huntington's disease", "HD", "Huntington chorea", "Huntington's chorea"]),
-    ("neuro", ["epilepsy", "seizure disorder", "epilepsies", "epileptic disorder"]),
-    ("neuro", ["migraine", "migraine headache", "migraines", "hemicrania"]),
-    ("neuro", ["cerebral palsy", "CP", "Little disease"]),
-    ("neuro", ["myasthenia gravis", "MG", "myasthenia"]),
-    ("neuro", ["Guillain-Barre syndrome", "Guillain-Barré syndrome", "GBS",
-               "acute inflammatory demyelinating polyneuropathy", "AIDP"]),
-    ("neuro", ["essential tremor", "familial tremor", "benign essential tremor"]),
-    ("neuro", ["Duchenne muscular dystrophy", "DMD", "Duchenne dystrophy", "pseudohypertrophic muscular dystrophy"]),
-    ("neuro", ["Becker muscular dystrophy", "BMD", "Becker dystrophy", "benign pseudohypertrophic muscular dystrophy"]),
-    ("psych", ["panic disorder", "PD", "panic disorders", "episodic paroxysmal anxiety"]),
-    ("psych", ["schizophrenia", "schizophrenic disorder", "schizophrenias", "dementia praecox"]),
-    ("psych", ["major depressive disorder", "MDD", "major depression", "unipolar depression"]),
-    ("psych", ["bipolar disorder", "BD", "manic-depressive illness", "bipolar affective disorder"]),
-    ("psych", ["attention deficit hyperactivity disorder", "ADHD", "attention-deficit/hyperactivity disorder",
-               "hyperkinetic disorder"]),
-    ("psych", ["obsessive-compulsive disorder", "OCD", "obsessive compulsive neurosis"]),
-    ("cardio", ["mitral stenosis", "MS", "mitral valve stenosis", "stenosis of the mitral valve"]),
-    ("cardio", ["mitral regurgitation", "MR", "mitral insufficiency", "MI", "mitral valve regurgitation"]),
-    ("cardio", ["myocardial infarction", "MI", "heart attack", "myocardial infarct", "cardiac infarction"]),
-    ("cardio", ["aortic stenosis", "aortic valve stenosis", "stenosis of the aortic valve"]),
-    ("cardio", ["coronary artery disease", "CAD", "coronary heart disease", "CHD", "coronary disease"]),
-    ("cardio", ["atrial fibrillation", "AF", "AFib", "auricular fibrillation"]),
-    ("cardio", ["hypertension", "high blood pressure", "HTN", "arterial hypertension"]),
-    ("cardio", ["pulmonary arterial hypertension", "PAH", "pulmonary artery hypertension"]),
-    ("cardio", ["dilated cardiomyopathy", "DCM", "congestive cardiomyopathy"]),
-    ("cardio", ["pulmonary embolism", "PE", "lung embolism", "pulmonary thromboembolism"]),
-    ("cardio", ["preeclampsia", "pre-eclampsia", "PE", "toxemia of pregnancy", "toxaemia of pregnancy"]),
-    ("cardio", ["deep vein thrombosis", "DVT", "deep venous thrombosis"]),
-    ("rheum", ["rheumatoid arthritis", "RA", "rheumatoid disease", "atrophic arthritis"]),
-    ("rheum", ["ankylosing spondylitis", "Bechterew disease", "Bechterew's disease", "spondylitis ankylopoietica"]),
-    ("rheum", ["systemic lupus erythematosus", "SLE", "lupus", "systemic lupus", "disseminated lupus erythematosus"]),
-    ("rheum", ["dermatomyositis", "DM", "dermatomyositides"]),
-    ("rheum", ["osteoarthritis", "OA", "degenerative joint disease", "osteoarthrosis"]),
-    ("rheum", ["gout", "gouty arthritis", "podagra"]),
-    ("derm", ["atopic dermatitis", "AD", "atopic eczema", "neurodermatitis"]),
-    ("derm", ["psoriasis", "psoriasis vulgaris", "plaque psoriasis"]),
-    ("derm", ["vitiligo", "leukoderma acquisitum", "acquired leukoderma"]),
-    ("heme", ["refractory anemia", "RA", "refractory anaemia", "myelodysplastic refractory anemia"]),
-    ("heme", ["iron deficiency anemia", "IDA", "iron-deficiency anaemia", "sideropenic anemia"]),
-    ("heme", ["sickle cell disease", "sickle cell anemia", "SCD", "sickle-cell disease", "drepanocytosis"]),
-    ("heme", ["beta-thalassemia", "beta thalassemia", "β-thalassemia", "Cooley anemia", "thalassemia major"]),
-    ("heme", ["hemophilia A", "haemophilia A", "factor VIII deficiency", "classic hemophilia"]),
-    ("heme", ["hemophilia B", "haemophilia B", "factor IX deficiency", "Christmas disease"]),
-    ("heme", ["Hodgkin disease", "Hodgkin lymphoma", "Hodgkin's disease", "HD", "HL"]),
-    ("heme", ["cold agglutinin disease", "CAD", "cold agglutinin syndrome", "CAS"]),
-    ("heme", ["acute myeloid leukemia", "AML", "acute myelogenous leukemia", "acute myeloid leukaemia"]),
-    ("heme", ["chronic myeloid leukemia", "CML", "chronic myelogenous leukemia", "chronic myeloid leukaemia"]),
-    ("heme", ["multiple myeloma", "MM", "plasma cell myeloma", "myelomatosis", "Kahler disease"]),
-    ("metabolic", ["diabetes mellitus", "DM", "diabetes"]),
-    ("metabolic", ["type 1 diabetes", "type 1 diabetes mellitus", "T1D", "T1DM", "insulin-dependent diabetes mellitus",
-                   "IDDM", "juvenile-onset diabetes"]),
-    ("metabolic", ["type 2 diabetes", "type 2 diabetes mellitus", "T2D", "T2DM",
-                   "non-insulin-dependent diabetes mellitus", "NIDDM", "adult-onset diabetes"]),
-    ("metabolic", ["obesity", "adiposity", "obese state"]),
-    ("metabolic", ["hypercholesterolemia", "hypercholesterolaemia", "high blood cholesterol"]),
-    ("metabolic", ["metabolic syndrome", "syndrome X", "insulin resistance syndrome", "MetS"]),
-    ("metabolic", ["hypothyroidism", "underactive thyroid", "hypothyreosis"]),
-    ("metabolic", ["hyperthyroidism", "overactive thyroid", "thyrotoxicosis"]),
-    ("metabolic", ["Wilson disease", "Wilson's disease", "hepatolenticular degeneration", "WD"]),
-    ("metabolic", ["hemochromatosis", "haemochromatosis", "hereditary hemochromatosis", "iron overload disease"]),
-    ("pulm", ["cystic fibrosis", "CF", "mucoviscidosis", "cystic fibrosis of the pancreas"]),
-    ("pulm", ["asthma", "bronchial asthma", "asthmatic disease"]),
-    ("pulm", ["chronic obstructive pulmonary disease", "COPD", "chronic obstructive lung disease", "COLD"]),
-    ("pulm", ["tuberculosis", "TB", "tuberculous infection", "phthisis"]),
-    ("pulm", ["pneumonia", "pneumonias", "lung infection"]),
-    ("pulm", ["Pneumocystis pneumonia", "PCP", "Pneumocystis jirovecii pneumonia", "pneumocystosis"]),
-    ("pulm", ["pneumothorax", "PTX", "collapsed lung"]),
-    ("gi", ["Crohn disease", "Crohn's disease", "CD", "regional enteritis"]),
-    ("gi", ["celiac disease", "coeliac disease", "CD", "gluten-sensitive enteropathy", "celiac sprue"]),
-    ("gi", ["ulcerative colitis", "UC", "colitis ulcerosa"]),
-    ("gi", ["irritable bowel syndrome", "IBS", "spastic colon"]),
-    ("gi", ["liver cirrhosis", "cirrhosis", "hepatic cirrhosis", "cirrhosis of the liver"]),
-    ("gi", ["hepatitis B", "HBV infection", "hepatitis B virus infection", "serum hepatitis"]),
-    ("gi", ["hepatitis C", "HCV infection", "hepatitis C virus infection"]),
-    ("gi", ["chronic pancreatitis", "CP", "chronic pancreatic inflammation"]),
-    ("infect", ["HIV infection", "human immunodeficiency virus infection", "HIV disease"]),
-    ("infect", ["malaria", "paludism", "plasmodium infection"]),
-    ("infect", ["sepsis", "septicemia", "septicaemia"]),
-    ("renal", ["nephrotic syndrome", "NS", "nephrosis"]),
-    ("renal", ["chronic kidney disease", "CKD", "chronic renal disease", "chronic renal insufficiency"]),
-    ("renal", ["acute kidney injury", "AKI", "acute renal failure", "ARF"]),
-    ("renal", ["polycystic kidney disease", "PKD", "polycystic renal disease"]),
-    ("onc", ["melanoma", "malignant melanoma", "melanomas"]),
-    ("onc", ["glioblastoma", "glioblastoma multiforme", "GBM", "grade IV astrocytoma"]),
-    ("onc", ["neuroblastoma", "neuroblastomas", "NB"]),
-    ("onc", ["retinoblastoma", "RB", "retinoblastomas"]),
-    ("onc", ["malignant mesothelioma", "mesothelioma", "mesotheliomas"]),
-    ("immuno", ["severe combined immunodeficiency", "SCID", "severe combined immune deficiency"]),
-    ("genetic", ["Down syndrome", "Down's syndrome", "trisomy 21", "DS"]),
-    ("genetic", ["fragile X syndrome", "FXS", "Martin-Bell syndrome"]),
-    ("genetic", ["Marfan syndrome", "Marfan's syndrome", "MFS"]),
-]
+# Named diseases: domain | names (first = preferred).
+NAMED_DISEASES = [(row[0], row[1:]) for row in table("""
+neuro | multiple sclerosis | MS | disseminated sclerosis | encephalomyelitis disseminata
+neuro | Parkinson disease | Parkinson's disease | PD | paralysis agitans | idiopathic parkinsonism
+neuro | Alzheimer disease | Alzheimer's disease | AD | Alzheimer dementia | senile dementia of the Alzheimer type | SDAT
+neuro | amyotrophic lateral sclerosis | ALS | Lou Gehrig disease | Lou Gehrig's disease
+neuro | Huntington disease | Huntington's disease | HD | Huntington chorea | Huntington's chorea
+neuro | epilepsy | seizure disorder | epilepsies | epileptic disorder
+neuro | migraine | migraine headache | migraines | hemicrania
+neuro | cerebral palsy | CP | Little disease
+neuro | myasthenia gravis | MG | myasthenia
+neuro | Guillain-Barre syndrome | Guillain-Barré syndrome | GBS | acute inflammatory demyelinating polyneuropathy | AIDP
+neuro | essential tremor | familial tremor | benign essential tremor
+neuro | Duchenne muscular dystrophy | DMD | Duchenne dystrophy | pseudohypertrophic muscular dystrophy
+neuro | Becker muscular dystrophy | BMD | Becker dystrophy | benign pseudohypertrophic muscular dystrophy
+psych | panic disorder | PD | panic disorders | episodic paroxysmal anxiety
+psych | schizophrenia | schizophrenic disorder | schizophrenias | dementia praecox
+psych | major depressive disorder | MDD | major depression | unipolar depression
+psych | bipolar disorder | BD | manic-depressive illness | bipolar affective disorder
+psych | attention deficit hyperactivity disorder | ADHD | attention-deficit/hyperactivity disorder | hyperkinetic disorder
+psych | obsessive-compulsive disorder | OCD | obsessive compulsive neurosis
+cardio | mitral stenosis | MS | mitral valve stenosis | stenosis of the mitral valve
+cardio | mitral regurgitation | MR | mitral insufficiency | MI | mitral valve regurgitation
+cardio | myocardial infarction | MI | heart attack | myocardial infarct | cardiac infarction
+cardio | aortic stenosis | aortic valve stenosis | stenosis of the aortic valve
+cardio | coronary artery disease | CAD | coronary heart disease | CHD | coronary disease
+cardio | atrial fibrillation | AF | AFib | auricular fibrillation
+cardio | hypertension | high blood pressure | HTN | arterial hypertension
+cardio | pulmonary arterial hypertension | PAH | pulmonary artery hypertension
+cardio | dilated cardiomyopathy | DCM | congestive cardiomyopathy
+cardio | pulmonary embolism | PE | lung embolism | pulmonary thromboembolism
+cardio | preeclampsia | pre-eclampsia | PE | toxemia of pregnancy | toxaemia of pregnancy
+cardio | deep vein thrombosis | DVT | deep venous thrombosis
+rheum | rheumatoid arthritis | RA | rheumatoid disease | atrophic arthritis
+rheum | ankylosing spondylitis | Bechterew disease | Bechterew's disease | spondylitis ankylopoietica
+rheum | systemic lupus erythematosus | SLE | lupus | systemic lupus | disseminated lupus erythematosus
+rheum | dermatomyositis | DM | dermatomyositides
+rheum | osteoarthritis | OA | degenerative joint disease | osteoarthrosis
+rheum | gout | gouty arthritis | podagra
+derm | atopic dermatitis | AD | atopic eczema | neurodermatitis
+derm | psoriasis | psoriasis vulgaris | plaque psoriasis
+derm | vitiligo | leukoderma acquisitum | acquired leukoderma
+heme | refractory anemia | RA | refractory anaemia | myelodysplastic refractory anemia
+heme | iron deficiency anemia | IDA | iron-deficiency anaemia | sideropenic anemia
+heme | sickle cell disease | sickle cell anemia | SCD | sickle-cell disease | drepanocytosis
+heme | beta-thalassemia | beta thalassemia | β-thalassemia | Cooley anemia | thalassemia major
+heme | hemophilia A | haemophilia A | factor VIII deficiency | classic hemophilia
+heme | hemophilia B | haemophilia B | factor IX deficiency | Christmas disease
+heme | Hodgkin disease | Hodgkin lymphoma | Hodgkin's disease | HD | HL
+heme | cold agglutinin disease | CAD | cold agglutinin syndrome | CAS
+heme | acute myeloid leukemia | AML | acute myelogenous leukemia | acute myeloid leukaemia
+heme | chronic myeloid leukemia | CML | chronic myelogenous leukemia | chronic myeloid leukaemia
+heme | multiple myeloma | MM | plasma cell myeloma | myelomatosis | Kahler disease
+metabolic | diabetes mellitus | DM | diabetes
+metabolic | type 1 diabetes | type 1 diabetes mellitus | T1D | T1DM | insulin-dependent diabetes mellitus | IDDM | juvenile-onset diabetes
+metabolic | type 2 diabetes | type 2 diabetes mellitus | T2D | T2DM | non-insulin-dependent diabetes mellitus | NIDDM | adult-onset diabetes
+metabolic | obesity | adiposity | obese state
+metabolic | hypercholesterolemia | hypercholesterolaemia | high blood cholesterol
+metabolic | metabolic syndrome | syndrome X | insulin resistance syndrome | MetS
+metabolic | hypothyroidism | underactive thyroid | hypothyreosis
+metabolic | hyperthyroidism | overactive thyroid | thyrotoxicosis
+metabolic | Wilson disease | Wilson's disease | hepatolenticular degeneration | WD
+metabolic | hemochromatosis | haemochromatosis | hereditary hemochromatosis | iron overload disease
+pulm | cystic fibrosis | CF | mucoviscidosis | cystic fibrosis of the pancreas
+pulm | asthma | bronchial asthma | asthmatic disease
+pulm | chronic obstructive pulmonary disease | COPD | chronic obstructive lung disease | COLD
+pulm | tuberculosis | TB | tuberculous infection | phthisis
+pulm | pneumonia | pneumonias | lung infection
+pulm | Pneumocystis pneumonia | PCP | Pneumocystis jirovecii pneumonia | pneumocystosis
+pulm | pneumothorax | PTX | collapsed lung
+gi | Crohn disease | Crohn's disease | CD | regional enteritis
+gi | celiac disease | coeliac disease | CD | gluten-sensitive enteropathy | celiac sprue
+gi | ulcerative colitis | UC | colitis ulcerosa
+gi | irritable bowel syndrome | IBS | spastic colon
+gi | liver cirrhosis | cirrhosis | hepatic cirrhosis | cirrhosis of the liver
+gi | hepatitis B | HBV infection | hepatitis B virus infection | serum hepatitis
+gi | hepatitis C | HCV infection | hepatitis C virus infection
+gi | chronic pancreatitis | CP | chronic pancreatic inflammation
+infect | HIV infection | human immunodeficiency virus infection | HIV disease
+infect | malaria | paludism | plasmodium infection
+infect | sepsis | septicemia | septicaemia
+renal | nephrotic syndrome | NS | nephrosis
+renal | chronic kidney disease | CKD | chronic renal disease | chronic renal insufficiency
+renal | acute kidney injury | AKI | acute renal failure | ARF
+renal | polycystic kidney disease | PKD | polycystic renal disease
+onc | melanoma | malignant melanoma | melanomas
+onc | glioblastoma | glioblastoma multiforme | GBM | grade IV astrocytoma
+onc | neuroblastoma | neuroblastomas | NB
+onc | retinoblastoma | RB | retinoblastomas
+onc | malignant mesothelioma | mesothelioma | mesotheliomas
+immuno | severe combined immunodeficiency | SCID | severe combined immune deficiency
+genetic | Down syndrome | Down's syndrome | trisomy 21 | DS
+genetic | fragile X syndrome | FXS | Martin-Bell syndrome
+genetic | Marfan syndrome | Marfan's syndrome | MFS
+""")]
 
 # Inherited enzyme deficiencies and their enzymes:
 # enzyme, acronym, enzyme synonyms, preferred deficiency names, extra deficiency names,
@@ -314,90 +310,90 @@ ADVERSE_EFFECTS = [
     ["ventricular arrhythmia", "ventricular arrhythmias", "ventricular dysrhythmia"],
 ]
 
-# Drugs and other chemicals: preferred name, drug class (None: not a therapeutic agent), synonyms.
-DRUGS = [
-    ("aspirin", "antiplatelet", ["acetylsalicylic acid", "ASA", "acetylsalicylate"]),
-    ("acetaminophen", "analgesic", ["paracetamol", "APAP", "N-acetyl-p-aminophenol"]),
-    ("ibuprofen", "anti-inflammatory", ["isobutylphenylpropionic acid", "ibuprofen lysine"]),
-    ("naproxen", "anti-inflammatory", ["naproxen sodium", "naproxene"]),
-    ("metformin", "antidiabetic", ["metformin hydrochloride", "dimethylbiguanide"]),
-    ("insulin", "antidiabetic", ["human insulin", "regular insulin", "insulins"]),
-    ("glibenclamide", "antidiabetic", ["glyburide", "glybenclamide"]),
-    ("methotrexate", "antimetabolite", ["MTX", "amethopterin"]),
-    ("cyclophosphamide", "alkylating", ["CPA", "cytophosphane", "Cytoxan"]),
-    ("cyproterone acetate", "antiandrogenic", ["CPA", "cyproterone"]),
-    ("cyclosporine", "immunosuppressive", ["ciclosporin", "cyclosporin A", "CsA", "CyA"]),
-    ("tacrolimus", "immunosuppressive", ["FK506", "FK-506", "fujimycin"]),
-    ("azathioprine", "immunosuppressive", ["AZA", "Imuran"]),
-    ("mercaptopurine", "antimetabolite", ["6-mercaptopurine", "6-MP", "6MP"]),
-    ("fluorouracil", "antimetabolite", ["5-fluorouracil", "5-FU", "5FU"]),
-    ("capecitabine", "antimetabolite", ["Xeloda"]),
-    ("cisplatin", "platinum-based", ["cis-diamminedichloroplatinum", "CDDP", "cis-platinum"]),
-    ("carboplatin", "platinum-based", ["CBDCA", "Paraplatin"]),
-    ("doxorubicin", "anthracycline", ["adriamycin", "DOX", "hydroxydaunorubicin"]),
-    ("doxycycline", "tetracycline-class", ["DOX", "doxycycline hyclate"]),
-    ("paclitaxel", "taxane", ["PTX", "taxol"]),
-    ("pentoxifylline", "haemorheologic", ["PTX", "oxpentifylline"]),
-    ("levodopa", "dopaminergic", ["L-dopa", "L-DOPA", "L-3,4-dihydroxyphenylalanine"]),
-    ("carbidopa", "decarboxylase-inhibiting", ["alpha-methyldopa hydrazine", "Lodosyn"]),
-    ("dopamine", "inotropic", ["DA", "3-hydroxytyramine"]),
-    ("warfarin", "anticoagulant", ["warfarin sodium", "coumadin"]),
-    ("heparin", "anticoagulant", ["unfractionated heparin", "UFH", "heparin sodium"]),
-    ("amiodarone", "antiarrhythmic", ["amiodarone hydrochloride", "Cordarone"]),
-    ("digoxin", "cardiotonic", ["digoxine", "Lanoxin"]),
-    ("lithium", "mood-stabilizing", ["lithium carbonate", "Li2CO3"]),
-    ("valproic acid", "anticonvulsant", ["valproate", "VPA", "sodium valproate"]),
-    ("phenytoin", "anticonvulsant", ["diphenylhydantoin", "DPH", "phenytoin sodium"]),
-    ("carbamazepine", "anticonvulsant", ["CBZ", "Tegretol"]),
-    ("haloperidol", "antipsychotic", ["Haldol", "haloperidol decanoate"]),
-    ("clozapine", "antipsychotic", ["Clozaril", "clozapin"]),
-    ("risperidone", "antipsychotic", ["Risperdal", "risperidon"]),
-    ("fluoxetine", "antidepressant", ["Prozac", "fluoxetine hydrochloride"]),
-    ("cocaine", None, ["cocaine hydrochloride", "benzoylmethylecgonine"]),
-    ("phencyclidine", None, ["PCP", "angel dust"]),
-    ("nicotine", None, ["nicotine tartrate", "3-(1-methyl-2-pyrrolidinyl)pyridine"]),
-    ("ethanol", None, ["alcohol", "ethyl alcohol", "EtOH"]),
-    ("morphine", "opioid", ["morphine sulfate", "morphia"]),
-    ("dexamethasone", "corticosteroid", ["DEX", "Decadron"]),
-    ("prednisone", "corticosteroid", ["deltacortisone", "deltasone"]),
-    ("tamoxifen", "antiestrogenic", ["tamoxifen citrate", "TAM"]),
-    ("acetylcysteine", "mucolytic", ["N-acetylcysteine", "NAC", "N-acetyl-L-cysteine"]),
-    ("allopurinol", "uricostatic", ["Zyloprim", "allopurinol sodium"]),
-    ("gentamicin", "aminoglycoside", ["gentamycin", "gentamicin sulfate"]),
-    ("vancomycin", "glycopeptide", ["vancomycin hydrochloride", "Vancocin"]),
-    ("isoniazid", "antitubercular", ["INH", "isonicotinic acid hydrazide", "isonicotinylhydrazide"]),
-    ("rifampicin", "antitubercular", ["rifampin", "RIF"]),
-    ("streptozotocin", None, ["STZ", "streptozocin"]),
-    ("thyroid hormone", "hormonal", ["TH", "thyroid hormones"]),
-    ("levothyroxine", "hormonal", ["L-thyroxine", "T4", "thyroxine"]),
-    ("pentostatin", "purine analogue", ["deoxycoformycin", "dCF", "2'-deoxycoformycin"]),
-    ("pegademase bovine", "enzyme replacement", ["PEG-ADA", "polyethylene glycol-modified adenosine deaminase"]),
-    ("imiglucerase", "enzyme replacement", ["Cerezyme", "recombinant glucocerebrosidase"]),
-    ("agalsidase beta", "enzyme replacement", ["Fabrazyme", "recombinant alpha-galactosidase A"]),
-    ("alglucosidase alfa", "enzyme replacement", ["Myozyme", "recombinant acid alpha-glucosidase"]),
-    ("laronidase", "enzyme replacement", ["Aldurazyme", "recombinant alpha-L-iduronidase"]),
-    ("idursulfase", "enzyme replacement", ["Elaprase", "recombinant iduronate-2-sulfatase"]),
-    ("sapropterin", "cofactor", ["tetrahydrobiopterin", "BH4", "sapropterin dihydrochloride"]),
-    ("nitisinone", "hydroxyphenylpyruvate dioxygenase-inhibiting", ["NTBC", "Orfadin"]),
-    ("hemin", "heme-replacing", ["hematin", "haem arginate"]),
-    ("interferon beta", "immunomodulatory", ["IFN-beta", "interferon-beta", "IFN-β"]),
-    ("glatiramer acetate", "immunomodulatory", ["copolymer 1", "Copaxone"]),
-    ("enalapril", "antihypertensive", ["enalapril maleate", "Vasotec"]),
-    ("captopril", "antihypertensive", ["Capoten", "captopryl"]),
-    ("propranolol", "beta-blocking", ["propranolol hydrochloride", "Inderal"]),
-    ("atenolol", "beta-blocking", ["Tenormin", "atenolol tablets"]),
-    ("furosemide", "diuretic", ["frusemide", "Lasix"]),
-    ("hydrochlorothiazide", "diuretic", ["HCTZ", "hydrochlorothiazid"]),
-    ("simvastatin", "lipid-lowering", ["Zocor", "simvastatine"]),
-    ("atorvastatin", "lipid-lowering", ["Lipitor", "atorvastatin calcium"]),
-    ("puromycin aminonucleoside", None, ["PAN", "puromycin amino nucleoside"]),
-    ("zidovudine", "antiretroviral", ["AZT", "azidothymidine", "ZDV"]),
-    ("chloroquine", "antimalarial", ["chloroquine phosphate", "Aralen"]),
-    ("sumatriptan", "antimigraine", ["Imitrex", "sumatriptan succinate"]),
-    ("glucose", None, ["D-glucose", "dextrose"]),
-    ("cholesterol", None, ["cholesterin", "cholest-5-en-3beta-ol"]),
-    ("hydrogen peroxide", None, ["H2O2", "hydroperoxide"]),
-]
+# Drugs and other chemicals: preferred name | drug class (-: not a therapeutic agent) | synonyms.
+DRUGS = [(row[0], None if row[1] == "-" else row[1], row[2:]) for row in table("""
+aspirin | antiplatelet | acetylsalicylic acid | ASA | acetylsalicylate
+acetaminophen | analgesic | paracetamol | APAP | N-acetyl-p-aminophenol
+ibuprofen | anti-inflammatory | isobutylphenylpropionic acid | ibuprofen lysine
+naproxen | anti-inflammatory | naproxen sodium | naproxene
+metformin | antidiabetic | metformin hydrochloride | dimethylbiguanide
+insulin | antidiabetic | human insulin | regular insulin | insulins
+glibenclamide | antidiabetic | glyburide | glybenclamide
+methotrexate | antimetabolite | MTX | amethopterin
+cyclophosphamide | alkylating | CPA | cytophosphane | Cytoxan
+cyproterone acetate | antiandrogenic | CPA | cyproterone
+cyclosporine | immunosuppressive | ciclosporin | cyclosporin A | CsA | CyA
+tacrolimus | immunosuppressive | FK506 | FK-506 | fujimycin
+azathioprine | immunosuppressive | AZA | Imuran
+mercaptopurine | antimetabolite | 6-mercaptopurine | 6-MP | 6MP
+fluorouracil | antimetabolite | 5-fluorouracil | 5-FU | 5FU
+capecitabine | antimetabolite | Xeloda
+cisplatin | platinum-based | cis-diamminedichloroplatinum | CDDP | cis-platinum
+carboplatin | platinum-based | CBDCA | Paraplatin
+doxorubicin | anthracycline | adriamycin | DOX | hydroxydaunorubicin
+doxycycline | tetracycline-class | DOX | doxycycline hyclate
+paclitaxel | taxane | PTX | taxol
+pentoxifylline | haemorheologic | PTX | oxpentifylline
+levodopa | dopaminergic | L-dopa | L-DOPA | L-3,4-dihydroxyphenylalanine
+carbidopa | decarboxylase-inhibiting | alpha-methyldopa hydrazine | Lodosyn
+dopamine | inotropic | DA | 3-hydroxytyramine
+warfarin | anticoagulant | warfarin sodium | coumadin
+heparin | anticoagulant | unfractionated heparin | UFH | heparin sodium
+amiodarone | antiarrhythmic | amiodarone hydrochloride | Cordarone
+digoxin | cardiotonic | digoxine | Lanoxin
+lithium | mood-stabilizing | lithium carbonate | Li2CO3
+valproic acid | anticonvulsant | valproate | VPA | sodium valproate
+phenytoin | anticonvulsant | diphenylhydantoin | DPH | phenytoin sodium
+carbamazepine | anticonvulsant | CBZ | Tegretol
+haloperidol | antipsychotic | Haldol | haloperidol decanoate
+clozapine | antipsychotic | Clozaril | clozapin
+risperidone | antipsychotic | Risperdal | risperidon
+fluoxetine | antidepressant | Prozac | fluoxetine hydrochloride
+cocaine | - | cocaine hydrochloride | benzoylmethylecgonine
+phencyclidine | - | PCP | angel dust
+nicotine | - | nicotine tartrate | 3-(1-methyl-2-pyrrolidinyl)pyridine
+ethanol | - | alcohol | ethyl alcohol | EtOH
+morphine | opioid | morphine sulfate | morphia
+dexamethasone | corticosteroid | DEX | Decadron
+prednisone | corticosteroid | deltacortisone | deltasone
+tamoxifen | antiestrogenic | tamoxifen citrate | TAM
+acetylcysteine | mucolytic | N-acetylcysteine | NAC | N-acetyl-L-cysteine
+allopurinol | uricostatic | Zyloprim | allopurinol sodium
+gentamicin | aminoglycoside | gentamycin | gentamicin sulfate
+vancomycin | glycopeptide | vancomycin hydrochloride | Vancocin
+isoniazid | antitubercular | INH | isonicotinic acid hydrazide | isonicotinylhydrazide
+rifampicin | antitubercular | rifampin | RIF
+streptozotocin | - | STZ | streptozocin
+thyroid hormone | hormonal | TH | thyroid hormones
+levothyroxine | hormonal | L-thyroxine | T4 | thyroxine
+pentostatin | purine analogue | deoxycoformycin | dCF | 2'-deoxycoformycin
+pegademase bovine | enzyme replacement | PEG-ADA | polyethylene glycol-modified adenosine deaminase
+imiglucerase | enzyme replacement | Cerezyme | recombinant glucocerebrosidase
+agalsidase beta | enzyme replacement | Fabrazyme | recombinant alpha-galactosidase A
+alglucosidase alfa | enzyme replacement | Myozyme | recombinant acid alpha-glucosidase
+laronidase | enzyme replacement | Aldurazyme | recombinant alpha-L-iduronidase
+idursulfase | enzyme replacement | Elaprase | recombinant iduronate-2-sulfatase
+sapropterin | cofactor | tetrahydrobiopterin | BH4 | sapropterin dihydrochloride
+nitisinone | hydroxyphenylpyruvate dioxygenase-inhibiting | NTBC | Orfadin
+hemin | heme-replacing | hematin | haem arginate
+interferon beta | immunomodulatory | IFN-beta | interferon-beta | IFN-β
+glatiramer acetate | immunomodulatory | copolymer 1 | Copaxone
+enalapril | antihypertensive | enalapril maleate | Vasotec
+captopril | antihypertensive | Capoten | captopryl
+propranolol | beta-blocking | propranolol hydrochloride | Inderal
+atenolol | beta-blocking | Tenormin | atenolol tablets
+furosemide | diuretic | frusemide | Lasix
+hydrochlorothiazide | diuretic | HCTZ | hydrochlorothiazid
+simvastatin | lipid-lowering | Zocor | simvastatine
+atorvastatin | lipid-lowering | Lipitor | atorvastatin calcium
+puromycin aminonucleoside | - | PAN | puromycin amino nucleoside
+zidovudine | antiretroviral | AZT | azidothymidine | ZDV
+chloroquine | antimalarial | chloroquine phosphate | Aralen
+sumatriptan | antimigraine | Imitrex | sumatriptan succinate
+glucose | - | D-glucose | dextrose
+cholesterol | - | cholesterin | cholest-5-en-3beta-ol
+hydrogen peroxide | - | H2O2 | hydroperoxide
+""")]
 
 # organisation: name, acronym, synonyms, domain of the diseases its guidelines mention
 ORGANISATIONS = [
@@ -455,45 +451,46 @@ NIL_CHEMICALS = [
 # X adverse effect, O organisation, P procedure, K composite disease mention, N NIL disease,
 # M NIL chemical. Modifiers: :short (an acronym of the slot's concept), :long (a non-acronym name),
 # :ctx / :feat / :inh / :cls (context words, not mentions). {num} {num2} {age} {pct} {year}: numbers.
-TEMPLATES = [
-    ("{D1:ctx}, the patient was diagnosed with {D1}.", 3.0, {}),
-    ("{D1:ctx}, {num} patients with {D1} were enrolled.", 2.0, {}),
-    ("{D1:ctx}, {D1:long} ({D1:short}) was confirmed in {num} patients.", 2.0, {}),
-    ("Patients with {D1:long} ({D1:short}) were followed for a median of {num} months.", 2.0, {}),
-    ("The prevalence of {D1} was higher in patients with {D2} than in controls.", 2.0, {}),
-    ("{D1} is a common cause of morbidity in patients with {D2}.", 1.5, {}),
-    ("No association was found between {D1} and {D2} in this cohort.", 1.5, {}),
-    ("The differential diagnosis included {D1}, {D2} and {D3}.", 1.0, {}),
-    ("We describe a {age}-year-old woman with {D1} who developed {X1} during treatment with {C1}.", 1.5, {}),
-    ("{C1}-induced {X1} was observed in {num} of {num2} rats.", 2.0, {}),
-    ("Treatment with {C1} reduced the incidence of {X1} compared with placebo.", 1.5, {}),
-    ("Long-term use of {C1} has been associated with {X1}.", 1.5, {}),
-    ("Withdrawal of {C1} led to resolution of {X1} within {num} days.", 1.0, {}),
-    ("The {C1:cls} agent {C1} was given to {num} patients with {D1}.", 2.0, {}),
-    ("{C1} and {C2} were co-administered to {num} healthy volunteers.", 1.0, {}),
-    ("Serum concentrations of {C1} were elevated in patients with {D1}.", 1.0, {}),
-    ("Lesions resembling {D1} were induced by {C1} in rats.", 1.0, {}),
-    ("{F1:ctx}, {F1} was suspected in an infant with {F1:feat}.", 2.0, {}),
-    ("{F1} is an {F1:inh} disorder caused by mutations in the gene encoding {E1}.", 2.0, {}),
-    ("Residual {E1} activity was below {pct}% of normal in cells from patients with {F1}.", 1.5, {}),
-    ("{F1:long} ({F1:short}) was diagnosed by newborn screening in {num} infants.", 1.0, {}),
-    ("Treatment with {C1} improved the clinical course of {F1}.", 1.0, {"C1": "therapy_of_F1"}),
-    ("{E1} activity was measured in erythrocyte lysates from {num} donors.", 1.0, {}),
-    ("Mutations in the gene encoding {E1} were identified in {num} unrelated families.", 1.0, {}),
-    ("Plasma {E1} activity did not differ between patients with {D1} and controls.", 1.0, {}),
-    ("The {O1} recommends screening for {D1} in high-risk adults.", 1.5, {}),
-    ("According to {O1:short} criteria, {num} participants met the definition of {D1}.", 1.5, {}),
-    ("Guidelines issued by the {O1} in {year} changed the management of {D1}.", 1.0, {}),
-    ("Patients with {D1} who required {P1} had a poorer prognosis.", 1.0, {"P1": "renal"}),
-    ("Acylcarnitine profiles were measured by tandem {P1} in infants with {F1}.", 0.7, {"P1": "lab"}),
-    ("The risk of {K1} was increased among carriers of the variant.", 0.45, {}),
-    ("A family history of {K1} was reported by {num} participants.", 0.45, {}),
-    ("Screening programmes for {K1} differ between countries.", 0.45, {}),
-    ("An unusual presentation of {N1} is reported.", 0.4, {}),
-    ("{N1} was first described in a consanguineous family.", 0.4, {}),
-    ("Pretreatment with {M1} did not prevent {X1} in mice.", 0.35, {}),
-    ("{M1}, an investigational compound, attenuated {C1}-induced {X1}.", 0.35, {}),
-]
+# Columns: weight | template | slot constraints (slot=role).
+TEMPLATES = [(row[1], float(row[0]), dict(cell.split("=") for cell in row[2:])) for row in table("""
+3.0 | {D1:ctx}, the patient was diagnosed with {D1}.
+2.0 | {D1:ctx}, {num} patients with {D1} were enrolled.
+2.0 | {D1:ctx}, {D1:long} ({D1:short}) was confirmed in {num} patients.
+2.0 | Patients with {D1:long} ({D1:short}) were followed for a median of {num} months.
+2.0 | The prevalence of {D1} was higher in patients with {D2} than in controls.
+1.5 | {D1} is a common cause of morbidity in patients with {D2}.
+1.5 | No association was found between {D1} and {D2} in this cohort.
+1.0 | The differential diagnosis included {D1}, {D2} and {D3}.
+1.5 | We describe a {age}-year-old woman with {D1} who developed {X1} during treatment with {C1}.
+2.0 | {C1}-induced {X1} was observed in {num} of {num2} rats.
+1.5 | Treatment with {C1} reduced the incidence of {X1} compared with placebo.
+1.5 | Long-term use of {C1} has been associated with {X1}.
+1.0 | Withdrawal of {C1} led to resolution of {X1} within {num} days.
+2.0 | The {C1:cls} agent {C1} was given to {num} patients with {D1}.
+1.0 | {C1} and {C2} were co-administered to {num} healthy volunteers.
+1.0 | Serum concentrations of {C1} were elevated in patients with {D1}.
+1.0 | Lesions resembling {D1} were induced by {C1} in rats.
+2.0 | {F1:ctx}, {F1} was suspected in an infant with {F1:feat}.
+2.0 | {F1} is an {F1:inh} disorder caused by mutations in the gene encoding {E1}.
+1.5 | Residual {E1} activity was below {pct}% of normal in cells from patients with {F1}.
+1.0 | {F1:long} ({F1:short}) was diagnosed by newborn screening in {num} infants.
+1.0 | Treatment with {C1} improved the clinical course of {F1}. | C1=therapy_of_F1
+1.0 | {E1} activity was measured in erythrocyte lysates from {num} donors.
+1.0 | Mutations in the gene encoding {E1} were identified in {num} unrelated families.
+1.0 | Plasma {E1} activity did not differ between patients with {D1} and controls.
+1.5 | The {O1} recommends screening for {D1} in high-risk adults.
+1.5 | According to {O1:short} criteria, {num} participants met the definition of {D1}.
+1.0 | Guidelines issued by the {O1} in {year} changed the management of {D1}.
+1.0 | Patients with {D1} who required {P1} had a poorer prognosis. | P1=renal
+0.7 | Acylcarnitine profiles were measured by tandem {P1} in infants with {F1}. | P1=lab
+0.45 | The risk of {K1} was increased among carriers of the variant.
+0.45 | A family history of {K1} was reported by {num} participants.
+0.45 | Screening programmes for {K1} differ between countries.
+0.4 | An unusual presentation of {N1} is reported.
+0.4 | {N1} was first described in a consanguineous family.
+0.35 | Pretreatment with {M1} did not prevent {X1} in mice.
+0.35 | {M1}, an investigational compound, attenuated {C1}-induced {X1}.
+""")]
 
 FILLERS = [
     "The study was approved by the institutional review board.",
@@ -526,7 +523,7 @@ NOUN_PLURALS = [("oma", "omas"), ("cyst", "cysts"), ("tumor", "tumors"), ("tumou
 
 
 def norm(name: str) -> str:
-    """The project's name key (angel_trl.kb.normalize_name): whitespace collapsed, lowercased."""
+    """The project's name key (angel_trl.data.kb.normalize_name): whitespace collapsed, lowercased."""
     return " ".join(name.split()).lower()
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from trl import TrlParser
 
-from angel_trl.data import DataArguments
+from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import link_and_score, seen_mention_texts
-from angel_trl.io_utils import write_json, write_jsonl
-from angel_trl.linking import EntityLinker
+from angel_trl.data.files import write_json, write_jsonl
+from angel_trl.linking.linker import EntityLinker
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Mine preference pairs with a stage-1 linker (ANGEL stage-2 data).
 
-    accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/mine.py --config recipes/configs/demo_mine.yaml
+    accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/mine.py --config recipes/configs/demo/mine.yaml
 """
 
 import json
@@ -12,12 +12,12 @@ import torch
 from accelerate import PartialState
 from trl import TrlParser
 
-from angel_trl.data import DataArguments
+from angel_trl.data.arguments import DataArguments
 from angel_trl.hub import CARD_FILE, dataset_card, push_pairs
-from angel_trl.io_utils import atomic_save_dataset, atomic_write_text, write_json
-from angel_trl.linking import EntityLinker
+from angel_trl.data.files import atomic_save_dataset, atomic_write_text, write_json
+from angel_trl.linking.linker import EntityLinker
 from angel_trl.mining import MINING_SUMMARY, MiningConfig, mine_pairs
-from angel_trl.runs import end_processes
+from angel_trl.training.finish import end_processes
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Held-out mining: train stage 1 on k-1 folds, mine the held-out fold, for every fold.
 
-    python recipes/mine_crossfit.py --config recipes/configs/ncbi_cpu.yaml --folds 5 --pairs_dir outputs/ncbi-pairs-crossfit \
+    python recipes/mine_crossfit.py --config recipes/configs/ncbi/stage1_cpu.yaml --folds 5 --pairs_dir outputs/ncbi-pairs-crossfit \
         --output_dir outputs/ncbi-crossfit
     # one fold only (e.g. one per job); rerunning reuses finished fold models
     python recipes/mine_crossfit.py ... --folds 2 --only_folds 0
@@ -13,11 +13,11 @@ from pathlib import Path
 
 from trl import TrlParser
 
-from angel_trl.crossfit import cross_fit_mine
-from angel_trl.data import DataArguments
-from angel_trl.io_utils import atomic_save_dataset, write_json
+from angel_trl.training.crossfit import cross_fit_mine
+from angel_trl.data.arguments import DataArguments
+from angel_trl.data.files import atomic_save_dataset, write_json
 from angel_trl.mining import MINING_SUMMARY, MiningConfig
-from angel_trl.stage1 import ModelArguments
+from angel_trl.training.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
 
 

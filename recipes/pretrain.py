@@ -1,6 +1,6 @@
 """KB-guided pre-training (ANGEL_PT), positive-only: template sentences from the KB -> stage-1 training.
 
-    accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/pretrain.py --config recipes/configs/demo_pretrain.yaml
+    accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/pretrain.py --config recipes/configs/demo/pretrain.yaml
 
 Builds (or resumes) the KB corpus in `corpus_dir`, saves its preference pairs in `pairs_dir` when
 set, and trains through the stage-1 code; `output_dir` is a linker that `recipes/stage1.py
@@ -12,11 +12,12 @@ import logging
 
 from trl import TrlParser
 
-from angel_trl.data import DataArguments
+from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import scores_table
-from angel_trl.pretraining import PretrainCorpusConfig, train_pretrain
-from angel_trl.runs import end_processes
-from angel_trl.stage1 import ModelArguments
+from angel_trl.pretraining.corpus import PretrainCorpusConfig
+from angel_trl.pretraining.training import train_pretrain
+from angel_trl.training.finish import end_processes
+from angel_trl.training.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
 
 

@@ -1,6 +1,6 @@
 """Stage 1 (positive-only) training of a generative entity linker.
 
-    accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/stage1.py --config recipes/configs/demo.yaml
+    accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/stage1.py --config recipes/configs/demo/stage1.yaml
 """
 
 import logging
@@ -8,11 +8,11 @@ import logging
 from accelerate import PartialState
 from trl import TrlParser
 
-from angel_trl.data import DataArguments
+from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import scores_table
 from angel_trl.hub import data_files, publish_linker, take_over_push
-from angel_trl.runs import end_processes
-from angel_trl.stage1 import ModelArguments, train_stage1
+from angel_trl.training.finish import end_processes
+from angel_trl.training.stage1 import ModelArguments, train_stage1
 from angel_trl.trainers import Stage1Config
 
 

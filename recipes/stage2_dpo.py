@@ -1,8 +1,8 @@
 """Stage 2 (negative-aware): DPO from a stage-1 linker on mined preference pairs.
 
-    accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/stage2_dpo.py --config recipes/configs/demo_dpo.yaml
+    accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/stage2_dpo.py --config recipes/configs/demo/stage2_dpo.yaml
     # iterative mode: 2 more rounds, each on pairs mined with the previous round's model
-    accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/stage2_dpo.py --config recipes/configs/demo_dpo.yaml --rounds 3 --rule paper --top_k 5
+    accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/stage2_dpo.py --config recipes/configs/demo/stage2_dpo.yaml --rounds 3 --rule paper --top_k 5
 """
 
 import logging
@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from accelerate import PartialState
 from trl import TrlParser
 
-from angel_trl.data import DataArguments
+from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import comparison_table, scores_table
 from angel_trl.hub import data_files, publish_linker, take_over_push
-from angel_trl.iterative import train_stage2_iterative
+from angel_trl.training.iterative import train_stage2_iterative
 from angel_trl.mining import MiningConfig
-from angel_trl.runs import end_processes
-from angel_trl.stage2 import Stage2Arguments, train_stage2
+from angel_trl.training.finish import end_processes
+from angel_trl.training.stage2 import Stage2Arguments, train_stage2
 from angel_trl.trainers import Seq2SeqDPOConfig
 
 

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from angel_trl.data import shared_data_dir
+from angel_trl.data.arguments import shared_data_dir
+
+# The repository's real-benchmark folder, ../shared/data beside the repo root; $ANGEL_TRL_DATA overrides it.
+REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 TOY_KB = [
     {"id": "C1", "names": ["lung cancer", "carcinoma of the lung", "pulmonary carcinoma"]},
@@ -56,7 +59,7 @@ def toy_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def toy_kb(toy_dir):
-    from angel_trl.kb import read_kb_jsonl
+    from angel_trl.data.kb import read_kb_jsonl
 
     return read_kb_jsonl(toy_dir / "kb.jsonl")
 
@@ -64,8 +67,8 @@ def toy_kb(toy_dir):
 @pytest.fixture(scope="session")
 def trained_toy(toy_dir, tmp_path_factory):
     """A tiny BART trained by the stage-1 pipeline until it reproduces its training names."""
-    from angel_trl.data import DataArguments
-    from angel_trl.stage1 import ModelArguments, train_stage1
+    from angel_trl.data.arguments import DataArguments
+    from angel_trl.training.stage1 import ModelArguments, train_stage1
     from angel_trl.trainers import Stage1Config
 
     out = tmp_path_factory.mktemp("toy_model")
@@ -90,7 +93,7 @@ def trained_toy(toy_dir, tmp_path_factory):
 
 
 def require_shared_data() -> Path:
-    d = shared_data_dir()
+    d = shared_data_dir(REPO_DATA_DIR)
     if not (d / "README.md").exists():
         pytest.skip(f"real benchmark data not found at {d} (set ANGEL_TRL_DATA to its folder)")
     return d

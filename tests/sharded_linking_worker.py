@@ -13,8 +13,8 @@ from dataclasses import asdict, replace
 
 from accelerate import PartialState
 
-from angel_trl.linking import EntityLinker
-from angel_trl.runs import end_processes
+from angel_trl.linking.linker import EntityLinker
+from angel_trl.training.finish import end_processes
 from angel_trl.trainers.linking_eval import link_across_processes
 
 INPUTS = [

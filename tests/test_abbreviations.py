@@ -2,10 +2,10 @@
 
 import json
 
-from angel_trl.abbreviations import best_long_form, expand_abbreviations, find_abbreviations
-from angel_trl.corpus import Corpus, Document, Mention
-from angel_trl.data import DataArguments
-from angel_trl.examples import ExampleConfig
+from angel_trl.data.abbreviations import best_long_form, expand_abbreviations, find_abbreviations
+from angel_trl.data.corpus import Corpus, Document, Mention
+from angel_trl.data.arguments import DataArguments
+from angel_trl.text.examples import ExampleConfig
 
 
 def test_definitions_found_in_the_papers_pattern():

@@ -1,7 +1,7 @@
 import pytest
 
-from angel_trl.analysis import GoldSimilarity, accuracy_by_exact_name, accuracy_by_similarity, bins_table, exact_name_kind, plot_bins
-from angel_trl.kb import Concept, KnowledgeBase
+from angel_trl.baselines.analysis import GoldSimilarity, accuracy_by_exact_name, accuracy_by_similarity, bins_table, exact_name_kind, plot_bins
+from angel_trl.data.kb import Concept, KnowledgeBase
 
 
 def test_accuracy_by_similarity_bins_rows():

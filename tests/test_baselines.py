@@ -1,18 +1,16 @@
 import numpy as np
 import pytest
 
-from angel_trl.baselines import (
+from angel_trl.baselines.peers import (
     DenseLinker,
     ExactMatchLinker,
     TfidfLinker,
     TrainDictionaryLinker,
-    dictionary_protocol,
-    training_link_counts,
-    with_training_mentions,
 )
-from angel_trl.corpus import Corpus, Document, Mention
-from angel_trl.names import NameTable
-from angel_trl.targets import TfidfNameMatcher, rows_per_block
+from angel_trl.data.dictionary import dictionary_protocol, training_link_counts, with_training_mentions
+from angel_trl.data.corpus import Corpus, Document, Mention
+from angel_trl.data.names import NameTable
+from angel_trl.text.tfidf import TfidfNameMatcher, rows_per_block
 
 
 def test_exact_and_tfidf_baselines(toy_kb):

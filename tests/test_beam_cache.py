@@ -1,13 +1,14 @@
 """The beam cache that skips reordering the encoder keys/values: same rankings, used by the linker."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-import angel_trl.linking as linking
-from angel_trl.beam_cache import SharedSourceBeamCache, beam_cache_kwargs
-from angel_trl.linking import EntityLinker, LinkerConfig
-from angel_trl.modeling import build_model, train_tokenizer
-from angel_trl.names import NameTable
+from angel_trl.linking.beam_cache import SharedSourceBeamCache, beam_cache_kwargs
+from angel_trl.linking.linker import EntityLinker, LinkerConfig
+from angel_trl.training.modeling import build_model, train_tokenizer
+from angel_trl.data.names import NameTable
 
 INPUTS = ["Patients with [ST] lung cancer [ET] were treated.", "Immunodeficiency due to [ST] ADA [ET].", "A [ST] CF [ET] case.", "[ST] something unknown [ET]"]
 
@@ -41,8 +42,10 @@ def test_linker_decodes_with_it_and_ranks_as_the_default_cache(linker, monkeypat
     monkeypatch.setattr(SharedSourceBeamCache, "reorder_cache", lambda self, idx: reorders.append(len(idx)) or original(self, idx))
     shared = linker.link(INPUTS)
     assert reorders and set(reorders) == {len(INPUTS) * linker.config.num_beams}
-    monkeypatch.setattr(linking, "beam_cache_kwargs", lambda model: {})
-    assert ranked(shared) == ranked(linker.link(INPUTS))
+    seen = len(reorders)
+    default_cache = EntityLinker(linker.model, linker.tokenizer, linker.table, linker.trie, replace(linker.config, beam_cache=False), linker.kb)
+    assert ranked(shared) == ranked(default_cache.link(INPUTS))
+    assert len(reorders) == seen  # beam_cache=False: transformers' own cache did the reordering
 
 
 def test_the_cache_goes_under_the_name_the_model_takes(linker):

@@ -1,4 +1,5 @@
-"""The seed summaries in benchmarks/ read a split linked after training from the run's evaluate.py folder."""
+"""The benchmark scripts' shared helpers (benchmarks/common.py): a split linked after training is read
+from the run's evaluate.py folder, and the real data folder is the repo's unless $ANGEL_TRL_DATA says otherwise."""
 
 import json
 import sys
@@ -7,7 +8,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from paired_test import paired, split_dir, split_scores  # noqa: E402
+from common import REPO_DATA_DIR, benchmark_data_dir, paired, split_dir, split_scores  # noqa: E402
+
+from angel_trl.data.arguments import DATA_DIR_ENV, DataArguments, benchmark_data, resolve_data_path  # noqa: E402
 
 
 def write_run(run: Path, correct: dict[str, list[int]], later: dict[str, list[int]] | None = None) -> None:
@@ -79,3 +82,26 @@ def test_report_lays_out_accuracy_gaps_and_speed_goals(tmp_path):
     assert "| 1.30x | not met | speed_cpu.json |" in report and "| 1.90x | met | speed_cpu.json |" in report
     assert "| 2.00x | CPU: context only |" in report and "not measured (no GPU run" in report
     assert "BC5CDR" not in report.split("## Speed")[0].split("### Best")[0]  # absent datasets get no column
+
+
+def test_data_dir_is_the_environment_else_the_one_given(tmp_path, monkeypatch):
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    assert resolve_data_path("{data_dir}/kb.txt", tmp_path) == f"{tmp_path}/kb.txt"
+    assert benchmark_data_dir() == REPO_DATA_DIR
+    assert resolve_data_path("plain/kb.txt") == "plain/kb.txt" and resolve_data_path(None) is None  # no {data_dir}: nothing needed
+    with pytest.raises(ValueError, match=f"set \\${DATA_DIR_ENV}, or data_dir"):
+        DataArguments(kb_path="{data_dir}/kb.jsonl").load_kb()
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "env"))
+    assert resolve_data_path("{data_dir}/kb.txt", tmp_path) == f"{tmp_path}/env/kb.txt"
+    assert benchmark_data_dir() == tmp_path / "env"
+
+
+def test_benchmark_data_reads_the_data_dir_it_is_given(tmp_path, monkeypatch):
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path}/ncbi-disease/NCBItestset_corpus.txt"):
+        benchmark_data("ncbi", tmp_path)
+    for name in ("kb/medic/medic_06Jul2012.txt", "ncbi-disease/NCBItestset_corpus.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    data = benchmark_data("ncbi", tmp_path)
+    assert data.data_dir == str(tmp_path) and data.resolve(data.test_file) == f"{tmp_path}/ncbi-disease/NCBItestset_corpus.txt"

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from angel_trl.cli import MAX_NAME_TOKENS, MINING_DEFAULTS, MINING_RULES, main
-from angel_trl.corpus import read_corpus_jsonl
+from angel_trl.cli.main import MAX_NAME_TOKENS, MINING_DEFAULTS, MINING_RULES, main
+from angel_trl.data.corpus import read_corpus_jsonl
 
 TEXTS = ["Patients with [ST] lung cancer [ET] were treated with surgery.", "A sweat test confirmed [ST] CF [ET] in the infant."]
 
@@ -45,7 +45,7 @@ def model_dir(trained_toy) -> Path:
 
 @pytest.fixture(scope="module")
 def linker(model_dir):
-    from angel_trl.linking import EntityLinker
+    from angel_trl.linking.linker import EntityLinker
 
     return EntityLinker.from_pretrained(model_dir)
 
@@ -69,7 +69,7 @@ def test_link_text_matches_the_library(capsys, model_dir, linker):
     assert [r["text"] for r in rows] == TEXTS and [r["mention"] for r in rows] == ["lung cancer", "CF"]
     check_predictions(rows, linker, top_k=3)
     # The same as the library with the same decoding settings.
-    from angel_trl.linking import EntityLinker
+    from angel_trl.linking.linker import EntityLinker
 
     direct = EntityLinker.from_pretrained(model_dir, top_k=3, num_beams=6).link(TEXTS)
     assert [[p["id"] for p in r["predictions"]] for r in rows] == [res.top_ids for res in direct]
@@ -77,7 +77,7 @@ def test_link_text_matches_the_library(capsys, model_dir, linker):
 
 
 def test_link_exact_match_first_flag(capsys, model_dir):
-    from angel_trl.linking import EntityLinker, put_exact_matches_first
+    from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
 
     text = "Severe combined immunodeficiency due to [ST] ADA [ET] in two children."
     rc, out, _ = run(capsys, "link", model_dir, "--text", text, "--top-k", 3, "--exact-match-first")
@@ -182,7 +182,7 @@ def test_mine_writes_the_recipe_layout(capsys, model_dir, toy_dir, tmp_path):
 
 
 def test_cli_defaults_are_the_library_defaults():
-    from angel_trl.linking import LinkerConfig
+    from angel_trl.linking.linker import LinkerConfig
     from angel_trl.mining import PAIR_RULES, MiningConfig
 
     assert {k: v for k, v in asdict(MiningConfig()).items() if k in MINING_DEFAULTS} == MINING_DEFAULTS
@@ -191,8 +191,8 @@ def test_cli_defaults_are_the_library_defaults():
 
 # ---------------------------------------------------------------------------------------- build-trie, kb-stats
 def test_build_trie_reproduces_the_training_artefacts(capsys, model_dir, toy_dir, tmp_path):
-    from angel_trl.names import NameTable
-    from angel_trl.trie import NameTrie
+    from angel_trl.data.names import NameTable
+    from angel_trl.linking.trie import NameTrie
 
     out_dir = tmp_path / "trie"
     rc, out, _ = run(capsys, "build-trie", "--kb", toy_dir / "kb.jsonl", "--tokenizer", model_dir, "--output", out_dir)

@@ -1,6 +1,6 @@
 import pytest
 
-from angel_trl.corpus import read_corpus_jsonl, read_pubtator
+from angel_trl.data.corpus import read_corpus_jsonl, read_pubtator
 from angel_trl.errors import InputFormatError
 
 from .conftest import require_shared_data

@@ -16,8 +16,8 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from angel_trl.data import DataArguments
-from angel_trl.runs import resume_arg
+from angel_trl.data.arguments import DataArguments
+from angel_trl.training.finish import resume_arg
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "recipes" / "accelerate"
@@ -171,13 +171,13 @@ def test_recipes_accept_resume_from_checkpoint(stage, tmp_path):
     from trl import TrlParser
 
     if stage == "stage1":
-        from angel_trl.stage1 import ModelArguments
+        from angel_trl.training.stage1 import ModelArguments
         from angel_trl.trainers import Stage1Config
 
         parser = TrlParser((DataArguments, ModelArguments, Stage1Config))
         extra = []
     else:
-        from angel_trl.stage2 import Stage2Arguments
+        from angel_trl.training.stage2 import Stage2Arguments
         from angel_trl.trainers import Seq2SeqDPOConfig
 
         parser = TrlParser((Stage2Arguments, DataArguments, Seq2SeqDPOConfig))
@@ -194,7 +194,7 @@ def test_recipes_accept_resume_from_checkpoint(stage, tmp_path):
 @pytest.fixture(scope="module")
 def stage1_reference(toy_dir, tmp_path_factory):
     """The uninterrupted 1-process stage-1 run every other stage-1 run is compared with."""
-    from angel_trl.stage1 import ModelArguments, train_stage1
+    from angel_trl.training.stage1 import ModelArguments, train_stage1
     from angel_trl.trainers import Stage1Config
 
     out = tmp_path_factory.mktemp("stage1_reference")
@@ -203,15 +203,15 @@ def stage1_reference(toy_dir, tmp_path_factory):
 
 def test_stage1_killed_while_linking_the_test_set_leaves_its_final_linker(stage1_reference, toy_dir, tmp_path, monkeypatch):
     """The model and linking artefacts are saved before the (on a CPU, hour-long) final linking."""
-    import angel_trl.runs
-    from angel_trl.linking import EntityLinker
-    from angel_trl.stage1 import ModelArguments, train_stage1
+    import angel_trl.training.finish
+    from angel_trl.linking.linker import EntityLinker
+    from angel_trl.training.stage1 import ModelArguments, train_stage1
     from angel_trl.trainers import Stage1Config
 
     def killed(*args, **kwargs):
         raise SimulatedKill("killed while linking the dev / test mentions")
 
-    monkeypatch.setattr(angel_trl.runs, "link_across_processes", killed)
+    monkeypatch.setattr(angel_trl.training.finish, "link_across_processes", killed)
     with pytest.raises(SimulatedKill):
         train_stage1(toy_data(toy_dir), ModelArguments(), Stage1Config(output_dir=str(tmp_path), **STAGE1))
     ref_dir, _ = stage1_reference
@@ -224,7 +224,7 @@ def test_stage1_killed_while_linking_the_test_set_leaves_its_final_linker(stage1
 
 
 def test_final_eval_splits_choose_what_is_linked_once_training_ends(stage1_reference, toy_dir, tmp_path):
-    from angel_trl.stage1 import ModelArguments, train_stage1
+    from angel_trl.training.stage1 import ModelArguments, train_stage1
     from angel_trl.trainers import Seq2SeqDPOConfig, Stage1Config
 
     _, ref = stage1_reference
@@ -237,9 +237,9 @@ def test_final_eval_splits_choose_what_is_linked_once_training_ends(stage1_refer
 
 
 def test_a_resumed_model_from_scratch_takes_the_checkpoints_tokenizer(tmp_path):
-    from angel_trl.modeling import train_tokenizer
-    from angel_trl.runs import resumed_checkpoint
-    from angel_trl.stage1 import ModelArguments, make_model
+    from angel_trl.training.modeling import train_tokenizer
+    from angel_trl.training.finish import resumed_checkpoint
+    from angel_trl.training.stage1 import ModelArguments, make_model
     from angel_trl.trainers import Stage1Config
 
     saved = train_tokenizer(["cardiac arrest", "heart failure", "renal failure"], 300)
@@ -254,7 +254,7 @@ def test_a_resumed_model_from_scratch_takes_the_checkpoints_tokenizer(tmp_path):
 
 @pytest.mark.slow
 def test_stage1_resumed_after_a_kill_gives_the_uninterrupted_result(stage1_reference, toy_dir, tmp_path):
-    from angel_trl.stage1 import ModelArguments, train_stage1
+    from angel_trl.training.stage1 import ModelArguments, train_stage1
     from angel_trl.trainers import Stage1Config
 
     ref_dir, ref = stage1_reference
@@ -307,8 +307,8 @@ def test_stage1_on_two_processes_matches_one(stage1_reference, toy_dir, tmp_path
 
 @pytest.fixture(scope="module")
 def toy_pairs(trained_toy, toy_dir, toy_kb, tmp_path_factory) -> Path:
-    from angel_trl.corpus import read_corpus_jsonl
-    from angel_trl.linking import EntityLinker
+    from angel_trl.data.corpus import read_corpus_jsonl
+    from angel_trl.linking.linker import EntityLinker
     from angel_trl.mining import MiningConfig, mine_pairs
 
     pairs, _ = mine_pairs(EntityLinker.from_pretrained(trained_toy[0]), read_corpus_jsonl(toy_dir / "train.jsonl"), toy_kb, MiningConfig(rule="all", num_beams=6), show_progress=False)
@@ -320,14 +320,14 @@ def toy_pairs(trained_toy, toy_dir, toy_kb, tmp_path_factory) -> Path:
 
 
 def stage2_args(trained_toy, toy_pairs):
-    from angel_trl.stage2 import Stage2Arguments
+    from angel_trl.training.stage2 import Stage2Arguments
 
     return Stage2Arguments(stage1_model=str(trained_toy[0]), train_pairs=str(toy_pairs), dev_pairs=str(toy_pairs))
 
 
 @pytest.fixture(scope="module")
 def stage2_reference(trained_toy, toy_pairs, toy_dir, tmp_path_factory):
-    from angel_trl.stage2 import train_stage2
+    from angel_trl.training.stage2 import train_stage2
     from angel_trl.trainers import Seq2SeqDPOConfig
 
     out = tmp_path_factory.mktemp("stage2_reference")
@@ -336,7 +336,7 @@ def stage2_reference(trained_toy, toy_pairs, toy_dir, tmp_path_factory):
 
 @pytest.mark.slow
 def test_stage2_resumed_after_a_kill_gives_the_uninterrupted_result(stage2_reference, trained_toy, toy_pairs, toy_dir, tmp_path):
-    from angel_trl.stage2 import train_stage2
+    from angel_trl.training.stage2 import train_stage2
     from angel_trl.trainers import Seq2SeqDPOConfig
 
     ref_dir, ref = stage2_reference
@@ -391,7 +391,7 @@ def test_linking_split_across_processes_with_sharded_weights(trained_toy, tmp_pa
     Results equal one process's (batch size 1 on both sides: no padding differences)."""
     from dataclasses import asdict, replace
 
-    from angel_trl.linking import EntityLinker
+    from angel_trl.linking.linker import EntityLinker
     from tests.sharded_linking_worker import INPUTS
 
     out = tmp_path / "results.json"
@@ -414,7 +414,7 @@ def test_linking_split_across_processes_with_sharded_weights(trained_toy, tmp_pa
 @pytest.mark.slow
 def test_stage2_keeps_the_starting_model_when_no_checkpoint_beats_it(trained_toy, toy_pairs, toy_dir, tmp_path):
     """A destructive DPO run (plain sigmoid, huge lr) loses dev accuracy: the stage-1 model is kept."""
-    from angel_trl.stage2 import train_stage2
+    from angel_trl.training.stage2 import train_stage2
     from angel_trl.trainers import Seq2SeqDPOConfig
 
     wreck = {**STAGE2, "loss_type": ["sigmoid"], "loss_weights": [1.0], "learning_rate": 0.05, "max_steps": 6, "load_best_model_at_end": True}

@@ -4,8 +4,8 @@ import pytest
 import torch
 from datasets import Dataset
 
-from angel_trl.collators import PromptedSeq2SeqCollator
-from angel_trl.linking import EntityLinker
+from angel_trl.trainers.collators import PromptedSeq2SeqCollator
+from angel_trl.linking.linker import EntityLinker
 from angel_trl.trainers import Seq2SeqDPOConfig, Seq2SeqDPOTrainer, refuse_causal_dpo_for_encoder_decoder
 from angel_trl.trainers.seq2seq_dpo_trainer import PreferenceCollator, dpo_losses, sequence_logps, tokenize_pairs
 

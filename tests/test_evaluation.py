@@ -2,9 +2,9 @@ import dataclasses
 
 import pytest
 
-from angel_trl.corpus import Mention
+from angel_trl.data.corpus import Mention
 from angel_trl.evaluation import evaluate_linking, scores_table, seen_mention_texts
-from angel_trl.linking import Candidate, LinkingResult
+from angel_trl.linking.linker import Candidate, LinkingResult
 
 
 def result(*ids):
@@ -67,7 +67,7 @@ def test_comparison_table_marks_a_kept_start_model():
 
 def test_saved_predictions_come_back_as_the_same_results(toy_kb, tmp_path):
     from angel_trl.evaluation import saved_results
-    from angel_trl.io_utils import write_jsonl
+    from angel_trl.data.files import write_jsonl
 
     mentions = [mention("lung cancer", "C1"), mention("nothing", start=1), mention("ADA", "C3", start=2)]  # the second is NIL
     results = [result("C2", "C1"), result("C5"), result("C3", "C2")]

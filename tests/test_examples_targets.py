@@ -1,7 +1,7 @@
-from angel_trl.corpus import read_corpus_jsonl
-from angel_trl.examples import ExampleConfig, build_kb_rows, build_stage1_rows
-from angel_trl.names import NameTable
-from angel_trl.targets import TfidfNameMatcher
+from angel_trl.data.corpus import read_corpus_jsonl
+from angel_trl.text.examples import ExampleConfig, build_kb_rows, build_stage1_rows
+from angel_trl.data.names import NameTable
+from angel_trl.text.tfidf import TfidfNameMatcher
 
 from .conftest import write_jsonl
 

@@ -16,12 +16,12 @@ from datasets import Dataset, DatasetDict
 from huggingface_hub import DatasetCard, ModelCard
 from huggingface_hub.errors import RepositoryNotFoundError
 
-from angel_trl.data import DataArguments
+from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import scores_table
 from angel_trl.hub import data_files, dataset_card, model_card, push_checkpoint, push_pairs, take_over_push
-from angel_trl.linking import EntityLinker
-from angel_trl.names import NameTable
-from angel_trl.stage2 import load_pairs
+from angel_trl.linking.linker import EntityLinker
+from angel_trl.data.names import NameTable
+from angel_trl.training.stage2 import load_pairs
 from tests.conftest import TOY_MENTIONS, toy_documents, write_jsonl
 from tests.hub_stub import HubStub
 
@@ -140,7 +140,7 @@ def test_model_card(trained_toy):
 
 
 def mine_splits(trained_toy, toy_kb, tmp_path):
-    from angel_trl.corpus import read_corpus_jsonl
+    from angel_trl.data.corpus import read_corpus_jsonl
     from angel_trl.mining import MiningConfig, mine_pairs
 
     linker = EntityLinker.from_pretrained(trained_toy[0])
@@ -234,7 +234,7 @@ def test_recipes_push_and_load_by_hub_id(hub, toy_dir, tmp_path):
 
 
 def test_sample_pairs_is_seeded_subset_and_leaves_input_dir_alone(tmp_path):
-    from angel_trl.stage2 import sample_pairs
+    from angel_trl.training.stage2 import sample_pairs
 
     pairs = Dataset.from_dict({"prompt": [f"p{i}" for i in range(50)], "chosen": [f"c{i}" for i in range(50)], "rejected": [f"r{i}" for i in range(50)]})
     pairs.save_to_disk(str(tmp_path / "pairs"))

@@ -1,7 +1,7 @@
 import pytest
 
 from angel_trl.errors import InputFormatError
-from angel_trl.kb import normalize_concept_id, read_kb_jsonl, read_medic, read_mesh
+from angel_trl.data.kb import normalize_concept_id, read_kb_jsonl, read_medic, read_mesh
 
 from .conftest import require_shared_data
 

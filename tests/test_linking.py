@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from angel_trl.collators import PromptedSeq2SeqCollator
-from angel_trl.linking import EntityLinker, LinkerConfig, LinkInput, TrieConstrainedLogitsProcessor
-from angel_trl.modeling import build_model, train_tokenizer
-from angel_trl.names import NameTable
+from angel_trl.trainers.collators import PromptedSeq2SeqCollator
+from angel_trl.linking.linker import EntityLinker, LinkerConfig, LinkInput, PromptForcingLogitsProcessor, TrieConstrainedLogitsProcessor
+from angel_trl.training.modeling import build_model, train_tokenizer
+from angel_trl.data.names import NameTable
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,31 @@ def test_processor_never_returns_empty_allowed_set(random_linker):
     assert torch.isfinite(off_trie).sum() == 1 and off_trie[0, 2] == 0  # EOS only, never nothing
 
 
+def test_prompt_forcing_alone_forces_the_prompt_then_frees_every_token():
+    proc = PromptForcingLogitsProcessor([[0, 50]], num_beams=2)
+    scores = torch.zeros(2, 400)
+    forced = proc(torch.tensor([[2, 0], [2, 0]]), scores.clone())  # step 1: prompt token 50 in both beams
+    assert forced[:, 50].tolist() == [0.0, 0.0] and torch.isinf(forced).sum() == 2 * 399
+    free = proc(torch.tensor([[2, 0, 50], [2, 0, 50]]), scores.clone())  # past the prompt: untouched
+    assert torch.equal(free, scores)
+
+
+def test_unconstrained_switch_decodes_without_the_trie(random_linker, monkeypatch):
+    """constrained=False (speed benchmarking) never consults the trie while decoding; what it
+    decodes still links only through KB names."""
+    from dataclasses import replace
+
+    trie_steps = []
+    monkeypatch.setattr(TrieConstrainedLogitsProcessor, "__call__", lambda self, input_ids, scores: trie_steps.append(1) or scores)
+    free = EntityLinker(random_linker.model, random_linker.tokenizer, random_linker.table, random_linker.trie, replace(random_linker.config, constrained=False), random_linker.kb)
+    results = free.link(INPUTS)
+    assert not trie_steps and len(results) == len(INPUTS)
+    names = set(random_linker.table.names)
+    assert all(c.name in names for r in results for c in r.candidates)
+    random_linker.link(INPUTS[:1])
+    assert trie_steps  # the default decodes with the trie
+
+
 def test_beam_score_is_summed_name_logprob(random_linker):
     """The score of a candidate equals teacher-forced log p(name + EOS | input, prompt): forced
     prompt tokens add nothing and there is no length penalty."""
@@ -94,7 +119,7 @@ def test_batched_equals_one_at_a_time(random_linker):
 
 
 def test_from_marked_parses_the_span():
-    from angel_trl.examples import ExampleConfig
+    from angel_trl.text.examples import ExampleConfig
 
     item = LinkInput.from_marked("Due to [ST]  ADA [ET] in kids.", ExampleConfig())
     assert item.mention == "ADA" and item.source == "due to [ST] ada [ET] in kids."
@@ -114,7 +139,7 @@ def test_trained_tiny_model_reproduces_its_training_names(trained_toy, toy_dir, 
     out, summary = trained_toy
     assert summary["dev"]["acc@1"] == 100.0, summary["dev"]
     linker = EntityLinker.from_pretrained(out)
-    from angel_trl.corpus import read_corpus_jsonl
+    from angel_trl.data.corpus import read_corpus_jsonl
     from angel_trl.evaluation import link_and_score
 
     reloaded, rows = link_and_score(linker, read_corpus_jsonl(toy_dir / "train.jsonl"), toy_kb)
@@ -125,7 +150,7 @@ def test_trained_tiny_model_reproduces_its_training_names(trained_toy, toy_dir, 
 
 
 def test_exact_matches_come_first_in_model_order(toy_kb):
-    from angel_trl.linking import Candidate, LinkingResult, put_exact_matches_first
+    from angel_trl.linking.linker import Candidate, LinkingResult, put_exact_matches_first
 
     table = NameTable.from_kb(toy_kb)
     model = LinkingResult("ada", [Candidate("C5", "cf", -1.0), Candidate("C3", "ada", -2.0), Candidate("C1", "lung cancer", -3.0)])
@@ -142,7 +167,7 @@ def test_exact_matches_come_first_in_model_order(toy_kb):
 def test_exact_match_first_linking_and_mining_ignores_it(random_linker, toy_dir, toy_kb):
     from dataclasses import replace
 
-    from angel_trl.corpus import read_corpus_jsonl
+    from angel_trl.data.corpus import read_corpus_jsonl
     from angel_trl.mining import MiningConfig, mine_pairs
 
     corpus = read_corpus_jsonl(toy_dir / "train.jsonl")

@@ -1,6 +1,6 @@
 import pytest
 
-from angel_trl.linking import Candidate
+from angel_trl.linking.linker import Candidate
 from angel_trl.mining import Pair, pairs_from_ranking
 
 
@@ -38,8 +38,8 @@ def test_unknown_rule():
 
 
 def test_mining_on_a_trained_model_is_deterministic(trained_toy, toy_dir, toy_kb):
-    from angel_trl.corpus import read_corpus_jsonl
-    from angel_trl.linking import EntityLinker
+    from angel_trl.data.corpus import read_corpus_jsonl
+    from angel_trl.linking.linker import EntityLinker
     from angel_trl.mining import MiningConfig, mine_pairs
 
     linker = EntityLinker.from_pretrained(trained_toy[0])
@@ -59,8 +59,8 @@ def test_mining_on_a_trained_model_is_deterministic(trained_toy, toy_dir, toy_kb
 
 
 def test_split_folds_partition_documents(toy_dir):
-    from angel_trl.corpus import read_corpus_jsonl
-    from angel_trl.crossfit import split_folds
+    from angel_trl.data.corpus import read_corpus_jsonl
+    from angel_trl.training.crossfit import split_folds
 
     corpus = read_corpus_jsonl(toy_dir / "train.jsonl")
     folds = split_folds(corpus, 3, seed=1)
@@ -75,10 +75,10 @@ def test_split_folds_partition_documents(toy_dir):
 
 @pytest.mark.slow
 def test_cross_fit_mining_runs_every_fold(toy_dir, tmp_path):
-    from angel_trl.crossfit import cross_fit_mine
-    from angel_trl.data import DataArguments
+    from angel_trl.training.crossfit import cross_fit_mine
+    from angel_trl.data.arguments import DataArguments
     from angel_trl.mining import MiningConfig
-    from angel_trl.stage1 import ModelArguments
+    from angel_trl.training.stage1 import ModelArguments
     from angel_trl.trainers import Stage1Config
 
     data = DataArguments(kb_path=str(toy_dir / "kb.jsonl"), train_file=str(toy_dir / "train.jsonl"))
@@ -102,8 +102,8 @@ def test_ambiguous_names_yield_pairs_with_names_of_their_own(trained_toy, toy_di
     """"ADA" names adenosine deaminase deficiency (C2) and the American Diabetes Association (C3): a
     pair "ada" vs "ada" teaches nothing, so chosen is a name of the gold concept alone and rejected a
     name of the wrong one that is no gold name."""
-    from angel_trl.corpus import read_corpus_jsonl
-    from angel_trl.linking import EntityLinker
+    from angel_trl.data.corpus import read_corpus_jsonl
+    from angel_trl.linking.linker import EntityLinker
     from angel_trl.mining import MiningConfig, mine_pairs
 
     linker = EntityLinker.from_pretrained(trained_toy[0])
@@ -120,7 +120,7 @@ def test_ambiguous_names_yield_pairs_with_names_of_their_own(trained_toy, toy_di
 
 
 def test_linker_keeps_every_beam_name_per_concept(trained_toy):
-    from angel_trl.linking import EntityLinker
+    from angel_trl.linking.linker import EntityLinker
 
     linker = EntityLinker.from_pretrained(trained_toy[0], num_beams=6, top_k=5)
     (result,) = linker.link(["Severe combined immunodeficiency due to [ST] ADA [ET] in two children."])
@@ -133,7 +133,7 @@ def test_linker_keeps_every_beam_name_per_concept(trained_toy):
 
 
 def test_official_rule_pairs_each_correct_name_with_every_wrong_name_above_it():
-    from angel_trl.linking import BeamName
+    from angel_trl.linking.linker import BeamName
     from angel_trl.mining import official_pairs
 
     beam = [BeamName("w1", -1.0, ["W"]), BeamName("g1", -1.5, ["G"]), BeamName("w2", -2.0, ["V"]), BeamName("s", -2.5, ["G", "W"]), BeamName("g2", -3.0, ["G"])]

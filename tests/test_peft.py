@@ -9,12 +9,12 @@ from peft import LoraConfig, PeftModel
 from transformers import set_seed
 from trl import TrlParser
 
-from angel_trl.data import DataArguments
-from angel_trl.linking import EntityLinker
-from angel_trl.modeling import load_pretrained
-from angel_trl.peft_utils import ADAPTER_DIR, apply_lora, lora_config
-from angel_trl.stage1 import ModelArguments, train_stage1
-from angel_trl.stage2 import Stage2Arguments, train_stage2
+from angel_trl.data.arguments import DataArguments
+from angel_trl.linking.linker import EntityLinker
+from angel_trl.training.modeling import load_pretrained
+from angel_trl.training.lora import ADAPTER_DIR, apply_lora, lora_config
+from angel_trl.training.stage1 import ModelArguments, train_stage1
+from angel_trl.training.stage2 import Stage2Arguments, train_stage2
 from angel_trl.trainers import Seq2SeqDPOConfig, Seq2SeqDPOTrainer, Stage1Config
 from angel_trl.trainers.seq2seq_dpo_trainer import sequence_logps
 

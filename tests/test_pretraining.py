@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from angel_trl.examples import ExampleConfig
-from angel_trl.kb import read_kb_jsonl
-from angel_trl.pretraining import MANIFEST, PretrainCorpusBuilder, PretrainCorpusConfig, load_positive_rows, load_pretrain_split, read_manifest
-from angel_trl.targets import TfidfNameMatcher
+from angel_trl.text.examples import ExampleConfig
+from angel_trl.data.kb import read_kb_jsonl
+from angel_trl.pretraining.corpus import PretrainCorpusConfig
+from angel_trl.pretraining.shards import MANIFEST, PretrainCorpusBuilder, load_positive_rows, load_pretrain_split, read_manifest
+from angel_trl.text.tfidf import TfidfNameMatcher
 
 from .conftest import TOY_KB, write_jsonl
 
@@ -116,7 +117,7 @@ def test_negatives_are_nearest_names_of_other_concepts(pt_kb):
 
 
 def test_a_name_shared_with_the_positive_concept_is_never_its_negative():
-    from angel_trl.kb import Concept, KnowledgeBase
+    from angel_trl.data.kb import Concept, KnowledgeBase
 
     kb = KnowledgeBase([Concept("X", ["ada deficiency", "ada"]), Concept("Y", ["ada protein", "ada"]), Concept("Z", ["adalimumab"])])
     pairs = build(kb, negatives_per_name=3).build().pairs.to_list()
@@ -259,10 +260,10 @@ def tiny_config(config_cls, output_dir, **kw):
 def test_pretrain_then_dpo_and_finetune_from_its_output(toy_dir, tmp_path):
     from transformers import AutoTokenizer
 
-    from angel_trl.data import DataArguments
-    from angel_trl.pretraining import train_pretrain
-    from angel_trl.stage1 import ModelArguments, train_stage1
-    from angel_trl.stage2 import Stage2Arguments, load_pairs, train_stage2
+    from angel_trl.data.arguments import DataArguments
+    from angel_trl.pretraining.training import train_pretrain
+    from angel_trl.training.stage1 import ModelArguments, train_stage1
+    from angel_trl.training.stage2 import Stage2Arguments, load_pairs, train_stage2
     from angel_trl.trainers import Seq2SeqDPOConfig, Stage1Config
 
     kb_only = DataArguments(kb_path=str(toy_dir / "kb.jsonl"), test_file=str(toy_dir / "train.jsonl"))
@@ -295,12 +296,12 @@ def test_pretrain_then_dpo_and_finetune_from_its_output(toy_dir, tmp_path):
 def test_pretrain_recipe_then_stage2_recipe_on_kb_pairs(toy_dir, tmp_path):
     data = ["--kb_path", str(toy_dir / "kb.jsonl"), "--test_file", str(toy_dir / "train.jsonl"), "--link_num_beams", "4", "--use_cpu", "true", "--report_to", "none"]
     pt, pairs = tmp_path / "pretrain", tmp_path / "pairs"
-    cmd = [sys.executable, "recipes/pretrain.py", "--config", "recipes/configs/demo_pretrain.yaml", "--output_dir", str(pt),
+    cmd = [sys.executable, "recipes/pretrain.py", "--config", "recipes/configs/demo/pretrain.yaml", "--output_dir", str(pt),
            "--corpus_dir", str(tmp_path / "corpus"), "--pairs_dir", str(pairs), "--max_steps", "3", *data]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Zero-shot" in done.stdout and (pt / "stage1_results.json").exists()
-    cmd = [sys.executable, "recipes/stage2_dpo.py", "--config", "recipes/configs/demo_pretrain_dpo.yaml", "--stage1_model", str(pt),
+    cmd = [sys.executable, "recipes/stage2_dpo.py", "--config", "recipes/configs/demo/pretrain_dpo.yaml", "--stage1_model", str(pt),
            "--train_pairs", str(pairs), "--output_dir", str(tmp_path / "dpo"), "--max_steps", "2", "--bf16", "false", *data]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -12,12 +12,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from angel_trl.corpus import NIL_IDS, Corpus, Document, Mention, read_corpus_jsonl, read_pubtator
-from angel_trl.kb import Concept, KnowledgeBase, normalize_concept_id, normalize_name, read_kb_jsonl
-from angel_trl.linking import Candidate, EntityLinker, LinkingResult
+from angel_trl.data.corpus import NIL_IDS, Corpus, Document, Mention, read_corpus_jsonl, read_pubtator
+from angel_trl.data.kb import Concept, KnowledgeBase, normalize_concept_id, normalize_name, read_kb_jsonl
+from angel_trl.linking.linker import Candidate, EntityLinker, LinkingResult
 from angel_trl.mining import MiningConfig, Pair, mine_pairs, pairs_from_ranking
-from angel_trl.names import NameTable
-from angel_trl.trie import NameTrie
+from angel_trl.data.names import NameTable
+from angel_trl.linking.trie import NameTrie
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 EOS = 2

@@ -2,14 +2,14 @@
 
 import pytest
 
-from angel_trl.corpus import read_pubtator
-from angel_trl.examples import ExampleConfig, build_stage1_rows
-from angel_trl.kb import read_medic
-from angel_trl.modeling import train_tokenizer
-from angel_trl.names import NameTable
-from angel_trl.targets import TfidfNameMatcher
-from angel_trl.tokenization import SequenceEncoder
-from angel_trl.trie import NameTrie
+from angel_trl.data.corpus import read_pubtator
+from angel_trl.text.examples import ExampleConfig, build_stage1_rows
+from angel_trl.data.kb import read_medic
+from angel_trl.training.modeling import train_tokenizer
+from angel_trl.data.names import NameTable
+from angel_trl.text.tfidf import TfidfNameMatcher
+from angel_trl.text.tokenization import SequenceEncoder
+from angel_trl.linking.trie import NameTrie
 
 from .conftest import require_shared_data
 

@@ -14,29 +14,29 @@ from trl import TrlParser
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "recipes" / "configs"
 
-# config -> the recipe (recipes/<name>.py) it is launched with
+# config (recipes/configs/<dataset>/<stage>_<variant>.yaml) -> the recipe (recipes/<name>.py) it is launched with
 RECIPE_OF = {
-    "demo": "stage1",
-    "demo_mine": "mine",
-    "demo_dpo": "stage2_dpo",
-    "demo_pretrain": "pretrain",
-    "demo_pretrain_dpo": "stage2_dpo",
-    "ncbi_cpu": "stage1",
-    "ncbi_gpu": "stage1",
-    "ncbi_mine": "mine",
-    "ncbi_dpo": "stage2_dpo",
-    "ncbi_dpo_lora": "stage2_dpo",
-    "bc5cdr_disease_cpu": "stage1",
-    "bc5cdr_disease_gpu": "stage1",
-    "bc5cdr_disease_mine": "mine",
-    "bc5cdr_disease_dpo": "stage2_dpo",
-    "bc5cdr_chemical_cpu": "stage1",
-    "bc5cdr_chemical_gpu": "stage1",
-    "bc5cdr_chemical_mine": "mine",
-    "bc5cdr_chemical_dpo": "stage2_dpo",
-    "medic_pretrain": "pretrain",
-    "medic_pretrain_dpo": "stage2_dpo",
-    "mesh_chem_pretrain": "pretrain",
+    "demo/stage1": "stage1",
+    "demo/mine": "mine",
+    "demo/stage2_dpo": "stage2_dpo",
+    "demo/pretrain": "pretrain",
+    "demo/pretrain_dpo": "stage2_dpo",
+    "ncbi/stage1_cpu": "stage1",
+    "ncbi/stage1_gpu": "stage1",
+    "ncbi/mine": "mine",
+    "ncbi/stage2_dpo": "stage2_dpo",
+    "ncbi/stage2_dpo_lora": "stage2_dpo",
+    "bc5cdr-disease/stage1_cpu": "stage1",
+    "bc5cdr-disease/stage1_gpu": "stage1",
+    "bc5cdr-disease/mine": "mine",
+    "bc5cdr-disease/stage2_dpo": "stage2_dpo",
+    "bc5cdr-chemical/stage1_cpu": "stage1",
+    "bc5cdr-chemical/stage1_gpu": "stage1",
+    "bc5cdr-chemical/mine": "mine",
+    "bc5cdr-chemical/stage2_dpo": "stage2_dpo",
+    "medic/pretrain": "pretrain",
+    "medic/pretrain_dpo": "stage2_dpo",
+    "mesh-chem/pretrain": "pretrain",
 }
 
 
@@ -49,7 +49,7 @@ def recipe_arguments(recipe: str) -> tuple[type, ...]:
 
 
 def test_every_config_is_listed_with_its_recipe():
-    assert {p.stem for p in CONFIGS.glob("*.yaml")} == set(RECIPE_OF)
+    assert {p.relative_to(CONFIGS).with_suffix("").as_posix() for p in CONFIGS.rglob("*.yaml")} == set(RECIPE_OF)
 
 
 @pytest.mark.parametrize("config", sorted(RECIPE_OF))
@@ -65,6 +65,6 @@ def test_config_parses_into_its_recipe_arguments(config):
 
 def test_an_unknown_config_key_is_refused(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((CONFIGS / "demo.yaml").read_text() + "num_train_epoch: 3\n")  # misspelled
+    bad.write_text((CONFIGS / "demo/stage1.yaml").read_text() + "num_train_epoch: 3\n")  # misspelled
     with pytest.raises(ValueError, match="num_train_epoch"):
         TrlParser(recipe_arguments("stage1")).parse_args_and_config(["--config", str(bad)])

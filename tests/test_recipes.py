@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_stage1_then_evaluate_recipes(tmp_path):
     out = tmp_path / "stage1"
     cmd = [
-        sys.executable, "recipes/stage1.py", "--config", "recipes/configs/demo.yaml",
+        sys.executable, "recipes/stage1.py", "--config", "recipes/configs/demo/stage1.yaml",
         "--output_dir", str(out), "--model_size", "tiny", "--max_steps", "12", "--max_kb_names", "200",
         "--eval_strategy", "steps", "--eval_steps", "6", "--save_strategy", "steps", "--save_steps", "6",
         "--max_eval_mentions", "20", "--link_num_beams", "4", "--per_device_train_batch_size", "16", "--use_cpu", "true",

@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from angel_trl.corpus import Corpus, Document, Mention, read_corpus_jsonl, read_pubtator
+from angel_trl.data.corpus import Corpus, Document, Mention, read_corpus_jsonl, read_pubtator
 from angel_trl.errors import InputFormatError
-from angel_trl.io_utils import atomic_open, atomic_save_dataset, atomic_write_text, read_lines
-from angel_trl.kb import Concept, KnowledgeBase, read_kb_jsonl, read_medic, read_mesh
-from angel_trl.names import NameTable
-from angel_trl.trie import NameTrie
+from angel_trl.data.files import atomic_open, atomic_save_dataset, atomic_write_text, read_lines
+from angel_trl.data.kb import Concept, KnowledgeBase, read_kb_jsonl, read_medic, read_mesh
+from angel_trl.data.names import NameTable
+from angel_trl.linking.trie import NameTrie
 
 ROOT = Path(__file__).resolve().parent.parent
 KB_LINE = '{"id": "D1", "names": ["lung cancer"]}\n'
@@ -255,9 +255,9 @@ def test_corpora_without_documents_or_mentions_are_errors(tmp_path, fmt):
 
 # ------------------------------------------------------------------------------------ skipped, counted
 def test_gold_ids_missing_from_kb_are_counted_and_not_trained_on(toy_kb):
-    from angel_trl.examples import ExampleConfig, build_stage1_rows
+    from angel_trl.text.examples import ExampleConfig, build_stage1_rows
     from angel_trl.mining import trainable_mentions
-    from angel_trl.targets import TfidfNameMatcher
+    from angel_trl.text.tfidf import TfidfNameMatcher
 
     text = "Lung cancer and CF and ADA."
     mentions = [
@@ -278,7 +278,7 @@ def test_gold_ids_missing_from_kb_are_counted_and_not_trained_on(toy_kb):
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from angel_trl.modeling import train_tokenizer
+    from angel_trl.training.modeling import train_tokenizer
 
     return train_tokenizer(["lung cancer", "ada deficiency", "cystic fibrosis"] * 5, 300)
 
@@ -286,7 +286,7 @@ def tokenizer():
 def test_overlong_sources_are_cut_and_counted(tokenizer):
     from datasets import Dataset
 
-    from angel_trl.tokenization import SequenceEncoder
+    from angel_trl.text.tokenization import SequenceEncoder
     from angel_trl.trainers.seq2seq_dpo_trainer import tokenize_pairs
 
     encoder = SequenceEncoder(tokenizer, max_source_length=12)
@@ -301,7 +301,7 @@ def test_overlong_sources_are_cut_and_counted(tokenizer):
 @pytest.mark.parametrize("left,right", [(0, 30), (30, 0), (30, 30), (2, 30), (30, 2), (5, 5)])
 @pytest.mark.parametrize("limit", [6, 9, 12, 17, 40])
 def test_truncation_keeps_the_mention_and_balances_context(tokenizer, left, right, limit):
-    from angel_trl.tokenization import SequenceEncoder
+    from angel_trl.text.tokenization import SequenceEncoder
 
     encoder = SequenceEncoder(tokenizer, max_source_length=limit)
     text = "lung " * left + "[ST] cystic fibrosis [ET]" + " cancer" * right
@@ -324,7 +324,7 @@ def test_truncation_keeps_the_mention_and_balances_context(tokenizer, left, righ
 
 
 def test_names_are_plain_text_for_the_tokenizer(tokenizer):
-    from angel_trl.tokenization import SequenceEncoder
+    from angel_trl.text.tokenization import SequenceEncoder
 
     encoder = SequenceEncoder(tokenizer)
     names = ["lung cancer", "x </s> y", "[ST] ada [ET]", "<pad>"]
@@ -337,7 +337,7 @@ def test_names_are_plain_text_for_the_tokenizer(tokenizer):
 
 
 def test_names_that_tokenise_to_nothing_are_left_out_of_the_trie(caplog):
-    from angel_trl.linking import build_name_trie
+    from angel_trl.linking.linker import build_name_trie
 
     class Encoder:  # a tokenizer that drops every character of "\u200b"
         eos = 2
@@ -346,7 +346,7 @@ def test_names_that_tokenise_to_nothing_are_left_out_of_the_trie(caplog):
             return [[*(ord(c) for c in n if c != "\u200b"), self.eos] for n in names]
 
     table = NameTable(["ab", "\u200b", "b"], [["A"], ["Z"], ["B"]], lowercase=True)
-    with caplog.at_level(logging.WARNING, logger="angel_trl.linking"):
+    with caplog.at_level(logging.WARNING, logger="angel_trl.linking.linker"):
         trie = build_name_trie(table, Encoder())
     assert "1 name(s) tokenise to nothing" in caplog.text
     assert trie.name_of([ord("a"), ord("b"), 2]) == 0 and trie.name_of([ord("b"), 2]) == 2  # indices of the table
@@ -362,7 +362,7 @@ def test_trie_takes_a_name_that_is_only_eos():
 
 def test_counts_reach_the_run_summary_and_the_scores(trained_toy, toy_dir, toy_kb):
     from angel_trl.evaluation import link_and_score
-    from angel_trl.linking import EntityLinker
+    from angel_trl.linking.linker import EntityLinker
 
     out, summary = trained_toy
     saved = json.loads((out / "stage1_results.json").read_text())
@@ -457,7 +457,7 @@ def test_a_killed_dataset_save_leaves_the_old_dataset(tmp_path):
         f"""
         import os, signal
         from pathlib import Path
-        from angel_trl.io_utils import atomic_save_dataset
+        from angel_trl.data.files import atomic_save_dataset
 
         class Dying:
             def save_to_disk(self, path):
@@ -473,7 +473,7 @@ def test_a_killed_dataset_save_leaves_the_old_dataset(tmp_path):
 
 
 def test_cli_mine_rejects_a_damaged_summary(tmp_path):
-    from angel_trl.cli import _read_summaries
+    from angel_trl.cli.main import _read_summaries
 
     assert _read_summaries(tmp_path / "missing.json") == {}
     with pytest.raises(InputFormatError, match=r"mining_summary.json: not a mining summary"):

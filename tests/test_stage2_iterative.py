@@ -9,14 +9,14 @@ import pytest
 from datasets import load_from_disk
 from transformers import TrainerCallback
 
-import angel_trl.iterative as iterative
-from angel_trl.data import DataArguments
-from angel_trl.io_utils import atomic_save_dataset
-from angel_trl.iterative import train_stage2_iterative
-from angel_trl.linking import EntityLinker
+import angel_trl.training.iterative as iterative
+from angel_trl.data.arguments import DataArguments
+from angel_trl.data.files import atomic_save_dataset
+from angel_trl.training.iterative import train_stage2_iterative
+from angel_trl.linking.linker import EntityLinker
 from angel_trl.mining import MiningConfig, mine_pairs
-from angel_trl.stage1 import ModelArguments, train_stage1
-from angel_trl.stage2 import Stage2Arguments, train_stage2
+from angel_trl.training.stage1 import ModelArguments, train_stage1
+from angel_trl.training.stage2 import Stage2Arguments, train_stage2
 from angel_trl.trainers import Seq2SeqDPOConfig, Stage1Config
 
 MINING = MiningConfig(num_beams=6)

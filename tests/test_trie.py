@@ -3,7 +3,7 @@ import random
 import numpy as np
 import pytest
 
-from angel_trl.trie import NameTrie
+from angel_trl.linking.trie import NameTrie
 
 EOS = 2
 
@@ -66,7 +66,7 @@ def test_trie_save_load_round_trip(tmp_path):
 def test_colliding_token_paths_keep_every_name_reachable(tmp_path):
     """Names a tokenizer maps to one token sequence (accents stripped, truncation) share a path:
     each of them, and so each of their concepts, is still returned."""
-    from angel_trl.trie import NameTrie
+    from angel_trl.linking.trie import NameTrie
 
     eos = 2
     trie = NameTrie.build([[5, 6, eos], [7, eos], [5, 6, eos], [5, eos], [5, 6, eos]], eos)
@@ -81,9 +81,9 @@ def test_colliding_token_paths_keep_every_name_reachable(tmp_path):
 def test_linker_returns_every_concept_of_a_colliding_path():
     import torch
 
-    from angel_trl.linking import EntityLinker, LinkerConfig
-    from angel_trl.modeling import build_model, train_tokenizer
-    from angel_trl.names import NameTable
+    from angel_trl.linking.linker import EntityLinker, LinkerConfig
+    from angel_trl.training.modeling import build_model, train_tokenizer
+    from angel_trl.data.names import NameTable
 
     torch.manual_seed(0)
     names = ["meniere disease", "ménière disease"]  # as an accent-stripping tokenizer would see them: one path
@@ -92,7 +92,7 @@ def test_linker_returns_every_concept_of_a_colliding_path():
     table = NameTable(names, [["D1"], ["D2"]], lowercase=True)
     linker = EntityLinker(model, tokenizer, table, config=LinkerConfig(num_beams=2, top_k=5))
     seq = linker.encoder.names(["meniere disease"])[0]
-    from angel_trl.trie import NameTrie
+    from angel_trl.linking.trie import NameTrie
 
     linker.trie = NameTrie.build([seq, seq], linker.encoder.eos)  # both names on one path
     (result,) = linker.link(["[ST] meniere disease [ET]"])

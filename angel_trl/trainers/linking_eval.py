@@ -15,12 +15,12 @@ from transformers.distributed.fsdp import is_fsdp_managed_module
 from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.trainer_utils import EvalLoopOutput
 
-from ..corpus import Mention
-from ..evaluation import evaluate_linking
-from ..kb import KnowledgeBase
-from ..linking import EntityLinker, LinkerConfig, LinkingResult, LinkInput
-from ..names import NameTable
-from ..trie import NameTrie
+from angel_trl.data.corpus import Mention
+from angel_trl.evaluation import evaluate_linking
+from angel_trl.data.kb import KnowledgeBase
+from angel_trl.linking.linker import EntityLinker, LinkerConfig, LinkingResult, LinkInput
+from angel_trl.data.names import NameTable
+from angel_trl.linking.trie import NameTrie
 
 logger = logging.getLogger(__name__)
 

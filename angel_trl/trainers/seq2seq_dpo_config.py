@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from trl import DPOConfig
 
-from .stage1_config import EARLY_STOPPING_HELP, FINAL_EVAL_SPLITS_HELP, check_early_stopping, check_final_eval_splits
+from angel_trl.trainers.stage1_config import EARLY_STOPPING_HELP, FINAL_EVAL_SPLITS_HELP, check_early_stopping, check_final_eval_splits
 
 
 @dataclass

@@ -4,7 +4,7 @@ TRL >= 0.29 ``DPOTrainer`` only handles causal LMs: given a BART it raises nothi
 wrong objective. This trainer keeps TRL's configuration, losses and metric names but scores
 sequences the encoder-decoder way: the encoder reads the mention in context, the decoder is fed
 ``<s> mention is`` + name, and a sequence's log-prob sums only the name tokens (+ EOS), tokenised
-by :class:`~angel_trl.tokenization.SequenceEncoder` exactly as in stage 1 and in the trie.
+by :class:`~angel_trl.text.tokenization.SequenceEncoder` exactly as in stage 1 and in the trie.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import Trainer
 
-from ..collators import PromptedSeq2SeqCollator
-from ..tokenization import SequenceEncoder
-from .linking_eval import LinkingEvalMixin, LinkingEvaluator
-from .seq2seq_dpo_config import Seq2SeqDPOConfig
+from angel_trl.trainers.collators import PromptedSeq2SeqCollator
+from angel_trl.text.tokenization import SequenceEncoder
+from angel_trl.trainers.linking_eval import LinkingEvalMixin, LinkingEvaluator
+from angel_trl.trainers.seq2seq_dpo_config import Seq2SeqDPOConfig
 
 logger = logging.getLogger(__name__)
 SUPPORTED_LOSSES = ("sigmoid", "hinge", "ipo", "robust", "sft")

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Seq2SeqTrainer
 
-from .linking_eval import LinkingEvalMixin, LinkingEvaluator
+from angel_trl.trainers.linking_eval import LinkingEvalMixin, LinkingEvaluator
 
 
 def token_mean_loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None) -> torch.Tensor:

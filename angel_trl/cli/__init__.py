@@ -1,0 +1,5 @@
+"""The ``angel-trl`` command line."""
+
+from angel_trl.cli.main import main
+
+__all__ = ["main"]

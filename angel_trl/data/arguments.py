@@ -1,0 +1,129 @@
+"""Where the KB and the corpus splits come from (a dataclass the recipes parse) and loading them."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from angel_trl.data.abbreviations import expand_abbreviations
+from angel_trl.data.corpus import Corpus, load_corpus
+from angel_trl.data.kb import KnowledgeBase, load_kb
+
+DATA_DIR_ENV = "ANGEL_TRL_DATA"
+DATA_DIR_PLACEHOLDER = "{data_dir}"
+logger = logging.getLogger(__name__)
+
+
+def shared_data_dir(data_dir: str | Path | None = None) -> Path:
+    """The folder ``{data_dir}`` stands for: ``$ANGEL_TRL_DATA`` when set, else ``data_dir``.
+
+    No default lives here: an installed package has no repository beside it, so where the data is
+    belongs to whoever runs (the recipe configs, the benchmarks and the tests each name theirs).
+    """
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    if data_dir is None:
+        raise ValueError(f"no data folder for {DATA_DIR_PLACEHOLDER}: set ${DATA_DIR_ENV}, or data_dir (--data_dir, or data_dir: in the config) to the folder data/README.md describes")
+    return Path(data_dir)
+
+
+def resolve_data_path(path: str | None, data_dir: str | Path | None = None) -> str | None:
+    """``path`` with ``{data_dir}`` expanded (:func:`shared_data_dir`), so configs work wherever the
+    data lives; a path without it is returned as is."""
+    if not path or DATA_DIR_PLACEHOLDER not in path:
+        return path
+    return path.replace(DATA_DIR_PLACEHOLDER, str(shared_data_dir(data_dir)))
+
+
+def resolve_expansion(requested: bool | None, trained_expanded: bool) -> bool:
+    """Whether a run on a linker trained with ``expand_abbreviations=trained_expanded`` expands them:
+    as ``requested`` when set (warned about when it differs), else as the linker was trained."""
+    if requested is None:
+        return trained_expanded
+    if requested != trained_expanded:
+        logger.warning("expand_abbreviations=%s, but the linker was trained with %s: its mentions will not look like its training data", requested, trained_expanded)
+    return requested
+
+
+@dataclass
+class DataArguments:
+    """The knowledge base and corpus files of a run."""
+
+    kb_path: str = field(metadata={"help": "KB file. `{data_dir}` in this and the other paths expands to $ANGEL_TRL_DATA, else to data_dir."})
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "The folder `{data_dir}` stands for when $ANGEL_TRL_DATA is unset (the repo's configs: ../shared/data, "
+                  "relative to the repo root they run from)."},
+    )
+    kb_format: str = field(default="jsonl", metadata={"help": "KB format: jsonl, medic or mesh."})
+    kb_supplementary_path: str | None = field(default=None, metadata={"help": "MeSH supplementary-records TSV (kb_format=mesh)."})
+    mesh_tree_prefixes: list[str] | None = field(default=None, metadata={"help": "Keep MeSH descriptors whose tree numbers start so, e.g. D for chemicals."})
+    train_file: str | None = field(default=None, metadata={"help": "Training corpus."})
+    dev_file: str | None = field(default=None, metadata={"help": "Development corpus (model selection)."})
+    test_file: str | None = field(default=None, metadata={"help": "Test corpus."})
+    corpus_format: str = field(default="jsonl", metadata={"help": "Corpus format: jsonl or pubtator."})
+    entity_types: list[str] | None = field(default=None, metadata={"help": "Mention types to keep, e.g. Disease (BC5CDR); all when unset."})
+    expand_abbreviations: bool | None = field(
+        default=None,
+        metadata={"help": "Link a mention that is an abbreviation defined in its document ('myocardial infarction (MI)') as its long form "
+                  "(Schwartz-Hearst), in every split. Unset: off for stage 1; a run that starts from a saved linker (stage 2, mining, "
+                  "evaluation) does what that linker was trained with (its linker_config.json records it)."},
+    )
+
+    def load_kb(self) -> KnowledgeBase:
+        return load_kb(self.resolve(self.kb_path), self.kb_format, self.resolve(self.kb_supplementary_path), self.mesh_tree_prefixes)
+
+    def following_linker(self, trained_expanded: bool) -> DataArguments:
+        """These arguments for a run on a saved linker trained with ``expand_abbreviations=trained_expanded``
+        (see :func:`resolve_expansion`)."""
+        return replace(self, expand_abbreviations=resolve_expansion(self.expand_abbreviations, trained_expanded))
+
+    def resolve(self, path: str | None) -> str | None:
+        """``path`` with ``{data_dir}`` expanded (:func:`resolve_data_path`)."""
+        return resolve_data_path(path, self.data_dir)
+
+    def load_split(self, split: str) -> Corpus | None:
+        path = self.resolve(getattr(self, f"{split}_file"))
+        if not path:
+            return None
+        corpus = load_corpus(path, self.corpus_format, self.entity_types)
+        return expand_abbreviations(corpus) if self.expand_abbreviations else corpus
+
+
+_MEDIC = "{data_dir}/kb/medic/medic_06Jul2012.txt"
+_BC5CDR = "{data_dir}/bc5cdr/CDR_%s.PubTator.txt"
+
+# The benchmarks of the paper that the data folder ($ANGEL_TRL_DATA, else data_dir) holds, by name.
+BENCHMARKS: dict[str, DataArguments] = {
+    "ncbi": DataArguments(
+        kb_path=_MEDIC, kb_format="medic", corpus_format="pubtator",
+        train_file="{data_dir}/ncbi-disease/NCBItrainset_corpus.txt",
+        dev_file="{data_dir}/ncbi-disease/NCBIdevelopset_corpus.txt",
+        test_file="{data_dir}/ncbi-disease/NCBItestset_corpus.txt",
+    ),
+    "bc5cdr-disease": DataArguments(
+        kb_path=_MEDIC, kb_format="medic", corpus_format="pubtator", entity_types=["Disease"],
+        train_file=_BC5CDR % "TrainingSet", dev_file=_BC5CDR % "DevelopmentSet", test_file=_BC5CDR % "TestSet",
+    ),
+    "bc5cdr-chemical": DataArguments(
+        kb_path="{data_dir}/kb/mesh2024/mesh_id_label_mappings.tsv", kb_format="mesh",
+        kb_supplementary_path="{data_dir}/kb/mesh2024/mesh_supp_id_label_mappings.tsv", mesh_tree_prefixes=["D"],
+        corpus_format="pubtator", entity_types=["Chemical"],
+        train_file=_BC5CDR % "TrainingSet", dev_file=_BC5CDR % "DevelopmentSet", test_file=_BC5CDR % "TestSet",
+    ),
+}
+
+
+def benchmark_data(name: str, data_dir: str | Path | None = None) -> DataArguments:
+    """The data arguments of a named benchmark, its ``{data_dir}`` being ``data_dir`` unless
+    ``$ANGEL_TRL_DATA`` is set; a clear error when its files are absent."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; choose from {', '.join(sorted(BENCHMARKS))}")
+    data = replace(BENCHMARKS[name], data_dir=None if data_dir is None else str(data_dir))
+    missing = [p for p in (data.resolve(data.kb_path), data.resolve(data.test_file)) if not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f"benchmark {name!r}: {', '.join(missing)} not found; set ${DATA_DIR_ENV} to the folder described in data/README.md")
+    return data

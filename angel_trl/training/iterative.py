@@ -1,0 +1,126 @@
+"""Iterative stage 2 (the "iterative mode" of the official ANGEL code): after a DPO round, mine fresh
+pairs on the training corpus with the model just trained and run DPO again from it, with it as the
+reference (iterative DPO). Its own mistakes, not the stage-1 model's, become the next negatives."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from accelerate import PartialState
+from transformers import TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from angel_trl.data.corpus import Corpus
+from angel_trl.data.arguments import DataArguments
+from angel_trl.data.files import atomic_save_dataset, write_json
+from angel_trl.linking.linker import EntityLinker
+from angel_trl.mining import MINING_SUMMARY, MiningConfig, mine_pairs
+from angel_trl.training.finish import resume_arg
+from angel_trl.training.stage2 import STAGE2_RESULTS, Stage2Arguments, train_stage2
+from angel_trl.trainers import Seq2SeqDPOConfig
+
+logger = logging.getLogger(__name__)
+
+ROUNDS_SUMMARY = "rounds_summary.json"
+
+
+def train_stage2_iterative(
+    data_args: DataArguments, stage2_args: Stage2Arguments, config: Seq2SeqDPOConfig, mining: MiningConfig, rounds: int,
+    callbacks: list[TrainerCallback] | None = None,
+) -> dict:
+    """``rounds`` rounds of stage 2; return a summary of each round and the best one by dev acc@1.
+
+    Round 1 is :func:`~angel_trl.training.stage2.train_stage2` from ``stage2_args.stage1_model`` on
+    ``stage2_args.train_pairs``. Round r > 1 mines the train split with round r-1's linker (``mining``)
+    into ``<output_dir>/round-<r>/pairs`` (summary in ``round-<r>/mining_summary.json``), then trains
+    from round r-1's linker, also the reference, into ``<output_dir>/round-<r>``. Dev pairs (eval loss
+    only) stay ``stage2_args.dev_pairs``. ``<output_dir>/rounds_summary.json``, rewritten after each
+    round, names the best round (``best_output_dir`` is the linker to use). With ``rounds=1`` this is
+    plain stage 2 in ``output_dir``: no round folders and no summary file.
+
+    Resuming (``resume_from_checkpoint`` true): finished rounds are read back, not retrained, the
+    first unfinished one reuses its mined pairs and resumes from its newest checkpoint, if any.
+    A round that mines no pair ends the iteration early (with a warning). ``callbacks`` go to every
+    round's Trainer. Call it on every process, as ``train_stage2``: mining splits the mentions
+    across processes and only the main process writes.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    if rounds == 1:
+        summary = train_stage2(data_args, stage2_args, config, callbacks)
+        record = _round_record(1, config.output_dir, stage2_args.stage1_model, stage2_args.train_pairs, summary, None)
+        return {"rounds": [record], "best_round": 1, "best_output_dir": config.output_dir}
+    if mining.rule == "tfidf":
+        raise ValueError("mining rule 'tfidf' does not depend on the model: every round would mine the same pairs")
+    train = data_args.load_split("train")
+    if train is None:
+        raise ValueError("iterative stage 2 mines the train split: set train_file")
+    resume = resume_arg(config.resume_from_checkpoint)
+    if isinstance(resume, str):
+        raise ValueError("with rounds > 1, resume_from_checkpoint takes true or last: each round resumes from its own newest checkpoint")
+    # The device through the training arguments first: they set up the process group (gloo with
+    # use_cpu) that PartialState() then returns instead of creating a different one.
+    device = str(config.device)
+    state = PartialState()
+    reference, train_pairs = stage2_args.stage1_model, stage2_args.train_pairs
+    summary: dict = {"rounds": []}
+    for r in range(1, rounds + 1):
+        out = Path(config.output_dir) / f"round-{r}"
+        finished = bool(resume) and (out / STAGE2_RESULTS).exists()
+        mined = None
+        if r > 1:
+            train_pairs = str(out / "pairs")
+            if resume and Path(train_pairs).exists():
+                mined = json.loads((out / MINING_SUMMARY).read_text())
+            else:
+                mined = _mine_round(reference, train, data_args, config, mining, Path(train_pairs), device, state)
+            if mined["pairs"] == 0:
+                # Nothing left to contrast (every beam all right or all wrong); the same on every process.
+                logger.warning("stage-2 round %d: no pairs mined with %s, stopping after %d rounds: %s", r, reference, r - 1, mined)
+                break
+        if finished:
+            result = json.loads((out / STAGE2_RESULTS).read_text())
+        else:
+            # Shallow: the copy shares the process state the arguments set up (a deep copy would duplicate it).
+            round_config = copy.copy(config)
+            round_config.output_dir = str(out)
+            round_config.resume_from_checkpoint = True if resume and out.is_dir() and get_last_checkpoint(str(out)) else None
+            result = train_stage2(data_args, replace(stage2_args, stage1_model=reference, train_pairs=train_pairs), round_config, callbacks)
+            # Round r+1 loads this round's linker, written by the main process only.
+            state.wait_for_everyone()
+        summary["rounds"].append(_round_record(r, str(out), reference, train_pairs, result, mined))
+        # Ties go to the earlier round (fewer steps from stage 1 for the same dev score); without a
+        # dev split, the last round.
+        best = max(summary["rounds"], key=lambda rec: rec["dev"]["acc@1"] if "dev" in rec else rec["round"])
+        summary["best_round"], summary["best_output_dir"] = best["round"], best["output_dir"]
+        if state.is_main_process:
+            write_json(Path(config.output_dir) / ROUNDS_SUMMARY, summary)
+        logger.info("stage-2 round %d/%d: %d pairs, dev %s; best so far: round %d", r, rounds, result["pairs"], summary["rounds"][-1].get("dev"), best["round"])
+        reference = str(out)
+    return summary
+
+
+def _mine_round(model_dir: str, train: Corpus, data_args: DataArguments, config: Seq2SeqDPOConfig, mining: MiningConfig, pairs_dir: Path, device: str, state: PartialState) -> dict:
+    """Mine ``train`` with the linker in ``model_dir`` and save the pairs, if any (main process); every
+    process returns the mining summary."""
+    linker = EntityLinker.from_pretrained(model_dir, device=device, batch_size=config.link_batch_size)
+    pairs, mined = mine_pairs(linker, train, linker.kb or data_args.load_kb(), mining, show_progress=state.is_main_process)
+    if state.is_main_process and len(pairs):
+        # The summary first: reused pairs (on resume) then always have theirs.
+        write_json(pairs_dir.parent / MINING_SUMMARY, mined)
+        atomic_save_dataset(pairs, pairs_dir)
+    state.wait_for_everyone()
+    return mined
+
+
+def _round_record(round_: int, output_dir: str, reference: str, train_pairs: str, result: dict, mined: dict | None) -> dict:
+    record = {"round": round_, "output_dir": output_dir, "reference": reference, "train_pairs": train_pairs, "pairs": result["pairs"], "mining": mined}
+    record["kept_start_model"] = result.get("kept_start_model", False)
+    for split in ("dev", "test"):
+        if split in result:
+            record[split] = {k: result[split][k] for k in ("acc@1", "acc@5")}
+    return record

@@ -1,0 +1,121 @@
+"""Models and tokenizers: load any BART-family checkpoint, or build one from scratch.
+
+No weights can be downloaded in some environments (and tests must be fast), so besides
+``from_pretrained`` we can train a byte-level BPE tokenizer on the KB names and corpus text and
+create a BART from a size preset. Both are saved with ``save_pretrained``, so later stages load
+them like any checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig, BartForConditionalGeneration, GenerationConfig, PreTrainedTokenizerFast
+
+from angel_trl.text.examples import END_MARKER, START_MARKER
+
+# BART's special-token layout, kept so that ids match pretrained BART checkpoints' conventions.
+SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+@dataclass(frozen=True)
+class SizePreset:
+    d_model: int
+    layers: int
+    heads: int
+    ffn_dim: int
+    vocab_size: int
+    max_positions: int = 512
+
+
+SIZE_PRESETS: dict[str, SizePreset] = {
+    "tiny": SizePreset(d_model=64, layers=1, heads=2, ffn_dim=128, vocab_size=1000),
+    "small": SizePreset(d_model=256, layers=3, heads=4, ffn_dim=1024, vocab_size=8000),
+    "base": SizePreset(d_model=768, layers=6, heads=12, ffn_dim=3072, vocab_size=32000, max_positions=1024),
+}
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Byte-level BPE trained on ``texts`` with BART's special tokens plus ``[ST]`` / ``[ET]``."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), add_prefix_space=False, trim_offsets=False)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        mask_token="<mask>",
+    )
+    add_marker_tokens(fast)
+    return fast
+
+
+def add_marker_tokens(tokenizer) -> int:
+    """Add ``[ST]`` / ``[ET]`` as special tokens (no-op when present); returns how many were added."""
+    markers = [AddedToken(t, special=True, normalized=False, lstrip=True, rstrip=True) for t in (START_MARKER, END_MARKER) if t not in tokenizer.get_vocab()]
+    if not markers:
+        return 0
+    return tokenizer.add_special_tokens({"additional_special_tokens": markers}, replace_extra_special_tokens=False)
+
+
+def build_model(preset: str, tokenizer) -> BartForConditionalGeneration:
+    """A randomly initialised BART of the given size preset, sized to ``tokenizer``."""
+    if preset not in SIZE_PRESETS:
+        raise ValueError(f"unknown model size {preset!r}; expected one of {sorted(SIZE_PRESETS)}")
+    p = SIZE_PRESETS[preset]
+    config = BartConfig(
+        vocab_size=len(tokenizer),
+        d_model=p.d_model,
+        encoder_layers=p.layers,
+        decoder_layers=p.layers,
+        encoder_attention_heads=p.heads,
+        decoder_attention_heads=p.heads,
+        encoder_ffn_dim=p.ffn_dim,
+        decoder_ffn_dim=p.ffn_dim,
+        max_position_embeddings=p.max_positions,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        # Constrained decoding must not force BOS/EOS tokens: they are not KB names.
+        forced_bos_token_id=None,
+        forced_eos_token_id=None,
+        dropout=0.1,
+    )
+    return BartForConditionalGeneration(config)
+
+
+def load_pretrained(model_name_or_path: str, trust_remote_code: bool = False, **kwargs):
+    """Load a BART-family model and tokenizer (local dir or Hub id); adds the markers if missing."""
+    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code, **kwargs)
+    if not model.config.is_encoder_decoder:
+        raise ValueError(f"{model_name_or_path} is not an encoder-decoder model; angel-trl needs a BART-family model")
+    if add_marker_tokens(tokenizer):
+        model.resize_token_embeddings(len(tokenizer))
+    model.generation_config = neutral_generation_config(model.config)
+    return model, tokenizer
+
+
+def neutral_generation_config(config) -> GenerationConfig:
+    """Only the special-token ids of ``config``: what a checkpoint ships for its own task (bart-large's
+    forced BOS/EOS and ``no_repeat_ngram_size: 3``, bart-large-cnn's ``min_length: 56``) must neither
+    leak into decoding nor be saved into the linkers trained from it."""
+    return GenerationConfig(
+        decoder_start_token_id=config.decoder_start_token_id,
+        bos_token_id=config.bos_token_id,
+        eos_token_id=config.eos_token_id,
+        pad_token_id=config.pad_token_id,
+    )

@@ -1,0 +1,144 @@
+"""Stage 1 end to end: data -> rows -> model -> ``Stage1Trainer`` -> saved linker and scores."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import Dataset
+from transformers import AutoTokenizer, EarlyStoppingCallback, TrainerCallback, set_seed
+
+from angel_trl.trainers.collators import PromptedSeq2SeqCollator
+from angel_trl.data.corpus import Corpus
+from angel_trl.data.arguments import DataArguments
+from angel_trl.evaluation import seen_mention_texts
+from angel_trl.text.examples import ExampleConfig, Stage1Rows, build_kb_rows, build_stage1_rows
+from angel_trl.linking.linker import EntityLinker, LinkerConfig
+from angel_trl.training.modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer
+from angel_trl.data.names import NameTable
+from angel_trl.training.lora import LoraArguments, apply_lora
+from angel_trl.training.finish import resume_arg, resumed_checkpoint, score_and_save
+from angel_trl.text.tfidf import TfidfNameMatcher
+from angel_trl.text.tokenization import SequenceEncoder
+from angel_trl.trainers import LinkingEvaluator, Stage1Config, Stage1Trainer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelArguments(LoraArguments):
+    """Which model to start from, and whether to train LoRA adapters on it (TRL's field names)."""
+
+    model_name_or_path: str | None = field(default=None, metadata={"help": "BART-family checkpoint (local dir or Hub id); build from scratch when unset."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub (off unless you trust it)."})
+
+
+def encode_rows(rows: Stage1Rows, encoder: SequenceEncoder) -> tuple[Dataset, int]:
+    """Tokenised stage-1 rows (``input_ids``, ``prompt_ids``, ``target_ids``) and the truncation count."""
+    input_ids, truncated = encoder.sources(rows.sources)
+    return Dataset.from_dict(
+        {
+            "input_ids": input_ids,
+            "prompt_ids": encoder.prompts(rows.prompts),
+            "target_ids": encoder.names(rows.targets),
+            "kind": rows.kinds,
+        }
+    ), truncated
+
+
+def make_model(model_args: ModelArguments, config: Stage1Config, tokenizer_texts: list[str]):
+    """Load ``model_name_or_path`` or build a tokenizer and a BART of ``config.model_size`` (a
+    resumed run takes its checkpoint's tokenizer); with ``use_peft`` the model is wrapped with new LoRA adapters."""
+    if model_args.model_name_or_path:
+        model, tokenizer = load_pretrained(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
+    else:
+        if model_args.use_peft:
+            # Low-rank updates of random weights cannot learn the task: LoRA is for a trained checkpoint.
+            logger.warning("use_peft on a model built from scratch trains only adapters on random weights; set model_name_or_path")
+        checkpoint = resumed_checkpoint(config.resume_from_checkpoint, config.output_dir)
+        if checkpoint and (Path(checkpoint) / "tokenizer.json").exists():
+            # The checkpoint's embeddings index the interrupted run's vocabulary: reuse it rather than
+            # count on a new tokenizer training to come out the same (on another machine or version).
+            tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        else:
+            vocab = config.tokenizer_vocab_size or SIZE_PRESETS[config.model_size].vocab_size
+            tokenizer = train_tokenizer(tokenizer_texts, vocab)
+        model = build_model(config.model_size, tokenizer)
+    return apply_lora(model, model_args), tokenizer
+
+
+def train_stage1(
+    data_args: DataArguments, model_args: ModelArguments, config: Stage1Config, train_corpus: Corpus | None = None, rows: Stage1Rows | None = None,
+    callbacks: list[TrainerCallback] | None = None,
+) -> dict:
+    """Train stage 1, save model + tokenizer + linking artefacts in ``config.output_dir``, return scores.
+
+    ``train_corpus`` replaces the configured train split (cross-fitting trains on part of it).
+    ``rows`` (KB pre-training, :mod:`angel_trl.pretraining.training`) replaces the rows built from the train
+    split and ``kb_rows``; the train split is then optional and only marks seen mentions.
+    ``callbacks`` go to the Trainer. ``config.resume_from_checkpoint`` (a path, or ``true``/``last``)
+    resumes an interrupted run.
+    """
+    set_seed(config.seed)
+    kb = data_args.load_kb()
+    train, dev, test = (data_args.load_split(s) for s in ("train", "dev", "test"))
+    train = train_corpus or train
+    if train is None and rows is None:
+        raise ValueError("stage 1 needs a train_file")
+    table = NameTable.from_kb(kb, config.lowercase)
+    matcher = TfidfNameMatcher(table)
+    example_config = ExampleConfig(config.max_context_words, config.lowercase)
+
+    if rows is None:
+        rows = build_stage1_rows(train, kb, table, matcher, example_config, config.target_top_k, avoid_shared=config.avoid_shared_targets)
+        if config.kb_rows:
+            build_kb_rows(table, matcher, example_config, config.kb_target_top_k, config.max_kb_names, config.seed, rows, config.avoid_shared_targets)
+    model, tokenizer = make_model(model_args, config, table.names + rows.sources)
+    encoder = SequenceEncoder(tokenizer, config.max_source_length)
+    train_dataset, truncated = encode_rows(rows, encoder)
+    summary: dict = {"kb": kb.stats(), "train_corpus": train.stats() if train else None, "rows": dict(rows.counts), "truncated_sources": {"train": truncated}, "parameters": model.num_parameters()}
+    summary["trainable_parameters"] = model.num_parameters(only_trainable=True)  # fewer with LoRA
+    logger.info("stage-1 data: %s", summary)
+
+    linker_config = LinkerConfig(
+        num_beams=config.link_num_beams,
+        top_k=config.link_top_k,
+        batch_size=config.link_batch_size,
+        max_source_length=config.max_source_length,
+        max_context_words=config.max_context_words,
+        lowercase=config.lowercase,
+        expand_abbreviations=bool(data_args.expand_abbreviations),
+    )
+    linker = EntityLinker(model, tokenizer, table, config=linker_config, kb=kb)
+    summary["trie_collisions"] = linker.trie.num_collisions  # names sharing another's token path (all reachable)
+    seen = seen_mention_texts(train.mentions) if train else None
+    evaluator = None
+    eval_dataset = None
+    if dev is not None:
+        dev_rows = build_stage1_rows(dev, kb, table, matcher, example_config, top_k=1, avoid_shared=config.avoid_shared_targets)
+        eval_dataset, summary["truncated_sources"]["dev"] = encode_rows(dev_rows, encoder)
+        summary["dev_rows"] = dict(dev_rows.counts)
+        dev_mentions = dev.mentions
+        evaluator = LinkingEvaluator(dev_mentions, linker.inputs_for(dev_mentions, dev.texts()), kb, table, linker.trie, linker_config, seen, config.max_eval_mentions, config.seed)
+    elif config.eval_strategy != "no":
+        raise ValueError("eval_strategy is set but there is no dev_file to evaluate on")
+    if any(summary["truncated_sources"].values()):
+        logger.warning("sources cut to max_source_length=%d: %s", config.max_source_length, summary["truncated_sources"])
+
+    if config.early_stopping_patience is not None:
+        callbacks = [*(callbacks or []), EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)]
+    trainer = Stage1Trainer(
+        model=model,
+        args=config,
+        data_collator=PromptedSeq2SeqCollator(tokenizer.pad_token_id, model.config.decoder_start_token_id),
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        linking_evaluator=evaluator,
+        callbacks=callbacks,
+    )
+    train_result = trainer.train(resume_from_checkpoint=resume_arg(config.resume_from_checkpoint))
+    summary["train"] = train_result.metrics
+
+    return score_and_save(trainer, linker, kb, {"dev": dev, "test": test}, seen, summary, "stage1_results.json")

@@ -1,0 +1,111 @@
+"""Stage 2 end to end: a stage-1 linker + mined pairs -> ``Seq2SeqDPOTrainer`` -> saved linker and scores."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
+
+from angel_trl.data.arguments import DataArguments
+from angel_trl.evaluation import seen_mention_texts
+from angel_trl.linking.linker import EntityLinker, resolve_linker_dir
+from angel_trl.training.modeling import load_pretrained
+from angel_trl.training.lora import LoraArguments, apply_lora
+from angel_trl.training.finish import resume_arg, score_and_save
+from angel_trl.trainers import LinkingEvaluator, Seq2SeqDPOConfig, Seq2SeqDPOTrainer
+
+logger = logging.getLogger(__name__)
+
+STAGE2_RESULTS = "stage2_results.json"
+
+
+@dataclass
+class Stage2Arguments(LoraArguments):
+    """The stage-1 linker and the preference pairs; with ``use_peft`` the policy is the stage-1 model
+    plus new LoRA adapters and the reference is the same model with its adapters disabled."""
+
+    stage1_model: str = field(metadata={"help": "Stage-1 output directory (model, tokenizer, trie, names) or Hub id; also the DPO reference."})
+    train_pairs: str = field(metadata={"help": "Preference pairs: a `save_to_disk` directory (recipes/mine.py) or a Hub dataset id (its train split)."})
+    dev_pairs: str | None = field(default=None, metadata={"help": "Dev preference pairs for eval loss and reward accuracy (needed when eval_strategy is not 'no'); a Hub id gives its dev split."})
+    max_train_pairs: int | None = field(default=None, metadata={"help": "Train on a random sample (seeded by `seed`) of this many pairs; all when unset. KB pre-training pairs run to hundreds of thousands."})
+
+
+def load_pairs(path_or_id: str, split: str = "train") -> Dataset:
+    """Pairs saved by ``recipes/mine.py`` (a ``save_to_disk`` directory; ``split`` of a saved
+    ``DatasetDict``), or ``split`` of a Hub dataset id such as ``hub.push_pairs`` writes."""
+    if Path(path_or_id).exists():
+        pairs = load_from_disk(path_or_id)
+        return pairs[split] if isinstance(pairs, DatasetDict) else pairs
+    return load_dataset(path_or_id, split=split)
+
+
+def sample_pairs(pairs: Dataset, max_pairs: int | None, seed: int) -> Dataset:
+    """A seeded random sample of ``max_pairs`` pairs (all of them, in order, when unset or not fewer)."""
+    if max_pairs is None or max_pairs >= len(pairs):
+        return pairs
+    if max_pairs < 1:
+        raise ValueError(f"max_train_pairs must be at least 1, got {max_pairs}")
+    # A random sample, not the first rows: mined and KB pairs are written grouped by mention / concept.
+    # Flattened in memory: otherwise the trainer's add_column flattens the indices into a cache file
+    # written inside the input pairs directory.
+    sample = pairs.shuffle(seed=seed, keep_in_memory=True).select(range(max_pairs), keep_in_memory=True)
+    return sample.flatten_indices(keep_in_memory=True)
+
+
+def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config: Seq2SeqDPOConfig, callbacks: list[TrainerCallback] | None = None) -> dict:
+    """Train stage 2, save the linker (model, tokenizer, trie, names, KB) in ``config.output_dir``, return scores.
+
+    ``callbacks`` go to the Trainer. ``config.resume_from_checkpoint`` (a path, or ``true``/``last``)
+    resumes an interrupted run."""
+    set_seed(config.seed)
+    # A Hub id is downloaded once: policy and reference then load the same snapshot.
+    stage1_dir = resolve_linker_dir(stage2_args.stage1_model)
+    linker = EntityLinker.from_pretrained(stage1_dir)
+    kb = linker.kb or data_args.load_kb()
+    linker.kb = kb
+    linker.config.num_beams, linker.config.top_k, linker.config.batch_size = config.link_num_beams, config.link_top_k, config.link_batch_size
+    config.max_source_length = linker.config.max_source_length  # tokenise exactly as stage 1 did
+    data_args = data_args.following_linker(linker.config.expand_abbreviations)
+    linker.config.expand_abbreviations = data_args.expand_abbreviations
+    train, dev, test = (data_args.load_split(s) for s in ("train", "dev", "test"))
+    seen = seen_mention_texts(train.mentions) if train else None
+    linker.model = apply_lora(linker.model, stage2_args)
+    # With LoRA the reference is the policy with adapters disabled: no second copy of the model.
+    ref_model = None if config.precompute_ref_log_probs or stage2_args.use_peft else load_pretrained(str(stage1_dir))[0]
+    evaluator = None
+    if dev is not None:
+        evaluator = LinkingEvaluator(dev.mentions, linker.inputs_for(dev.mentions, dev.texts()), kb, linker.table, linker.trie, linker.config, seen, config.max_eval_mentions, config.seed)
+    train_pairs = load_pairs(stage2_args.train_pairs)
+    available = len(train_pairs)
+    train_pairs = sample_pairs(train_pairs, stage2_args.max_train_pairs, config.seed)
+    dev_pairs = load_pairs(stage2_args.dev_pairs, split="dev") if stage2_args.dev_pairs else None
+    if config.early_stopping_patience is not None:
+        # Patience counts stage-2 evaluations only; the starting model (keep_start_if_best) competes once, at the end.
+        callbacks = [*(callbacks or []), EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)]
+    trainer = Seq2SeqDPOTrainer(
+        model=linker.model,
+        ref_model=ref_model,
+        args=config,
+        train_dataset=train_pairs,
+        eval_dataset=dev_pairs,
+        processing_class=linker.tokenizer,
+        linking_evaluator=evaluator,
+        callbacks=callbacks,
+    )
+    summary: dict = {"pairs": len(train_pairs), "pairs_available": available, "dev_pairs": len(dev_pairs) if dev_pairs is not None else 0, "truncated_sources": trainer.truncated_sources}
+    resume = resume_arg(config.resume_from_checkpoint)
+    # "Keep the best" includes the starting point: DPO can lower dev accuracy at every checkpoint.
+    start = trainer.evaluate() if config.keep_start_if_best and evaluator is not None and config.load_best_model_at_end and not resume else None
+    summary["train"] = trainer.train(resume_from_checkpoint=resume).metrics
+    if start is not None:
+        start_metric = start.get(f"eval_{config.metric_for_best_model}")
+        summary["start_dev_metric"] = start_metric
+        best = trainer.state.best_metric
+        if start_metric is not None and (best is None or (start_metric > best if config.greater_is_better else start_metric < best)):
+            logger.warning("no stage-2 checkpoint beat the starting model on dev %s (%.4f vs %s): keeping the starting model", config.metric_for_best_model, start_metric, best)
+            summary["kept_start_model"] = True
+            trainer.model = linker.model = load_pretrained(str(stage1_dir))[0].to(trainer.args.device)
+    return score_and_save(trainer, linker, kb, {"dev": dev, "test": test}, seen, summary, STAGE2_RESULTS)
