@@ -1,0 +1,67 @@
+"""Fitting a hybrid linker end to end: a saved linker + train (dictionary) + dev (ranker) -> hybrid.json and scores."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from angel_trl.data.arguments import DataArguments
+from angel_trl.data.files import write_json, write_jsonl
+from angel_trl.evaluation import evaluate_linking, seen_mention_texts
+from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
+from angel_trl.hybrid.ranker import precision_coverage
+from angel_trl.linking.linker import EntityLinker
+
+logger = logging.getLogger(__name__)
+HYBRID_RESULTS = "hybrid_results.json"
+
+
+@dataclass
+class HybridArguments:
+    model_dir: str = field(metadata={"help": "Linker directory (a stage-1 or stage-2 output) the hybrid builds on."})
+    output_dir: str | None = field(default=None, metadata={"help": "Where hybrid.json, predictions and scores go (model_dir when unset: the linker then loads it with --hybrid)."})
+    dictionary: str = field(default="kb+train", metadata={"help": "What the retrievers search: 'kb+train' (training mentions as synonyms, the peers' strongest protocol) or 'kb'."})
+    features: list[str] = field(default_factory=lambda: list(FEATURES), metadata={"help": f"Ranker features (an ablation drops some): {', '.join(FEATURES)}."})
+    seed: int = field(default=42, metadata={"help": "Seed of the ranker fit."})
+    link_batch_size: int | None = field(default=None, metadata={"help": "Mentions per beam-search batch (the saved linker config when unset)."})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (model default when unset)."})
+
+    def __post_init__(self) -> None:
+        if self.dictionary not in ("kb+train", "kb"):
+            raise ValueError(f"dictionary must be 'kb+train' or 'kb', not {self.dictionary!r}")
+        unknown = sorted(set(self.features) - set(FEATURES))
+        if unknown or not self.features:
+            raise ValueError(f"features: unknown {unknown} (known: {', '.join(FEATURES)})" if unknown else "features: name at least one")
+
+
+def fit_hybrid(args: HybridArguments, config: HybridConfig, data_args: DataArguments, show_progress: bool = True) -> dict:
+    """Fit the ranker on dev, save it, and score dev (seen by the fit) and test (touched once) with
+    the hybrid and with beam search alone, plus test's precision-coverage curve."""
+    overrides = {"batch_size": args.link_batch_size} if args.link_batch_size else {}
+    linker = EntityLinker.from_pretrained(args.model_dir, device=args.device, **overrides)
+    data_args = data_args.following_linker(linker.config.expand_abbreviations)
+    kb = data_args.load_kb()
+    linker.kb = linker.kb or kb
+    train, dev = data_args.load_split("train"), data_args.load_split("dev")
+    if dev is None:
+        raise ValueError("the hybrid's ranker is fit on the dev split: set dev_file")
+    if args.dictionary == "kb+train" and train is None:
+        raise ValueError("dictionary 'kb+train' needs train_file (or use dictionary: kb)")
+    hybrid = HybridLinker.from_training(linker, train if args.dictionary == "kb+train" else None, config)
+    summary: dict = {"model_dir": args.model_dir, "dictionary": args.dictionary, "config": vars(config), "fit": hybrid.fit_on(dev, kb, args.features, args.seed, show_progress)}
+    out = Path(args.output_dir or args.model_dir)
+    hybrid.save(out)
+    seen = seen_mention_texts(train.mentions) if train else None
+    for split in ("dev", "test"):
+        corpus = data_args.load_split(split)
+        if corpus is None:
+            continue
+        beams, candidates = hybrid.candidates(hybrid.inputs_for(corpus.mentions, corpus.texts()), show_progress)
+        summary[split], rows = evaluate_linking(corpus.mentions, hybrid.rank(beams, candidates), kb, seen)
+        summary[f"{split}_beam_only"], _ = evaluate_linking(corpus.mentions, beams, kb, seen)
+        write_jsonl(out / f"predictions_hybrid_{split}.jsonl", rows)
+        if split == "test":
+            summary["test_precision_coverage"] = precision_coverage([r["predictions"][0]["score"] if r["predictions"] else 0.0 for r in rows], [r["correct@1"] for r in rows])
+    write_json(out / HYBRID_RESULTS, summary)
+    return summary

@@ -1,0 +1,264 @@
+"""The hybrid linker: beam-search candidates meet retrieved ones, all scored exactly by the model.
+
+The generative linker wins far from any dictionary name and where context decides (ambiguous
+names); string matchers win on near-exact mentions and on synonyms missing from what the model
+learnt. For each mention the hybrid takes the union of
+
+* the concepts of the constrained beam search (the generative linker's own candidates),
+* the top concepts of a TF-IDF retriever (character 3-grams within words) over the dictionary,
+* the concepts with a name equal to the mention, and the concepts training mentions with this
+  text were linked to (the "KB + train" dictionary),
+
+scores every candidate concept exactly with the model (teacher-forced log p(name | mention) of its
+best-scoring name among the beam's names and its names nearest the mention,
+:func:`~angel_trl.hybrid.scoring.name_log_probs`), and ranks them with a
+:class:`~angel_trl.hybrid.ranker.LinearRanker` fit on dev over these features:
+
+``model`` (that log-prob), ``model_margin`` (to the mention's best), ``model_rank``, ``in_beam``,
+``beam_rank``, ``tfidf`` (best cosine of the concept's names), ``tfidf_margin``, ``tfidf_rank``,
+``exact`` (a name equals the mention), ``train_share`` (share of this text's training links that
+go to the concept), ``mention_seen`` (the text occurs in training) and ``name_tokens`` (length of
+the best name). A candidate's score in the results is the ranker's probability that it is right.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from angel_trl.data.corpus import Corpus
+from angel_trl.data.dictionary import table_with_training_texts, training_link_counts
+from angel_trl.data.files import atomic_write_text
+from angel_trl.data.kb import KnowledgeBase
+from angel_trl.hybrid.ranker import LinearRanker
+from angel_trl.hybrid.scoring import name_log_probs
+from angel_trl.linking.linker import Candidate, EntityLinker, LinkInput, LinkingResult
+from angel_trl.text.tfidf import TfidfNameMatcher
+
+FEATURES = ("model", "model_margin", "model_rank", "in_beam", "beam_rank", "tfidf", "tfidf_margin", "tfidf_rank", "exact", "train_share", "mention_seen", "name_tokens")
+HYBRID_FILE = "hybrid.json"
+NO_RANK = 100.0  # the rank feature of a candidate a source did not return
+
+
+@dataclass
+class HybridConfig:
+    """How candidates are gathered and scored; saved with the ranker."""
+
+    tfidf_candidates: int = field(default=10, metadata={"help": "Concepts the TF-IDF retriever adds per mention."})
+    names_per_query: int = field(default=50, metadata={"help": "Nearest dictionary names the TF-IDF retriever reads to find its concepts."})
+    names_per_concept: int = field(default=3, metadata={"help": "Names of a candidate concept the model scores besides the beam's (its nearest to the mention by TF-IDF)."})
+    top_k: int = field(default=5, metadata={"help": "Concepts returned per mention."})
+    mentions_per_batch: int = field(default=16, metadata={"help": "Mentions whose candidates are scored together (one encoder pass)."})
+
+
+@dataclass
+class MentionCandidates:
+    """The union of candidate concepts of one mention, with each one's best name and features."""
+
+    concept_ids: list[str]
+    names: list[str]
+    features: np.ndarray  # (len(concept_ids), len(FEATURES))
+
+
+class HybridLinker:
+    """A generative :class:`EntityLinker` plus retrievers over its dictionary, ranked by ``ranker``
+    (fit with :meth:`fit`; unfit, candidates are ranked by the model score alone)."""
+
+    def __init__(self, linker: EntityLinker, train_counts: Mapping[str, Mapping[str, int]] | None = None, config: HybridConfig | None = None, ranker: LinearRanker | None = None):
+        """``train_counts`` (normalised training mention text -> {concept id: links}) makes the
+        dictionary "KB + train" (the texts become synonyms of their concepts); without it the
+        retrievers search the linker's own KB names."""
+        self.linker = linker
+        self.train_counts = {text: dict(counts) for text, counts in (train_counts or {}).items()}
+        if self.train_counts and linker.kb is None:
+            raise ValueError("a KB + train dictionary needs the linker's KB (a linker saved without kb.jsonl has none)")
+        self.table = table_with_training_texts(linker.kb, self.train_counts, linker.table.lowercase) if self.train_counts else linker.table
+        self.config = config or HybridConfig(top_k=linker.config.top_k)
+        self.ranker = ranker
+        self.matcher = TfidfNameMatcher(self.table, analyzer="char_wb")
+
+    # What evaluation.link_and_score needs of a linker, as the generative linker has it.
+    @property
+    def encoder(self):
+        return self.linker.encoder
+
+    def inputs_for(self, mentions, texts):
+        return self.linker.inputs_for(mentions, texts)
+
+    # ------------------------------------------------------------------ candidates and features
+    def candidates(self, inputs: Sequence[LinkInput | str], show_progress: bool = False) -> tuple[list[LinkingResult], list[MentionCandidates]]:
+        """The beam's results and every mention's candidate union with its features."""
+        ex = self.linker.config.example_config
+        items = [LinkInput.from_marked(x, ex) if isinstance(x, str) else x for x in inputs]
+        beams = self.linker.link(items, show_progress=show_progress)
+        retrieved = self._tfidf_concepts([it.mention for it in items])
+        out: list[MentionCandidates] = []
+        step = self.config.mentions_per_batch
+        for lo in tqdm(range(0, len(items), step), desc="hybrid scoring", disable=not show_progress, unit="batch"):
+            batch = range(lo, min(lo + step, len(items)))
+            # per mention: each candidate concept's names to score, and its best TF-IDF cosine
+            gathered = [self._gather(items[i].mention, beams[i], retrieved[i]) for i in batch]
+            flat = [[name for names in concepts.values() for name in names] for concepts, _ in gathered]
+            scores = name_log_probs(self.linker.model, self.linker.encoder, [items[i].source for i in batch], [ex.prompt(items[i].mention) for i in batch], flat, mentions_per_batch=step)
+            for i, (concepts, cosines), score in zip(batch, gathered, scores):
+                out.append(self._features(items[i].mention, concepts, cosines, beams[i], score))
+        return beams, out
+
+    def _tfidf_concepts(self, mentions: Sequence[str]) -> list[dict[str, float]]:
+        """Per mention, the first ``tfidf_candidates`` concepts of its nearest names -> best cosine."""
+        if not mentions:
+            return []
+        idx, sims = self.matcher.nearest(list(mentions), self.config.names_per_query)
+        found = []
+        for row, sim in zip(idx, sims):
+            concepts: dict[str, float] = {}
+            for i, s in zip(row.tolist(), sim.tolist()):
+                for cid in self.table.concept_ids[i]:
+                    if cid not in concepts and len(concepts) < self.config.tfidf_candidates:
+                        concepts[cid] = float(s)
+            found.append(concepts)
+        return found
+
+    def _union(self, mention: str, beam: LinkingResult, tfidf: dict[str, float]) -> list[str]:
+        """Beam concepts, then retrieved, exact-match and training-dictionary ones (first seen first)."""
+        union = dict.fromkeys(cid for b in beam.beam for cid in b.concept_ids)
+        union.update(dict.fromkeys(tfidf))
+        exact = self.table.index_of(mention)
+        if exact is not None:
+            union.update(dict.fromkeys(self.table.concept_ids[exact]))
+        union.update(dict.fromkeys(self.train_counts.get(self.table.normalize(mention), {})))
+        return list(union)
+
+    def _gather(self, mention: str, beam: LinkingResult, tfidf: dict[str, float]) -> tuple[dict[str, list[str]], list[float]]:
+        """Each candidate concept's names to score (its beam names, then its dictionary names nearest
+        the mention by TF-IDF, no repeats) and its best cosine over all its names."""
+        union = self._union(mention, beam, tfidf)
+        name_idx = [np.asarray(self.table.names_of_concept(cid), dtype=np.int64) for cid in union]
+        # One sparse product for all the names of all candidates of this mention.
+        sims = self.matcher.similarities(mention, np.concatenate(name_idx)) if union else np.zeros(0)
+        concepts, cosines, pos = {}, [], 0
+        for cid, idx in zip(union, name_idx):
+            sim = sims[pos : pos + len(idx)]
+            pos += len(idx)
+            nearest = idx[np.lexsort((idx, -sim))[: self.config.names_per_concept]]  # as TfidfNameMatcher.top_names
+            beam_names = [b.name for b in beam.beam if cid in b.concept_ids]
+            concepts[cid] = list(dict.fromkeys(beam_names + [self.table.names[i] for i in nearest.tolist()]))  # never empty
+            cosines.append(float(sim.max()) if len(sim) else 0.0)
+        return concepts, cosines
+
+    def _features(self, mention: str, concepts: dict[str, list[str]], cosines: list[float], beam: LinkingResult, scores: list[float]) -> MentionCandidates:
+        """Features of each candidate concept; ``scores`` are its names' log-probs, concept by concept."""
+        union = list(concepts)
+        key = self.table.normalize(mention)
+        counts = self.train_counts.get(key, {})
+        total = sum(counts.values())
+        exact = self.table.index_of(mention)
+        exact_ids = set(self.table.concept_ids[exact]) if exact is not None else set()
+        beam_rank: dict[str, int] = {}
+        for rank, b in enumerate(beam.beam):
+            for cid in b.concept_ids:
+                beam_rank.setdefault(cid, rank)
+        best_name, best_score, pos = [], [], 0
+        for names in concepts.values():
+            j = int(np.argmax(scores[pos : pos + len(names)]))
+            best_name.append(names[j])
+            best_score.append(scores[pos + j])
+            pos += len(names)
+        model = np.asarray(best_score)
+        cos = np.asarray(cosines)
+        rows = np.column_stack(
+            [
+                model,
+                model - model.max(),
+                _ranks(model),
+                [cid in beam_rank for cid in union],
+                [beam_rank.get(cid, NO_RANK) for cid in union],
+                cos,
+                cos - cos.max(),
+                _ranks(cos),
+                [cid in exact_ids for cid in union],
+                [counts.get(cid, 0) / total if total else 0.0 for cid in union],
+                np.full(len(union), float(total > 0)),
+                [len(self.linker.encoder.names([n])[0]) for n in best_name],
+            ]
+        ).astype(float)
+        return MentionCandidates(union, best_name, rows)
+
+    # ------------------------------------------------------------------ ranking
+    def rank(self, beams: Sequence[LinkingResult], candidates: Sequence[MentionCandidates]) -> list[LinkingResult]:
+        results = []
+        for beam, cands in zip(beams, candidates):
+            if self.ranker is None:
+                score = cands.features[:, FEATURES.index("model")]
+            else:
+                score = self.ranker.probability(cands.features[:, [FEATURES.index(f) for f in self.ranker.features]])
+            order = np.lexsort((np.arange(len(score)), -score))[: self.config.top_k]
+            ranked = [Candidate(cands.concept_ids[j], cands.names[j], float(score[j]), [cands.names[j]]) for j in order]
+            results.append(LinkingResult(beam.mention, ranked, beam.beam))
+        return results
+
+    def link(self, inputs: Sequence[LinkInput | str], show_progress: bool = False) -> list[LinkingResult]:
+        """Link like :meth:`EntityLinker.link`; each candidate's score is the ranker's probability
+        that it is right (the model log-prob when no ranker is fit)."""
+        return self.rank(*self.candidates(inputs, show_progress))
+
+    def fit(self, candidates: Sequence[MentionCandidates], gold: Sequence[set[str]], features: Sequence[str] = FEATURES, seed: int = 42) -> LinearRanker:
+        """Fit the ranker on dev mentions' candidates and their gold concept ids (canonical)."""
+        columns = [FEATURES.index(f) for f in features]
+        X = np.concatenate([c.features[:, columns] for c in candidates])
+        y = np.concatenate([[cid in g for cid in c.concept_ids] for c, g in zip(candidates, gold)]).astype(int)
+        self.ranker = LinearRanker.fit(X, y, features, seed=seed)
+        return self.ranker
+
+    # ------------------------------------------------------------------ saving
+    def save(self, directory: str | Path) -> Path:
+        """``hybrid.json`` beside the linker: config, ranker and training dictionary (plain JSON)."""
+        if self.ranker is None:
+            raise ValueError("fit the ranker before saving the hybrid linker")
+        path = Path(directory) / HYBRID_FILE
+        payload = {"format": "angel-trl-hybrid", "version": 1, "config": asdict(self.config), "ranker": asdict(self.ranker), "train_counts": self.train_counts}
+        atomic_write_text(path, json.dumps(payload, ensure_ascii=False) + "\n")
+        return path
+
+    @classmethod
+    def from_training(cls, linker: EntityLinker, train: Corpus | None, config: HybridConfig | None = None) -> HybridLinker:
+        """The hybrid over "KB + train" (``train`` given; its mentions' links become the training
+        dictionary) or over the KB alone (``train`` is None)."""
+        counts = training_link_counts(train, linker.kb, linker.table.lowercase) if train is not None else None
+        return cls(linker, counts, config)
+
+    def fit_on(self, corpus: Corpus, kb: KnowledgeBase, features: Sequence[str] = FEATURES, seed: int = 42, show_progress: bool = False) -> dict:
+        """Fit the ranker on ``corpus`` (the dev split; NIL mentions left out); returns what it saw."""
+        mentions = [m for m in corpus.mentions if not m.is_nil]
+        _, candidates = self.candidates(self.inputs_for(mentions, corpus.texts()), show_progress)
+        gold = [{kb.canonical_id(g) for g in m.ids} - {None} for m in mentions]
+        ranker = self.fit(candidates, gold, features, seed)
+        return {
+            "mentions": len(mentions),
+            "candidates": int(sum(len(c.concept_ids) for c in candidates)),
+            "gold_in_candidates": int(sum(bool(set(c.concept_ids) & g) for c, g in zip(candidates, gold))),
+            "features": dict(zip(ranker.features, ranker.coef)),
+        }
+
+    @classmethod
+    def load(cls, linker: EntityLinker, path: str | Path) -> HybridLinker:
+        path = Path(path)
+        if path.is_dir():
+            path = path / HYBRID_FILE
+        data = json.loads(path.read_text())
+        if data.get("format") != "angel-trl-hybrid":
+            raise ValueError(f"{path}: not an angel-trl hybrid linker file")
+        unknown = set(data["ranker"]["features"]) - set(FEATURES)
+        if unknown:
+            raise ValueError(f"{path}: unknown ranker feature(s) {sorted(unknown)}")
+        return cls(linker, data["train_counts"], HybridConfig(**data["config"]), LinearRanker(**data["ranker"]))
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """0 for the highest value, 1 for the next, ...; ties share the better rank."""
+    return np.asarray([float((values > v).sum()) for v in values])

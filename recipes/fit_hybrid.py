@@ -1,0 +1,29 @@
+"""The hybrid linker: fit its ranker on dev over a saved linker's beam and retrieved candidates.
+
+    python recipes/fit_hybrid.py --config recipes/configs/demo/hybrid.yaml
+"""
+
+import json
+import logging
+
+from trl import TrlParser
+
+from angel_trl.data.arguments import DataArguments
+from angel_trl.evaluation import scores_table
+from angel_trl.hybrid.fit import HybridArguments, fit_hybrid
+from angel_trl.hybrid.linker import HybridConfig
+
+# What the command line and --config YAML are parsed into, in order (tests parse every config with it).
+ARGUMENTS = (HybridArguments, HybridConfig, DataArguments)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    args, config, data_args = TrlParser(ARGUMENTS).parse_args_and_config()
+    summary = fit_hybrid(args, config, data_args)
+    print(json.dumps(summary["fit"], indent=2))
+    print(scores_table({k: summary[k] for k in ("dev_beam_only", "dev", "test_beam_only", "test") if k in summary}, f"Hybrid linker over {args.model_dir}"))
+
+
+if __name__ == "__main__":
+    main()
