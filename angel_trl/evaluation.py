@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from angel_trl.data.corpus import Mention
 from angel_trl.data.files import read_jsonl_objects
 from angel_trl.data.kb import KnowledgeBase, normalize_name
 from angel_trl.linking.linker import Candidate, LinkingResult
+
+
+@dataclass(frozen=True)
+class TrainingSeen:
+    """What training holds, for the two splits of every report: a mention is *seen* when its
+    normalised text occurs among the training mentions, and of a *seen concept* when one of its gold
+    concepts is linked by some training mention (a new synonym of a trained concept is unseen text
+    of a seen concept; a concept no training mention carries is where a model has only the KB)."""
+
+    texts: frozenset[str]
+    concepts: frozenset[str]
+
+    @classmethod
+    def of(cls, mentions: Iterable[Mention], kb: KnowledgeBase) -> TrainingSeen:
+        mentions = list(mentions)
+        concepts = {kb.canonical_id(g) for m in mentions if not m.is_nil for g in m.ids} - {None}
+        return cls(frozenset(seen_mention_texts(mentions)), frozenset(concepts))
 
 
 def seen_mention_texts(mentions: Iterable[Mention]) -> set[str]:
@@ -44,17 +62,19 @@ def evaluate_linking(
     mentions: Sequence[Mention],
     results: Sequence[LinkingResult],
     kb: KnowledgeBase,
-    seen_texts: set[str] | None = None,
+    seen: TrainingSeen | None = None,
     ks: Sequence[int] = (1, 5),
 ) -> tuple[dict, list[dict]]:
     """Metrics and per-mention prediction rows for ``results[i]`` linking ``mentions[i]``.
 
     NIL mentions are excluded (and counted); composite mentions count as correct when any gold id
-    is predicted; gold ids missing from the KB are kept (they cannot be right) and counted.
+    is predicted; gold ids missing from the KB are kept (they cannot be right) and counted. With
+    ``seen``, every metric is also given for mentions of seen / unseen text and of seen / unseen
+    concepts (:class:`TrainingSeen`).
     """
     if len(mentions) != len(results):
         raise ValueError(f"{len(mentions)} mentions but {len(results)} results")
-    groups = ("all", "seen", "unseen") if seen_texts is not None else ("all",)
+    groups = ("all", "seen", "unseen", "seen_concept", "unseen_concept") if seen is not None else ("all",)
     hits = {g: {k: 0 for k in ks} for g in groups}
     totals = dict.fromkeys(groups, 0)
     counts = {"nil_excluded": 0, "composite": 0, "gold_not_in_kb": 0}
@@ -67,10 +87,11 @@ def evaluate_linking(
         counts["composite"] += m.composite
         counts["gold_not_in_kb"] += not gold
         in_groups = ["all"]
-        seen = None
-        if seen_texts is not None:
-            seen = normalize_name(m.text) in seen_texts
-            in_groups.append("seen" if seen else "unseen")
+        seen_text = seen_concept = None
+        if seen is not None:
+            seen_text = normalize_name(m.text) in seen.texts
+            seen_concept = bool(gold & seen.concepts)
+            in_groups += ["seen" if seen_text else "unseen", "seen_concept" if seen_concept else "unseen_concept"]
         correct = {k: is_correct(r, gold, k, kb) for k in ks}
         for g in in_groups:
             totals[g] += 1
@@ -82,7 +103,8 @@ def evaluate_linking(
                 "mention": m.text,
                 "gold": list(m.ids),
                 "composite": m.composite,
-                "seen": seen,
+                "seen": seen_text,
+                "seen_concept": seen_concept,
                 **{f"correct@{k}": correct[k] for k in ks},
                 "predictions": candidate_rows(r),
             }
@@ -97,12 +119,12 @@ def evaluate_linking(
     return metrics, rows
 
 
-def link_and_score(linker, corpus, kb: KnowledgeBase, seen_texts: set[str] | None = None, show_progress: bool = False) -> tuple[dict, list[dict]]:
+def link_and_score(linker, corpus, kb: KnowledgeBase, seen: TrainingSeen | None = None, show_progress: bool = False) -> tuple[dict, list[dict]]:
     """Link every mention of ``corpus`` with ``linker`` and score it; the metrics also count the
     sources cut to the linker's ``max_source_length`` (``truncated_sources``)."""
     mentions = corpus.mentions
     results = linker.link(linker.inputs_for(mentions, corpus.texts()), show_progress=show_progress)
-    metrics, rows = evaluate_linking(mentions, results, kb, seen_texts)
+    metrics, rows = evaluate_linking(mentions, results, kb, seen)
     metrics["truncated_sources"] = count_truncated_sources(linker, corpus)
     return metrics, rows
 
@@ -114,13 +136,13 @@ def count_truncated_sources(linker, corpus) -> int:
 
 
 def scores_table(scores: dict[str, dict], title: str = "") -> str:
-    """A markdown table of acc@1 / acc@5 (all, seen, unseen) per split, e.g. ``{"dev": metrics, ...}``."""
-    head = "| split | mentions | acc@1 | acc@5 | seen acc@1 (n) | unseen acc@1 (n) |\n|---|---|---|---|---|---|\n"
+    """A markdown table of acc@1 / acc@5 (all; seen, unseen text; seen, unseen concept) per split,
+    e.g. ``{"dev": metrics, ...}``."""
+    head = "| split | mentions | acc@1 | acc@5 | seen acc@1 (n) | unseen acc@1 (n) | seen-concept acc@1 (n) | unseen-concept acc@1 (n) |\n|---|---|---|---|---|---|---|---|\n"
     lines = []
     for split, m in scores.items():
-        seen = f"{m['seen_acc@1']:.1f} ({m['seen_mentions']})" if "seen_acc@1" in m else "-"
-        unseen = f"{m['unseen_acc@1']:.1f} ({m['unseen_mentions']})" if "unseen_acc@1" in m else "-"
-        lines.append(f"| {split} | {m['evaluated']} | {m['acc@1']:.1f} | {m.get('acc@5', float('nan')):.1f} | {seen} | {unseen} |")
+        groups = [f"{m[f'{g}_acc@1']:.1f} ({m[f'{g}_mentions']})" if f"{g}_acc@1" in m else "-" for g in ("seen", "unseen", "seen_concept", "unseen_concept")]
+        lines.append(f"| {split} | {m['evaluated']} | {m['acc@1']:.1f} | {m.get('acc@5', float('nan')):.1f} | " + " | ".join(groups) + " |")
     return (f"{title}\n\n" if title else "") + head + "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
-"""Accuracy benchmark: every system on one dataset, one protocol, split into seen / unseen mentions.
+"""Accuracy benchmark: every system on one dataset, each dictionary protocol, split into mentions of
+seen / unseen text and of seen / unseen concepts (a concept no training mention carries).
 
     python benchmarks/accuracy.py --dataset ncbi \
         --model "angel-trl stage 1=outputs/ncbi-stage1" --model "angel-trl stage 2=outputs/ncbi-stage2"
@@ -6,7 +7,8 @@
 Systems: exact match, TF-IDF (char 3-grams), dense all-MiniLM-L6-v2 nearest name and the angel-trl
 models given (each also with exact name matches ranked first), each under both dictionary
 protocols (KB names only; KB + training mentions as synonyms), plus the training-mention dictionary
-with TF-IDF back-off. Writes
+with TF-IDF back-off; with ``--hybrid`` each model also as a hybrid linker (its ranker fit on dev).
+``--zero-shot`` runs the zero-shot protocol (train and dev without the test concepts). Writes
 ``<results_dir>/<dataset>.json``, ``<dataset>.md`` and ``<dataset>_similarity.png`` (acc@1 by
 TF-IDF similarity between mention and gold name, the paper's analysis).
 """
@@ -27,8 +29,9 @@ from angel_trl.baselines.analysis import GoldSimilarity, accuracy_by_similarity,
 from angel_trl.baselines.peers import DenseLinker, ExactMatchLinker, TfidfLinker, TrainDictionaryLinker
 from angel_trl.data.dictionary import dictionary_protocol
 from angel_trl.data.arguments import BENCHMARKS, benchmark_data, resolve_expansion
-from angel_trl.evaluation import evaluate_linking, saved_results, seen_mention_texts
+from angel_trl.evaluation import TrainingSeen, evaluate_linking, saved_results
 from angel_trl.data.files import atomic_write_text, write_json
+from angel_trl.hybrid.linker import HybridLinker
 from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
 from angel_trl.data.names import NameTable
 from common import REPO_DATA_DIR
@@ -65,6 +68,19 @@ def generative_runs(linker: EntityLinker, table: NameTable, saved_dir: str | Non
     return model_ranking, exact_first
 
 
+def hybrid_run(linker: EntityLinker, train_counts, dev, kb, fits: dict):
+    """The hybrid over ``linker`` (its dictionary: the protocol's), its ranker fit on ``dev`` at the
+    first call; what the fit saw goes to ``fits``."""
+    hybrid = HybridLinker(linker, train_counts)
+
+    def run(corpus, split):
+        if hybrid.ranker is None:
+            fits[f"{len(fits)}"] = hybrid.fit_on(dev, kb, show_progress=True)
+        return hybrid.link(hybrid.inputs_for(corpus.mentions, corpus.texts()), show_progress=True)
+
+    return run
+
+
 def model_info(directory: str) -> dict:
     info = {"dir": directory}
     args = Path(directory) / "training_args.json"
@@ -81,6 +97,8 @@ def main() -> None:
     ap.add_argument("--models-from", metavar="DIR", help="Also score DIR/<dataset>-stage1 and DIR/<dataset>-stage2 when they exist (what the recipes write).")
     ap.add_argument("--no-dense", action="store_true", help="Skip the dense peer (needs the 'bench' extra).")
     ap.add_argument("--expand-abbreviations", action="store_true", help="Every system links a mention that is an abbreviation defined in its document as its long form (Schwartz-Hearst); results go to <dataset>_abbreviations.{json,md,png}.")
+    ap.add_argument("--zero-shot", action="store_true", help="The zero-shot protocol: train and dev lose every mention of a concept that occurs in test (the peers' training dictionary too; give angel-trl models trained with zero_shot: true); results go to <dataset>_zeroshot.{json,md,png}.")
+    ap.add_argument("--hybrid", action="store_true", help="Also each angel-trl model as a hybrid linker (beam + retrieved candidates, exact model scores, a ranker fit on dev) under each protocol.")
     ap.add_argument("--decode-again", action="store_true", help="Decode the KB protocol of angel-trl models even where the run saved predictions_<split>.jsonl for the same mentions.")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--link-batch-size", type=int, default=32)
@@ -88,11 +106,12 @@ def main() -> None:
     ap.add_argument("--cache-dir", default="benchmarks/work", help="Dense name embeddings are cached here (.npy).")
     args = ap.parse_args()
 
-    data = dataclasses.replace(benchmark_data(args.dataset, REPO_DATA_DIR), expand_abbreviations=args.expand_abbreviations)
-    stem = args.dataset + ("_abbreviations" if args.expand_abbreviations else "")
+    data = dataclasses.replace(benchmark_data(args.dataset, REPO_DATA_DIR), expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot)
+    stem = args.dataset + ("_abbreviations" if args.expand_abbreviations else "") + ("_zeroshot" if args.zero_shot else "")
     kb = data.load_kb()
-    train = data.load_split("train")
-    seen = seen_mention_texts(train.mentions)
+    train = data.load_split("train", kb)
+    dev = data.load_split("dev", kb) if args.hybrid else None
+    seen = TrainingSeen.of(train.mentions, kb)
     protocols = [dictionary_protocol(kb), dictionary_protocol(kb, train)]
     gold_similarity = GoldSimilarity(kb)
     models = dict(spec.split("=", 1) for spec in args.model)
@@ -106,6 +125,7 @@ def main() -> None:
 
     # Built once and reused for every split: TF-IDF fits, dense encodings and tries do not depend on it.
     systems = []
+    report_fits: dict = {}  # the hybrid rankers' fits on dev, in the order they ran
     for p in protocols:
         systems.append(("exact match", p.name, peer_run(ExactMatchLinker(p.table))))
         tfidf = TfidfLinker(p.table)
@@ -125,6 +145,8 @@ def main() -> None:
             reuse = own_trie and not args.decode_again
             model_ranking, exact_first = generative_runs(under, p.table, models[name] if reuse else None)
             systems += [(name, p.name, model_ranking), (f"{name} + exact match first", p.name, exact_first)]
+            if args.hybrid:
+                systems.append((f"{name}, hybrid", p.name, hybrid_run(under, p.train_counts, dev, kb, report_fits)))
 
     report: dict = {
         "dataset": args.dataset,
@@ -133,6 +155,8 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cpus": torch.get_num_threads(), "device": args.device, "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
         "kb": kb.stats(),
         "models": {name: model_info(d) for name, d in models.items()},
+        "zero_shot": {"train": train.stats().get("zero_shot_dropped_mentions", 0)} if args.zero_shot else None,
+        "hybrid_fits": report_fits,
         "splits": {},
     }
     md = [f"# {args.dataset}: acc@1 / acc@5 by system and dictionary protocol" + (", abbreviations expanded" if args.expand_abbreviations else ""), "", f"Command: `{report['command']}`", ""]
@@ -153,11 +177,11 @@ def main() -> None:
                 sims = [gold_similarity(r["mention"], r["gold"]) for r in rows]
             metrics["by_similarity"] = accuracy_by_similarity(rows, sims)
             out.setdefault(system, {})[protocol] = metrics
-            print(f"{split} | {system} | {protocol} | acc@1 {metrics['acc@1']:.1f} | unseen {metrics['unseen_acc@1']:.1f} | {metrics['seconds']} s", flush=True)
-        md += [f"## {split} ({out[next(iter(out))]['KB']['evaluated']} mentions)", "", "`+ exact match first` reorders the output of the run above it, so its seconds exclude decoding." + reuse_note, "", "| system | protocol | acc@1 | acc@5 | seen acc@1 (n) | unseen acc@1 (n) | seconds |", "|---|---|---|---|---|---|---|"]
+            print(f"{split} | {system} | {protocol} | acc@1 {metrics['acc@1']:.1f} | unseen {metrics['unseen_acc@1']:.1f} | unseen concept {metrics['unseen_concept_acc@1']:.1f} | {metrics['seconds']} s", flush=True)
+        md += [f"## {split} ({out[next(iter(out))]['KB']['evaluated']} mentions)", "", "`+ exact match first` reorders the output of the run above it, so its seconds exclude decoding." + reuse_note, "", "| system | protocol | acc@1 | acc@5 | seen acc@1 (n) | unseen acc@1 (n) | unseen-concept acc@1 (n) | seconds |", "|---|---|---|---|---|---|---|---|"]
         for system, by_protocol in out.items():
             for protocol, m in by_protocol.items():
-                md.append(f"| {system} | {protocol} | {m['acc@1']:.1f} | {m['acc@5']:.1f} | {m['seen_acc@1']:.1f} ({m['seen_mentions']}) | {m['unseen_acc@1']:.1f} ({m['unseen_mentions']}) | {m['seconds']} |")
+                md.append(f"| {system} | {protocol} | {m['acc@1']:.1f} | {m['acc@5']:.1f} | {m['seen_acc@1']:.1f} ({m['seen_mentions']}) | {m['unseen_acc@1']:.1f} ({m['unseen_mentions']}) | {m['unseen_concept_acc@1']:.1f} ({m['unseen_concept_mentions']}) | {m['seconds']} |")
         by_system = {f"{s} ({p})": m["by_similarity"] for s, bp in out.items() for p, m in bp.items() if s != "exact match"}
         md += ["", f"### {split}: acc@1 by TF-IDF similarity between mention and closest gold name", "", bins_table(by_system), ""]
         plot_systems = {s: m for s, m in by_system.items() if s.endswith("(KB)")}

@@ -20,6 +20,7 @@ from angel_trl.data.files import atomic_write_text
 DATASETS = {"ncbi": "NCBI", "bc5cdr-disease": "BC5CDR-disease", "bc5cdr-chemical": "BC5CDR-chemical"}
 PROTOCOLS = {"KB": "KB names only", "KB + train": "KB + training mentions as synonyms"}
 EXACT_FIRST = " + exact match first"
+HYBRID = ", hybrid"  # benchmarks/accuracy.py --hybrid names a model's hybrid linker so
 
 
 def load(path: Path) -> dict | None:
@@ -28,13 +29,14 @@ def load(path: Path) -> dict | None:
 
 def angel_systems(result: dict) -> set[str]:
     """The angel-trl systems of an accuracy result: each model given, alone and with exact matches first."""
-    return {s for m in result["models"] for s in (m, m + EXACT_FIRST)}
+    return {s for m in result["models"] for s in (m, m + EXACT_FIRST, m + HYBRID)}
 
 
 def cell(score: dict | None) -> str:
     if score is None:
         return ""
-    return f"{score['acc@1']:.1f} ({score['seen_acc@1']:.1f} / {score['unseen_acc@1']:.1f})"
+    concept = f" / {score['unseen_concept_acc@1']:.1f}" if "unseen_concept_acc@1" in score else ""  # results before the concept split lack it
+    return f"{score['acc@1']:.1f} ({score['seen_acc@1']:.1f} / {score['unseen_acc@1']:.1f}{concept})"
 
 
 def accuracy_section(results: dict[str, dict], split: str = "test") -> list[str]:
@@ -171,7 +173,7 @@ def build_report(results_dir: Path) -> str:
         "# angel-trl benchmark report",
         "",
         f"Written by `python benchmarks/report.py` from the result files in `{results_dir}` (their commands and machines are listed at the end). "
-        "Cells: test acc@1 (seen / unseen mentions); bold: the best system of the column.",
+        "Cells: test acc@1 (seen / unseen mention text; then unseen concepts, in results that have the split); bold: the best system of the column.",
         "",
         "## Accuracy",
         "",

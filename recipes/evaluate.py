@@ -12,7 +12,7 @@ from pathlib import Path
 from trl import TrlParser
 
 from angel_trl.data.arguments import DataArguments
-from angel_trl.evaluation import link_and_score, seen_mention_texts
+from angel_trl.evaluation import TrainingSeen, link_and_score
 from angel_trl.data.files import write_json, write_jsonl
 from angel_trl.linking.linker import EntityLinker
 
@@ -41,7 +41,7 @@ def main() -> None:
     data_args = data_args.following_linker(linker.config.expand_abbreviations)
     kb = data_args.load_kb()
     train = data_args.load_split("train")
-    seen = seen_mention_texts(train.mentions) if train else None
+    seen = TrainingSeen.of(train.mentions, kb) if train else None
     out = Path(eval_args.output_dir or eval_args.model_dir)
     scores = {}
     for split in ("dev", "test"):

@@ -141,10 +141,10 @@ def test_link_corpus_follows_the_linkers_training_unless_told(capsys, caplog, mo
 
 # ---------------------------------------------------------------------------------------- evaluate
 def test_evaluate_matches_link_and_score(capsys, model_dir, linker, toy_dir, toy_kb, tmp_path):
-    from angel_trl.evaluation import link_and_score, seen_mention_texts
+    from angel_trl.evaluation import TrainingSeen, link_and_score
 
     corpus = read_corpus_jsonl(toy_dir / "train.jsonl")
-    expected, expected_rows = link_and_score(linker, corpus, toy_kb, seen_mention_texts(corpus.mentions))
+    expected, expected_rows = link_and_score(linker, corpus, toy_kb, TrainingSeen.of(corpus.mentions, toy_kb))
     preds = tmp_path / "preds.jsonl"
     rc, out, err = run(capsys, "evaluate", model_dir, "--corpus", toy_dir / "train.jsonl", "--train", toy_dir / "train.jsonl", "--predictions", preds)
     assert rc == 0
@@ -266,3 +266,26 @@ def test_console_script(toy_dir, tmp_path):
     assert done.returncode == 0 and json.loads(done.stdout)["concepts"] == 7
     done = subprocess.run([script, "kb-stats", "--kb", tmp_path / "nope.jsonl"], capture_output=True, text=True, timeout=120)
     assert_user_error(done.returncode, done.stderr, "nope.jsonl")
+
+
+# ---------------------------------------------------------------------------------------- --hybrid
+def test_link_and_evaluate_with_the_hybrid_linker(capsys, model_dir, linker, toy_dir, toy_kb, tmp_path):
+    from angel_trl.data.corpus import read_corpus_jsonl
+    from angel_trl.evaluation import link_and_score
+    from angel_trl.hybrid.linker import HybridLinker
+
+    corpus = read_corpus_jsonl(toy_dir / "train.jsonl")
+    hybrid = HybridLinker.from_training(linker, corpus)
+    hybrid.fit_on(corpus, toy_kb)
+    path = hybrid.save(tmp_path)
+    rc, out, _ = run(capsys, "link", model_dir, "--corpus", toy_dir / "train.jsonl", "--hybrid", path)
+    assert rc == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    expected = hybrid.link(hybrid.inputs_for(corpus.mentions, corpus.texts()))
+    assert [[p["id"] for p in r["predictions"]] for r in rows] == [r.top_ids for r in expected]
+    assert all(0.0 <= p["score"] <= 1.0 for r in rows for p in r["predictions"])  # the ranker's probabilities
+    rc, out, _ = run(capsys, "evaluate", model_dir, "--corpus", toy_dir / "train.jsonl", "--hybrid", path)
+    assert rc == 0 and json.loads(out) == link_and_score(hybrid, corpus, toy_kb)[0]
+    # No hybrid.json beside the model: one line naming the file, before the model loads.
+    rc, err = rc_and_stderr(capsys, "link", model_dir, "--text", "[ST] ADA [ET] deficiency", "--hybrid")
+    assert_user_error(rc, err, str(Path(model_dir) / "hybrid.json"), "fit_hybrid.py")

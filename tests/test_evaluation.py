@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from angel_trl.data.corpus import Mention
-from angel_trl.evaluation import evaluate_linking, scores_table, seen_mention_texts
+from angel_trl.evaluation import TrainingSeen, evaluate_linking, scores_table
 from angel_trl.linking.linker import Candidate, LinkingResult
 
 
@@ -25,7 +25,10 @@ def test_metrics_on_hand_made_cases(toy_kb):
         mention("x", "NOT-IN-KB", start=5),  # cannot be right, counted
     ]
     results = [result("C1", "C2"), result("C2", "C3"), result("C1"), result("C1"), result("C1", "C2", "C3", "C4", "C5", "C6"), result("C1")]
-    seen = seen_mention_texts([mention("Lung  Cancer", "C1"), mention("ADA", "C2")])
+    # Training saw the texts "lung cancer" and "ADA" (of C2, not C3) and the concepts C1, C2 and C6
+    # (by its alt id): "ADA" -> C3 is seen text of an unseen concept, "CF" -> C6 unseen text of a seen one.
+    seen = TrainingSeen.of([mention("Lung  Cancer", "C1"), mention("ADA", "C2"), mention("IDDM", "OMIM:222100")], toy_kb)
+    assert seen.concepts == {"C1", "C2", "C6"}
     metrics, rows = evaluate_linking(mentions, results, toy_kb, seen)
     assert metrics["evaluated"] == 5 and metrics["nil_excluded"] == 1
     assert metrics["composite"] == 1 and metrics["gold_not_in_kb"] == 1
@@ -34,8 +37,13 @@ def test_metrics_on_hand_made_cases(toy_kb):
     assert (metrics["seen_mentions"], metrics["unseen_mentions"]) == (2, 3)
     assert metrics["seen_acc@1"] == 50.0 and metrics["seen_acc@5"] == 100.0
     assert metrics["unseen_acc@1"] == pytest.approx(100 / 3)
+    # seen concepts: lung cancer (right), the composite (C1 is seen; right), CF -> C6 (wrong at 5)
+    assert (metrics["seen_concept_mentions"], metrics["unseen_concept_mentions"]) == (3, 2)
+    assert metrics["seen_concept_acc@1"] == pytest.approx(200 / 3) and metrics["unseen_concept_acc@1"] == 0.0
+    assert metrics["unseen_concept_acc@5"] == 50.0  # ADA -> C3 at rank 2; the id missing from the KB never
+    assert [r["seen_concept"] for r in rows] == [True, False, True, True, False]
     assert len(rows) == 5 and rows[0]["correct@1"] and not rows[1]["correct@1"] and rows[1]["correct@5"]
-    assert "| dev | 5 | 40.0 | 60.0 | 50.0 (2) | 33.3 (3) |" in scores_table({"dev": metrics})
+    assert "| dev | 5 | 40.0 | 60.0 | 50.0 (2) | 33.3 (3) | 66.7 (3) | 0.0 (2) |" in scores_table({"dev": metrics})
 
 
 def test_length_mismatch_is_an_error(toy_kb):
@@ -71,11 +79,12 @@ def test_saved_predictions_come_back_as_the_same_results(toy_kb, tmp_path):
 
     mentions = [mention("lung cancer", "C1"), mention("nothing", start=1), mention("ADA", "C3", start=2)]  # the second is NIL
     results = [result("C2", "C1"), result("C5"), result("C3", "C2")]
-    metrics, rows = evaluate_linking(mentions, results, toy_kb, {"ada"})
+    seen = TrainingSeen(frozenset({"ada"}), frozenset({"C3"}))
+    metrics, rows = evaluate_linking(mentions, results, toy_kb, seen)
     write_jsonl(tmp_path / "predictions_test.jsonl", rows)
     back = saved_results(tmp_path / "predictions_test.jsonl", mentions)
     assert [r.top_ids for r in back] == [["C2", "C1"], [], ["C3", "C2"]]  # NIL has no saved row
-    assert evaluate_linking(mentions, back, toy_kb, {"ada"}) == (metrics, rows)
+    assert evaluate_linking(mentions, back, toy_kb, seen) == (metrics, rows)
     # A file for other mentions (another split, or a corpus read differently) is not reused.
     assert saved_results(tmp_path / "predictions_test.jsonl", mentions[:1]) is None
     assert saved_results(tmp_path / "predictions_test.jsonl", [mention("lung cancer", "C1", start=5), *mentions[1:]]) is None

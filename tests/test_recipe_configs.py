@@ -20,6 +20,8 @@ RECIPE_OF = {
     "demo/mine": "mine",
     "demo/stage2_dpo": "stage2_dpo",
     "demo/hybrid": "fit_hybrid",
+    "ncbi/stage1_cpu_zeroshot": "stage1",
+    "bc5cdr-disease/stage1_cpu_zeroshot": "stage1",
     "ncbi/hybrid": "fit_hybrid",
     "bc5cdr-disease/hybrid": "fit_hybrid",
     "demo/pretrain": "pretrain",

@@ -151,6 +151,30 @@ def _load_linker(args: argparse.Namespace, **overrides: int | bool | None):
         return EntityLinker.from_pretrained(args.model, revision=args.revision, device=args.device, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def _hybrid_file(args: argparse.Namespace) -> Path | None:
+    """With ``--hybrid``: the hybrid.json beside the model (or the FILE given), checked before anything loads."""
+    if args.hybrid is None:
+        return None
+    from angel_trl.hybrid.linker import HYBRID_FILE
+
+    path = Path(args.hybrid or Path(args.model) / HYBRID_FILE)
+    if not path.is_file():
+        raise CliError(f"{path}: no hybrid linker file; fit one with recipes/fit_hybrid.py (--model_dir {args.model}), or pass --hybrid FILE")
+    return path
+
+
+def _with_hybrid(linker, path: Path | None):
+    """``linker``, or the hybrid linker over it that ``path`` (:func:`_hybrid_file`) holds."""
+    if path is None:
+        return linker
+    from angel_trl.hybrid.linker import HybridLinker
+
+    try:
+        return HybridLinker.load(linker, path)
+    except (ValueError, KeyError, TypeError) as e:
+        raise CliError(f"{path}: not a usable hybrid linker file: {e}") from None
+
+
 def _kb_for_linker(kb: KnowledgeBase | None, linker, model: str) -> KnowledgeBase:
     """The ``--kb`` given, else the KB saved beside the linker."""
     kb = kb if kb is not None else linker.kb
@@ -202,10 +226,12 @@ def cmd_link(args: argparse.Namespace) -> int:
         rows = [{"doc_id": m.doc_id, "start": m.start, "end": m.end, "mention": m.text, "gold_ids": list(m.ids)} for m in mentions]
     else:
         rows, texts = _marked_inputs(args)
+    hybrid = _hybrid_file(args)
     linker = _load_linker(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size, exact_match_first=args.exact_match_first)
     if args.corpus:
         (corpus,) = _as_linker_expects(args, linker, corpus)
         mentions = corpus.mentions
+    linker = _with_hybrid(linker, hybrid)
     inputs = linker.inputs_for(mentions, corpus.texts()) if args.corpus else texts
     results = linker.link(inputs, show_progress=_show_progress())
     for row, result in zip(rows, results):
@@ -217,17 +243,18 @@ def cmd_link(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------- evaluate
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from angel_trl.evaluation import link_and_score, scores_table, seen_mention_texts
+    from angel_trl.evaluation import TrainingSeen, link_and_score, scores_table
 
     # Every input file is read before the model is loaded: a typo fails in a second, not after loading.
     corpus = _load_corpus(args.corpus, args)
     train = _load_corpus(args.train, args) if args.train else None
     kb = _load_kb(args) if args.kb else None
+    hybrid = _hybrid_file(args)
     linker = _load_linker(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size, exact_match_first=args.exact_match_first)
     corpus, train = _as_linker_expects(args, linker, corpus, train)
-    seen = seen_mention_texts(train.mentions) if train else None
     kb = _kb_for_linker(kb, linker, args.model)
-    metrics, predictions = link_and_score(linker, corpus, kb, seen, show_progress=_show_progress())
+    seen = TrainingSeen.of(train.mentions, kb) if train else None
+    metrics, predictions = link_and_score(_with_hybrid(linker, hybrid), corpus, kb, seen, show_progress=_show_progress())
     if args.predictions:
         write_jsonl(args.predictions, predictions)
     _emit_json(metrics, args.output)
@@ -342,6 +369,7 @@ def _add_linker_options(p: argparse.ArgumentParser, beams_and_top_k: bool = True
         p.add_argument("--num-beams", type=_positive_int, metavar="N", help="Beams of the constrained search (default: the saved linker config's).")
         p.add_argument("--top-k", type=_positive_int, metavar="K", help="Distinct concepts returned per mention (default: the saved linker config's).")
         p.add_argument("--exact-match-first", action="store_true", default=None, help="Rank first the concepts with a name equal to the mention (KB names, plus training mentions if the linker's trie has them), then the model's ranking.")
+        p.add_argument("--hybrid", nargs="?", const="", default=None, metavar="FILE", help="Link with the hybrid linker (beam + retrieved candidates, exact model scores, a ranker): the hybrid.json recipes/fit_hybrid.py wrote beside the model, or FILE. Scores are then the ranker's probabilities.")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="Mentions per decoding batch (default: the saved linker config's).")
     p.add_argument("--revision", metavar="REV", help="Branch, tag or commit of a Hub linker (Hub ids only; a token comes from HF_TOKEN or `hf auth login`).")
     p.add_argument("--device", metavar="DEVICE", help="Torch device, e.g. cpu or cuda:0 (default: where the model loads, cpu).")

@@ -10,6 +10,7 @@ from pathlib import Path
 from angel_trl.data.abbreviations import expand_abbreviations
 from angel_trl.data.corpus import Corpus, load_corpus
 from angel_trl.data.kb import KnowledgeBase, load_kb
+from angel_trl.data.zero_shot import gold_concepts, without_concepts
 
 DATA_DIR_ENV = "ANGEL_TRL_DATA"
 DATA_DIR_PLACEHOLDER = "{data_dir}"
@@ -66,6 +67,11 @@ class DataArguments:
     test_file: str | None = field(default=None, metadata={"help": "Test corpus."})
     corpus_format: str = field(default="jsonl", metadata={"help": "Corpus format: jsonl or pubtator."})
     entity_types: list[str] | None = field(default=None, metadata={"help": "Mention types to keep, e.g. Disease (BC5CDR); all when unset."})
+    zero_shot: bool = field(
+        default=False,
+        metadata={"help": "The zero-shot protocol: drop from train and dev every mention of which a gold concept occurs in test "
+                  "(test_file is needed), so that every test concept is new; the dropped mentions are counted."},
+    )
     expand_abbreviations: bool | None = field(
         default=None,
         metadata={"help": "Link a mention that is an abbreviation defined in its document ('myocardial infarction (MI)') as its long form "
@@ -85,11 +91,19 @@ class DataArguments:
         """``path`` with ``{data_dir}`` expanded (:func:`resolve_data_path`)."""
         return resolve_data_path(path, self.data_dir)
 
-    def load_split(self, split: str) -> Corpus | None:
+    def load_split(self, split: str, kb: KnowledgeBase | None = None) -> Corpus | None:
+        """The split's corpus; under ``zero_shot``, train and dev lose the test concepts' mentions
+        (``kb`` canonicalises the ids; read from ``kb_path`` when not given)."""
         path = self.resolve(getattr(self, f"{split}_file"))
         if not path:
             return None
         corpus = load_corpus(path, self.corpus_format, self.entity_types)
+        if self.zero_shot and split in ("train", "dev"):
+            if not self.test_file:
+                raise ValueError("zero_shot drops the test concepts from train and dev: it needs test_file")
+            kb = kb or self.load_kb()
+            test = load_corpus(self.resolve(self.test_file), self.corpus_format, self.entity_types)
+            corpus = without_concepts(corpus, gold_concepts(test, kb), kb)
         return expand_abbreviations(corpus) if self.expand_abbreviations else corpus
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from angel_trl.data.arguments import DataArguments
 from angel_trl.data.files import write_json, write_jsonl
-from angel_trl.evaluation import evaluate_linking, seen_mention_texts
+from angel_trl.evaluation import TrainingSeen, evaluate_linking
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
 from angel_trl.hybrid.ranker import precision_coverage
 from angel_trl.linking.linker import EntityLinker
@@ -52,7 +52,7 @@ def fit_hybrid(args: HybridArguments, config: HybridConfig, data_args: DataArgum
     summary: dict = {"model_dir": args.model_dir, "dictionary": args.dictionary, "config": vars(config), "fit": hybrid.fit_on(dev, kb, args.features, args.seed, show_progress)}
     out = Path(args.output_dir or args.model_dir)
     hybrid.save(out)
-    seen = seen_mention_texts(train.mentions) if train else None
+    seen = TrainingSeen.of(train.mentions, kb) if train else None
     for split in ("dev", "test"):
         corpus = data_args.load_split(split)
         if corpus is None:

@@ -16,7 +16,7 @@ from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.trainer_utils import EvalLoopOutput
 
 from angel_trl.data.corpus import Mention
-from angel_trl.evaluation import evaluate_linking
+from angel_trl.evaluation import TrainingSeen, evaluate_linking
 from angel_trl.data.kb import KnowledgeBase
 from angel_trl.linking.linker import EntityLinker, LinkerConfig, LinkingResult, LinkInput
 from angel_trl.data.names import NameTable
@@ -78,7 +78,7 @@ class LinkingEvaluator:
     table: NameTable
     trie: NameTrie
     config: LinkerConfig
-    seen_texts: set[str] | None = None
+    seen: TrainingSeen | None = None
     max_mentions: int | None = None
     seed: int = 42
 
@@ -92,7 +92,7 @@ class LinkingEvaluator:
         processes each decodes its share and every process returns the same metrics (call it on all)."""
         linker = EntityLinker(model, tokenizer, self.table, self.trie, self.config, self.kb)
         results = link_across_processes(linker, [self.inputs[i] for i in self.subset])
-        metrics, _ = evaluate_linking([self.mentions[i] for i in self.subset], results, self.kb, self.seen_texts)
+        metrics, _ = evaluate_linking([self.mentions[i] for i in self.subset], results, self.kb, self.seen)
         return metrics
 
 

@@ -9,7 +9,7 @@ from accelerate.utils import is_peft_model
 from transformers.trainer_utils import get_last_checkpoint
 
 from angel_trl.data.corpus import Corpus
-from angel_trl.evaluation import count_truncated_sources, evaluate_linking
+from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking
 from angel_trl.data.files import atomic_write_text, write_json, write_jsonl
 from angel_trl.data.kb import KnowledgeBase
 from angel_trl.linking.linker import EntityLinker
@@ -17,7 +17,7 @@ from angel_trl.training.lora import save_adapter_and_merge
 from angel_trl.trainers.linking_eval import link_across_processes
 
 
-def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: dict[str, Corpus | None], seen: set[str] | None, summary: dict, results_file: str) -> dict:
+def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: dict[str, Corpus | None], seen: TrainingSeen | None, summary: dict, results_file: str) -> dict:
     """Save the model, tokenizer, linking artefacts and ``training_args.json`` into
     ``trainer.args.output_dir``, then link and score each corpus given (``None`` ones, and splits
     not in ``trainer.args.final_eval_splits``, skipped),

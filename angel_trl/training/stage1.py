@@ -12,7 +12,7 @@ from transformers import AutoTokenizer, EarlyStoppingCallback, TrainerCallback, 
 from angel_trl.trainers.collators import PromptedSeq2SeqCollator
 from angel_trl.data.corpus import Corpus
 from angel_trl.data.arguments import DataArguments
-from angel_trl.evaluation import seen_mention_texts
+from angel_trl.evaluation import TrainingSeen
 from angel_trl.text.examples import ExampleConfig, Stage1Rows, build_kb_rows, build_stage1_rows
 from angel_trl.linking.linker import EntityLinker, LinkerConfig
 from angel_trl.training.modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer
@@ -112,7 +112,7 @@ def train_stage1(
     )
     linker = EntityLinker(model, tokenizer, table, config=linker_config, kb=kb)
     summary["trie_collisions"] = linker.trie.num_collisions  # names sharing another's token path (all reachable)
-    seen = seen_mention_texts(train.mentions) if train else None
+    seen = TrainingSeen.of(train.mentions, kb) if train else None
     evaluator = None
     eval_dataset = None
     if dev is not None:

@@ -10,7 +10,7 @@ from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 
 from angel_trl.data.arguments import DataArguments
-from angel_trl.evaluation import seen_mention_texts
+from angel_trl.evaluation import TrainingSeen
 from angel_trl.linking.linker import EntityLinker, resolve_linker_dir
 from angel_trl.training.modeling import load_pretrained
 from angel_trl.training.lora import LoraArguments, apply_lora
@@ -71,7 +71,7 @@ def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config:
     data_args = data_args.following_linker(linker.config.expand_abbreviations)
     linker.config.expand_abbreviations = data_args.expand_abbreviations
     train, dev, test = (data_args.load_split(s) for s in ("train", "dev", "test"))
-    seen = seen_mention_texts(train.mentions) if train else None
+    seen = TrainingSeen.of(train.mentions, kb) if train else None
     linker.model = apply_lora(linker.model, stage2_args)
     # With LoRA the reference is the policy with adapters disabled: no second copy of the model.
     ref_model = None if config.precompute_ref_log_probs or stage2_args.use_peft else load_pretrained(str(stage1_dir))[0]
