@@ -15,6 +15,7 @@ from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import TrainingSeen, link_and_score
 from angel_trl.data.files import write_json, write_jsonl
 from angel_trl.linking.linker import EntityLinker
+from angel_trl.training.progress import progress_on_terminal
 
 
 @dataclass
@@ -36,6 +37,7 @@ ARGUMENTS = (EvaluateArguments, DataArguments)
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     eval_args, data_args = TrlParser(ARGUMENTS).parse_args_and_config()
+    show_progress = progress_on_terminal()
     overrides = {k: v for k, v in (("num_beams", eval_args.num_beams), ("batch_size", eval_args.batch_size), ("exact_match_first", eval_args.exact_match_first)) if v}
     linker = EntityLinker.from_pretrained(eval_args.model_dir, device=eval_args.device, **overrides)
     data_args = data_args.following_linker(linker.config.expand_abbreviations)
@@ -48,7 +50,7 @@ def main() -> None:
         corpus = data_args.load_split(split)
         if corpus is None:
             continue
-        scores[split], rows = link_and_score(linker, corpus, kb, seen, show_progress=True)
+        scores[split], rows = link_and_score(linker, corpus, kb, seen, show_progress=show_progress)
         write_jsonl(out / f"predictions_{split}.jsonl", rows)
     write_json(out / "eval_results.json", scores)
     print(json.dumps(scores, indent=2))

@@ -18,6 +18,7 @@ from angel_trl.data.files import atomic_save_dataset, atomic_write_text, write_j
 from angel_trl.linking.linker import EntityLinker
 from angel_trl.mining import MINING_SUMMARY, MiningConfig, mine_pairs
 from angel_trl.training.finish import end_processes
+from angel_trl.training.progress import progress_on_terminal
 
 
 @dataclass
@@ -40,6 +41,7 @@ ARGUMENTS = (MineArguments, MiningConfig, DataArguments)
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     args, mining, data_args = TrlParser(ARGUMENTS).parse_args_and_config()
+    on_terminal = progress_on_terminal()
     if args.push_to_hub and not args.hub_dataset_id:
         raise ValueError("push_to_hub needs hub_dataset_id")  # before mining, not after it
     # cpu=True on a CPU-only machine: otherwise each launched process sets up alone (no gloo group).
@@ -54,7 +56,7 @@ def main() -> None:
         corpus = data_args.load_split(split)
         if corpus is None:
             raise ValueError(f"split {split!r} has no file in the data arguments")
-        pairs_by_split[split], summaries[split] = mine_pairs(linker, corpus, kb, mining, show_progress=state.is_main_process)
+        pairs_by_split[split], summaries[split] = mine_pairs(linker, corpus, kb, mining, show_progress=state.is_main_process and on_terminal)
         if state.is_main_process:
             atomic_save_dataset(pairs_by_split[split], Path(args.output_dir) / split)
     if state.is_main_process:

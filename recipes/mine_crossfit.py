@@ -19,6 +19,7 @@ from angel_trl.data.files import atomic_save_dataset, write_json
 from angel_trl.mining import MINING_SUMMARY, MiningConfig
 from angel_trl.training.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
+from angel_trl.training.progress import progress_on_terminal
 
 
 @dataclass
@@ -35,6 +36,7 @@ ARGUMENTS = (CrossFitArguments, MiningConfig, DataArguments, ModelArguments, Sta
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     cf, mining, data_args, model_args, stage1 = TrlParser(ARGUMENTS).parse_args_and_config()
+    progress_on_terminal(stage1)
     pairs, summary = cross_fit_mine(data_args, model_args, stage1, mining, cf.folds, cf.only_folds)
     atomic_save_dataset(pairs, Path(cf.pairs_dir) / "train")
     write_json(Path(cf.pairs_dir) / MINING_SUMMARY, {"train": summary})

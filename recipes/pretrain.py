@@ -19,6 +19,7 @@ from angel_trl.pretraining.training import train_pretrain
 from angel_trl.training.finish import end_processes
 from angel_trl.training.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
+from angel_trl.training.progress import progress_on_terminal
 
 
 # What the command line and --config YAML are parsed into, in order (tests parse every config with it).
@@ -28,6 +29,7 @@ ARGUMENTS = (DataArguments, ModelArguments, PretrainCorpusConfig, Stage1Config)
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data_args, model_args, corpus_config, config = TrlParser(ARGUMENTS).parse_args_and_config()
+    progress_on_terminal(config)
     summary = train_pretrain(data_args, model_args, corpus_config, config)
     scores = {k: summary[k] for k in ("dev", "test") if k in summary}
     print(f"KB corpus: {summary['pretrain_corpus']['positive_rows']} rows, {summary['pretrain_corpus']['pairs']} pairs")

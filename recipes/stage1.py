@@ -14,6 +14,7 @@ from angel_trl.hub import data_files, publish_linker, take_over_push
 from angel_trl.training.finish import end_processes
 from angel_trl.training.stage1 import ModelArguments, train_stage1
 from angel_trl.trainers import Stage1Config
+from angel_trl.training.progress import progress_on_terminal
 
 
 # What the command line and --config YAML are parsed into, in order (tests parse every config with it).
@@ -23,6 +24,7 @@ ARGUMENTS = (DataArguments, ModelArguments, Stage1Config)
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data_args, model_args, config = TrlParser(ARGUMENTS).parse_args_and_config()
+    progress_on_terminal(config)
     hub = take_over_push(config)  # --push_to_hub: the scored linker is pushed once, below, not by the Trainer
     summary = train_stage1(data_args, model_args, config)
     if PartialState().is_main_process:

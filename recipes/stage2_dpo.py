@@ -19,6 +19,7 @@ from angel_trl.mining import MiningConfig
 from angel_trl.training.finish import end_processes
 from angel_trl.training.stage2 import Stage2Arguments, train_stage2
 from angel_trl.trainers import Seq2SeqDPOConfig
+from angel_trl.training.progress import progress_on_terminal
 
 
 @dataclass
@@ -41,6 +42,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = TrlParser(ARGUMENTS)
     stage2_args, data_args, config, rounds_args, mining = parser.parse_args_and_config()
+    progress_on_terminal(config)
     hub = take_over_push(config)  # --push_to_hub: the scored linker is pushed once, below, not by the Trainer
     if rounds_args.rounds == 1:
         summary = train_stage2(data_args, stage2_args, config)

@@ -92,6 +92,16 @@ def trained_toy(toy_dir, tmp_path_factory):
     return out, summary
 
 
+def assert_input_error(reader, path: Path, text: str, match: str) -> None:
+    """``reader(path)`` on a file holding ``text`` raises an InputFormatError matching ``match``
+    (the readers' shared contract: the error names the file, the line and the problem)."""
+    from angel_trl.errors import InputFormatError
+
+    path.write_text(text)
+    with pytest.raises(InputFormatError, match=match):
+        reader(path)
+
+
 def require_shared_data() -> Path:
     d = shared_data_dir(REPO_DATA_DIR)
     if not (d / "README.md").exists():

@@ -1,4 +1,4 @@
-"""Worker for tests/test_distributed.py, run by ``torch.distributed.run`` on CPU (gloo): links the same
+"""Worker for tests/training/test_distributed.py, run by ``torch.distributed.run`` on CPU (gloo): links the same
 inputs with ``link_across_processes`` on the linker in ``argv[1]`` wrapped in each of the modes
 ``argv[3:]`` (``ddp``: bare replicas, ``fsdp1``: FullyShardedDataParallel, ``fsdp2``: fully_shard;
 each BART layer its own FSDP unit) and writes ``{mode: results}`` as JSON to ``argv[2]`` (main

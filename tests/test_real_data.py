@@ -11,7 +11,7 @@ from angel_trl.text.tfidf import TfidfNameMatcher
 from angel_trl.text.tokenization import SequenceEncoder
 from angel_trl.linking.trie import NameTrie
 
-from .conftest import require_shared_data
+from tests.conftest import require_shared_data
 
 pytestmark = pytest.mark.integration
 

@@ -31,7 +31,7 @@ from angel_trl.data.kb import KB_FORMATS, KnowledgeBase, load_kb
 PROG = "angel-trl"
 MINING_SUMMARY = "mining_summary.json"
 # Kept here rather than read from MiningConfig / LinkerConfig so that --help needs no torch import;
-# tests/test_cli.py checks they equal the library's defaults.
+# tests/cli/test_cli.py checks they equal the library's defaults.
 MINING_RULES = ("paper", "all", "official", "tfidf")
 MINING_DEFAULTS = {"rule": "paper", "top_k": 5, "num_beams": 10, "tfidf_negatives": 5}
 MAX_NAME_TOKENS = 64

@@ -30,7 +30,7 @@ def train_pretrain(data_args: DataArguments, model_args: ModelArguments, corpus_
 
     state = PartialState()
     builder = PretrainCorpusBuilder(data_args.load_kb(), corpus_config, ExampleConfig(config.max_context_words, config.lowercase), config.seed, config.avoid_shared_targets)
-    rows, corpus = _corpus_rows(builder, corpus_config, state)
+    rows, corpus = _corpus_rows(builder, corpus_config, state, show_progress=state.is_main_process and not config.disable_tqdm)
     del builder  # frees the TF-IDF index before training
     summary = train_stage1(data_args, model_args, config, rows=rows)
     summary["pretrain_corpus"] = corpus
@@ -39,20 +39,20 @@ def train_pretrain(data_args: DataArguments, model_args: ModelArguments, corpus_
     return summary
 
 
-def _corpus_rows(builder: PretrainCorpusBuilder, corpus_config: PretrainCorpusConfig, state: PartialState) -> tuple[Stage1Rows, dict]:
+def _corpus_rows(builder: PretrainCorpusBuilder, corpus_config: PretrainCorpusConfig, state: PartialState, show_progress: bool) -> tuple[Stage1Rows, dict]:
     """The corpus's positive rows and its summary, on disk when ``corpus_dir`` is set (its pairs
     saved in ``pairs_dir`` when set)."""
     if corpus_config.corpus_dir:
         # The main process writes the shards (with `num_proc` worker processes: the way to use more
         # cores here); the others wait, then find them finished.
         with state.main_process_first():
-            corpus = builder.write(corpus_config.corpus_dir, show_progress=state.is_main_process)
+            corpus = builder.write(corpus_config.corpus_dir, show_progress=show_progress)
         rows = load_positive_rows(corpus_config.corpus_dir)
         if corpus_config.pairs_dir and state.is_main_process:
             atomic_save_dataset(load_pretrain_split(corpus_config.corpus_dir, "pairs"), corpus_config.pairs_dir)
         return rows, corpus
     # Every process builds its own copy here: workers only where one process would leave cores idle.
-    built = builder.build(show_progress=state.is_main_process, num_proc=corpus_config.num_proc if state.num_processes == 1 else 1)
+    built = builder.build(show_progress=show_progress, num_proc=corpus_config.num_proc if state.num_processes == 1 else 1)
     if corpus_config.pairs_dir and state.is_main_process:
         atomic_save_dataset(built.pairs, corpus_config.pairs_dir)
     return built.positives, built.summary

@@ -116,6 +116,16 @@ class LinkingEvalMixin:
 
     linking_evaluator: LinkingEvaluator | None = None
 
+    def _issue_warnings_after_load(self, load_result) -> None:
+        """The Trainer's warning on reloading a checkpoint, without the tied weights.
+
+        A checkpoint stores a tied weight once (``model.shared``); its tied copies (the embeddings and
+        ``lm_head``) are reported missing, because transformers 5 leaves ``_keys_to_ignore_on_save``
+        empty, although ``load_state_dict`` left them tied to the weight it loaded. Any other missing
+        key is still warned about."""
+        tied = set(getattr(self.model, "all_tied_weights_keys", None) or {})
+        super()._issue_warnings_after_load(load_result._replace(missing_keys=[k for k in load_result.missing_keys if k not in tied]))
+
     def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval") -> EvalLoopOutput:
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
         if self.linking_evaluator is not None and metric_key_prefix == "eval":

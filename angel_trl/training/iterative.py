@@ -108,7 +108,7 @@ def _mine_round(model_dir: str, train: Corpus, data_args: DataArguments, config:
     """Mine ``train`` with the linker in ``model_dir`` and save the pairs, if any (main process); every
     process returns the mining summary."""
     linker = EntityLinker.from_pretrained(model_dir, device=device, batch_size=config.link_batch_size)
-    pairs, mined = mine_pairs(linker, train, linker.kb or data_args.load_kb(), mining, show_progress=state.is_main_process)
+    pairs, mined = mine_pairs(linker, train, linker.kb or data_args.load_kb(), mining, show_progress=state.is_main_process and not config.disable_tqdm)
     if state.is_main_process and len(pairs):
         # The summary first: reused pairs (on resume) then always have theirs.
         write_json(pairs_dir.parent / MINING_SUMMARY, mined)

@@ -75,15 +75,12 @@ def build_model(preset: str, tokenizer) -> BartForConditionalGeneration:
     if preset not in SIZE_PRESETS:
         raise ValueError(f"unknown model size {preset!r}; expected one of {sorted(SIZE_PRESETS)}")
     p = SIZE_PRESETS[preset]
+    # The encoder and the decoder of a preset have the same shape.
+    sides = {f"{side}_{key}": value for side in ("encoder", "decoder") for key, value in (("layers", p.layers), ("attention_heads", p.heads), ("ffn_dim", p.ffn_dim))}
     config = BartConfig(
         vocab_size=len(tokenizer),
         d_model=p.d_model,
-        encoder_layers=p.layers,
-        decoder_layers=p.layers,
-        encoder_attention_heads=p.heads,
-        decoder_attention_heads=p.heads,
-        encoder_ffn_dim=p.ffn_dim,
-        decoder_ffn_dim=p.ffn_dim,
+        **sides,
         max_position_embeddings=p.max_positions,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from trl import TrlParser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "recipes" / "configs"
 
 # config (recipes/configs/<dataset>/<stage>_<variant>.yaml) -> the recipe (recipes/<name>.py) it is launched with

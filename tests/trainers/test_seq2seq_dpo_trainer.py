@@ -150,3 +150,28 @@ def test_step_zero_margin_is_zero_and_reference_runs_on_the_trainer_device(stage
         # evaluate() on a dataset it has not seen: scored with the (offloaded) reference, not a crash.
         again = trainer.evaluate(pairs().select([1]))
         assert math.isfinite(again["eval_rewards/margins"]) and again["eval_rewards/margins"] != 0.0
+
+
+def test_reloading_a_checkpoint_does_not_warn_about_tied_weights(caplog):
+    """Trainer reports the tied copies of model.shared as missing keys; only real ones are warned about."""
+    import logging
+
+    from torch.nn.modules.module import _IncompatibleKeys
+    from transformers import Trainer
+
+    from angel_trl.trainers import LinkingEvalMixin
+    from angel_trl.training.modeling import build_model, train_tokenizer
+
+    class Reloading(LinkingEvalMixin, Trainer):
+        pass
+
+    trainer = object.__new__(Reloading)  # only the reload hook is exercised
+    trainer.model = build_model("tiny", train_tokenizer(["lung cancer", "cystic fibrosis"], 300))
+    tied = sorted(trainer.model.all_tied_weights_keys)
+    assert "lm_head.weight" in tied
+    with caplog.at_level(logging.WARNING, logger="transformers.trainer"):
+        trainer._issue_warnings_after_load(_IncompatibleKeys(missing_keys=tied, unexpected_keys=[]))
+    assert "missing keys" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="transformers.trainer"):
+        trainer._issue_warnings_after_load(_IncompatibleKeys(missing_keys=[*tied, "model.encoder.layernorm_embedding.weight"], unexpected_keys=[]))
+    assert "missing keys" in caplog.text and "layernorm_embedding" in caplog.text and "lm_head" not in caplog.text

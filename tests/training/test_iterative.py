@@ -162,7 +162,7 @@ def test_iterative_refuses_what_cannot_iterate(trained_toy, toy_pairs, toy_data,
 
 @pytest.mark.slow
 def test_recipe_runs_rounds_from_the_command_line(trained_toy, toy_pairs, toy_dir, tmp_path):
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     out = tmp_path / "stage2"
     cmd = [
         sys.executable, "recipes/stage2_dpo.py", "--stage1_model", str(trained_toy[0]), "--train_pairs", str(toy_pairs), "--dev_pairs", str(toy_pairs),

@@ -3,7 +3,7 @@ import pytest
 from angel_trl.data.corpus import read_corpus_jsonl, read_pubtator
 from angel_trl.errors import InputFormatError
 
-from .conftest import require_shared_data
+from tests.conftest import assert_input_error, require_shared_data
 
 PUBTATOR = """1|t|Lung cancer and ADA.
 1|a|Breast or ovarian cancer is common. ADA.
@@ -33,17 +33,11 @@ def test_pubtator_quirks(tmp_path):
 
 
 def test_pubtator_offset_mismatch_names_line(tmp_path):
-    f = tmp_path / "c.txt"
-    f.write_text("1|t|Lung cancer.\n1|a|x\n1\t0\t4\tLung cancer\tDisease\tD1\n")
-    with pytest.raises(InputFormatError, match=r"c.txt:3: mention 'Lung cancer' does not match"):
-        read_pubtator(f)
+    assert_input_error(read_pubtator, tmp_path / "c.txt", "1|t|Lung cancer.\n1|a|x\n1\t0\t4\tLung cancer\tDisease\tD1\n", r"c.txt:3: mention 'Lung cancer' does not match")
 
 
 def test_pubtator_offsets_outside_text(tmp_path):
-    f = tmp_path / "c.txt"
-    f.write_text("1|t|Lung.\n1|a|x\n1\t0\t400\tLung\tDisease\tD1\n")
-    with pytest.raises(InputFormatError, match=r"c.txt:3: offsets 0-400 outside"):
-        read_pubtator(f)
+    assert_input_error(read_pubtator, tmp_path / "c.txt", "1|t|Lung.\n1|a|x\n1\t0\t400\tLung\tDisease\tD1\n", r"c.txt:3: offsets 0-400 outside")
 
 
 def test_trailing_spaces_in_mention_column_are_counted_not_fatal(tmp_path):

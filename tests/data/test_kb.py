@@ -3,7 +3,7 @@ import pytest
 from angel_trl.errors import InputFormatError
 from angel_trl.data.kb import normalize_concept_id, read_kb_jsonl, read_medic, read_mesh
 
-from .conftest import require_shared_data
+from tests.conftest import assert_input_error, require_shared_data
 
 
 def test_normalize_concept_id_strips_prefixes_and_spaces():
@@ -34,17 +34,11 @@ def test_medic_names_are_xml_unescaped_as_texts_write_them(tmp_path):
 
 
 def test_medic_malformed_line_names_file_and_line(tmp_path):
-    f = tmp_path / "medic.txt"
-    f.write_text("D1||name\nno separator here\n")
-    with pytest.raises(InputFormatError, match=r"medic.txt:2: expected"):
-        read_medic(f)
+    assert_input_error(read_medic, tmp_path / "medic.txt", "D1||name\nno separator here\n", r"medic.txt:2: expected")
 
 
 def test_empty_kb_file_is_an_error(tmp_path):
-    f = tmp_path / "empty.jsonl"
-    f.write_text("")
-    with pytest.raises(InputFormatError, match="no concepts"):
-        read_kb_jsonl(f)
+    assert_input_error(read_kb_jsonl, tmp_path / "empty.jsonl", "", "no concepts")
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ from angel_trl.text.examples import ExampleConfig, build_kb_rows, build_stage1_r
 from angel_trl.data.names import NameTable
 from angel_trl.text.tfidf import TfidfNameMatcher
 
-from .conftest import write_jsonl
+from tests.conftest import write_jsonl
 
 
 def test_source_context_budget_and_markers_survive_lowercasing():

@@ -14,9 +14,9 @@ from angel_trl.pretraining.corpus import PretrainCorpusConfig
 from angel_trl.pretraining.shards import MANIFEST, PretrainCorpusBuilder, load_positive_rows, load_pretrain_split, read_manifest
 from angel_trl.text.tfidf import TfidfNameMatcher
 
-from .conftest import TOY_KB, write_jsonl
+from tests.conftest import TOY_KB, write_jsonl
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # The toy KB plus a single-name concept, a concept with many names (so the listed synonyms are a
 # sample) and a definition.

@@ -1,0 +1,53 @@
+"""Dev linking during training, shared by both stages' configs: beams, top-k, the dev sample, early stopping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+EARLY_STOPPING_HELP = (
+    "Stop when dev acc@1 (metric_for_best_model) has not improved for this many evaluations; off when unset. "
+    "Needs load_best_model_at_end (and so an eval_strategy other than 'no')."
+)
+
+
+FINAL_EVAL_SPLITS_HELP = (
+    "Splits linked and scored in full once training ends (predictions_<split>.jsonl and the results file): dev and/or test. "
+    "Leave dev out when it is large and decoding is slow (a CPU links ~2-3 mentions/s with 10 beams): training already "
+    "scored it, on max_eval_mentions of them, to pick the checkpoint. Iterative stage 2 needs dev here to pick its best round "
+    "(without it, the last round is kept)."
+)
+
+
+def check_final_eval_splits(args: TrainingArguments) -> None:
+    unknown = set(args.final_eval_splits) - {"dev", "test"}
+    if unknown:
+        raise ValueError(f"final_eval_splits takes dev and/or test, not {sorted(unknown)}")
+
+
+def check_early_stopping(args: TrainingArguments) -> None:
+    """Refuse ``early_stopping_patience`` where it cannot work, at configuration time: transformers'
+    ``EarlyStoppingCallback`` only asserts when training starts, and without ``load_best_model_at_end``
+    a stopped run would keep its last (non-improving) weights."""
+    patience = args.early_stopping_patience
+    if patience is None:
+        return
+    if patience < 1:
+        raise ValueError(f"early_stopping_patience must be at least 1, got {patience}")
+    if args.eval_strategy == "no" or not args.load_best_model_at_end:
+        raise ValueError("early_stopping_patience needs evaluations and the best checkpoint kept: set eval_strategy (steps or epoch) and load_best_model_at_end true")
+
+
+@dataclass(kw_only=True)
+class DevLinkingArguments:
+    """How a training run links dev mentions (constrained decoding) to pick and keep checkpoints,
+    and what it scores in full at the end; mixed into :class:`Stage1Config` and
+    :class:`Seq2SeqDPOConfig` as ``LoraArguments`` is."""
+
+    link_num_beams: int = field(default=10, metadata={"help": "Beams of constrained decoding at evaluation."})
+    link_top_k: int = field(default=5, metadata={"help": "Distinct concepts kept per mention."})
+    link_batch_size: int = field(default=32, metadata={"help": "Mentions per constrained-decoding batch."})
+    max_eval_mentions: int | None = field(default=None, metadata={"help": "Score only this many dev mentions during training (final_eval_splits decides what is scored in full at the end)."})
+    final_eval_splits: list[str] = field(default_factory=lambda: ["dev", "test"], metadata={"help": FINAL_EVAL_SPLITS_HELP})
+    early_stopping_patience: int | None = field(default=None, metadata={"help": EARLY_STOPPING_HELP})
