@@ -11,9 +11,11 @@ The result is a ``datasets.Dataset`` with ``prompt`` / ``chosen`` / ``rejected``
 from __future__ import annotations
 
 import functools
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from datasets import Dataset
 
@@ -23,20 +25,22 @@ from angel_trl.data.kb import KnowledgeBase
 from angel_trl.linking.linker import BeamName, Candidate, EntityLinker
 from angel_trl.data.names import NameTable
 from angel_trl.text.tfidf import TfidfNameMatcher
+from angel_trl.defaults import MINING_DEFAULTS, MINING_RULES, MINING_SUMMARY
+from angel_trl.errors import InputFormatError
+from angel_trl.data.files import atomic_save_dataset, write_json
 
-PAIR_RULES = ("paper", "all", "official", "tfidf")
-MINING_SUMMARY = "mining_summary.json"  # what recipes/mine.py and cross-fitting write beside the pairs
+PAIR_RULES = MINING_RULES
 
 
 @dataclass
 class MiningConfig:
     """How pairs are mined (fields parsed by ``recipes/mine.py``, and by ``recipes/stage2_dpo.py`` for its later rounds)."""
 
-    rule: str = field(default="paper", metadata={"help": "paper (misranked pairs, or top-1 vs best wrong), all (every correct/wrong pair in the beam), official (the official ANGEL code: over the top_k beam names, every correct name paired with every wrong name ranked above it) or tfidf (TF-IDF negatives)."})
-    top_k: int = field(default=5, metadata={"help": "Distinct concepts kept per mention (the paper: 5; ablation: 10)."})
-    num_beams: int = field(default=10, metadata={"help": "Beams of constrained decoding while mining (the official code: 10). Beams hold synonyms of one concept, so more beams than top_k find top_k distinct concepts."})
+    rule: str = field(default=MINING_DEFAULTS["rule"], metadata={"help": "paper (misranked pairs, or top-1 vs best wrong), all (every correct/wrong pair in the beam), official (the official ANGEL code: over the top_k beam names, every correct name paired with every wrong name ranked above it) or tfidf (TF-IDF negatives)."})
+    top_k: int = field(default=MINING_DEFAULTS["top_k"], metadata={"help": "Distinct concepts kept per mention (the paper: 5; ablation: 10)."})
+    num_beams: int = field(default=MINING_DEFAULTS["num_beams"], metadata={"help": "Beams of constrained decoding while mining (the official code: 10). Beams hold synonyms of one concept, so more beams than top_k find top_k distinct concepts."})
     gold_fallback: bool = field(default=False, metadata={"help": "When no correct concept is in the beam, use the gold concept's most TF-IDF-similar name as chosen (counted)."})
-    tfidf_negatives: int = field(default=5, metadata={"help": "Negatives per mention for rule=tfidf."})
+    tfidf_negatives: int = field(default=MINING_DEFAULTS["tfidf_negatives"], metadata={"help": "Negatives per mention for rule=tfidf."})
 
 
 @dataclass(frozen=True)
@@ -229,3 +233,30 @@ def _fallback_name(m: Mention, gold: set[str], table: NameTable, matcher: TfidfN
     """The gold concept's name most similar to the mention (unique names preferred)."""
     candidates = [j for cid in sorted(gold) for j in table.names_of_concept(cid)]
     return table.names[matcher.top_names(m.text, candidates, 1, avoid_shared=True)[0]]
+
+
+def read_mining_summaries(output_dir: str | Path) -> dict:
+    """The mining summaries already in ``output_dir`` (keyed by split), or {}; a damaged file is an input error."""
+    path = Path(output_dir) / MINING_SUMMARY
+    if not path.exists():
+        return {}
+    try:
+        summaries = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputFormatError(path, None, f"not a mining summary ({e})") from None
+    if not isinstance(summaries, dict):
+        raise InputFormatError(path, None, "not a mining summary (expected a JSON object keyed by split)")
+    return summaries
+
+
+def save_mined_pairs(output_dir: str | Path, pairs_by_split: dict[str, Dataset], summaries: dict[str, dict], earlier: dict | None = None) -> dict:
+    """The one layout of mined pairs (``recipes/mine.py``, ``angel-trl mine``): each split's pairs in
+    ``<output_dir>/<split>`` (``save_to_disk``, atomic) and one ``mining_summary.json`` keyed by split,
+    ``summaries`` over the ``earlier`` ones (mining train and dev with two commands gives what stage 2
+    expects). Returns the summaries written."""
+    out = Path(output_dir)
+    for split, pairs in pairs_by_split.items():
+        atomic_save_dataset(pairs, out / split)
+    merged = {**(earlier or {}), **summaries}
+    write_json(out / MINING_SUMMARY, merged)
+    return merged

@@ -14,9 +14,9 @@ from trl import TrlParser
 
 from angel_trl.data.arguments import DataArguments
 from angel_trl.hub import CARD_FILE, dataset_card, push_pairs
-from angel_trl.data.files import atomic_save_dataset, atomic_write_text, write_json
+from angel_trl.data.files import atomic_write_text
 from angel_trl.linking.linker import EntityLinker
-from angel_trl.mining import MINING_SUMMARY, MiningConfig, mine_pairs
+from angel_trl.mining import MiningConfig, mine_pairs, save_mined_pairs
 from angel_trl.training.finish import end_processes
 from angel_trl.training.progress import progress_on_terminal
 
@@ -57,10 +57,8 @@ def main() -> None:
         if corpus is None:
             raise ValueError(f"split {split!r} has no file in the data arguments")
         pairs_by_split[split], summaries[split] = mine_pairs(linker, corpus, kb, mining, show_progress=state.is_main_process and on_terminal)
-        if state.is_main_process:
-            atomic_save_dataset(pairs_by_split[split], Path(args.output_dir) / split)
     if state.is_main_process:
-        write_json(Path(args.output_dir) / MINING_SUMMARY, summaries)
+        save_mined_pairs(args.output_dir, pairs_by_split, summaries)
         atomic_write_text(Path(args.output_dir) / CARD_FILE, dataset_card(summaries, pairs_by_split, args.hub_dataset_id, args.model_dir, asdict(mining)))
         if args.push_to_hub:
             push_pairs(pairs_by_split, args.hub_dataset_id, summaries, private=args.hub_private_repo, model=args.model_dir, mining=asdict(mining))

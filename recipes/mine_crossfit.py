@@ -16,7 +16,8 @@ from trl import TrlParser
 from angel_trl.training.crossfit import cross_fit_mine
 from angel_trl.data.arguments import DataArguments
 from angel_trl.data.files import atomic_save_dataset, write_json
-from angel_trl.mining import MINING_SUMMARY, MiningConfig
+from angel_trl.defaults import MINING_SUMMARY
+from angel_trl.mining import MiningConfig
 from angel_trl.training.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
 from angel_trl.training.progress import progress_on_terminal

@@ -473,8 +473,9 @@ def test_a_killed_dataset_save_leaves_the_old_dataset(tmp_path):
 
 
 def test_cli_mine_rejects_a_damaged_summary(tmp_path):
-    from angel_trl.cli.main import _read_summaries
+    from angel_trl.mining import read_mining_summaries
 
-    assert _read_summaries(tmp_path / "missing.json") == {}
+    assert read_mining_summaries(tmp_path) == {}
+    write(tmp_path / "mining_summary.json", '{"train": ')
     with pytest.raises(InputFormatError, match=r"mining_summary.json: not a mining summary"):
-        _read_summaries(write(tmp_path / "mining_summary.json", '{"train": '))
+        read_mining_summaries(tmp_path)

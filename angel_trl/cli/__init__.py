@@ -1,5 +1,5 @@
-"""The ``angel-trl`` command line."""
+"""The ``angel-trl`` command line: ``link``, ``evaluate``, ``mine``, ``build-trie`` and ``kb-stats`` (``angel_trl.cli.app``)."""
 
-from angel_trl.cli.main import main
+from angel_trl.cli.app import main
 
 __all__ = ["main"]

@@ -37,6 +37,7 @@ from angel_trl.data.kb import KnowledgeBase, read_kb_jsonl
 from angel_trl.data.names import NameTable
 from angel_trl.text.tokenization import SequenceEncoder
 from angel_trl.linking.trie import NameTrie
+from angel_trl.defaults import MAX_NAME_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class LinkerConfig:
     batch_size: int = 32
     max_source_length: int = 256
     max_prompt_tokens: int = 32
-    max_name_tokens: int = 64
+    max_name_tokens: int = MAX_NAME_TOKENS
     max_context_words: int = 64
     lowercase: bool = True
     # Off by default: training-time evaluation and mining score the model's own ranking.

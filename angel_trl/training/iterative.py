@@ -18,7 +18,8 @@ from angel_trl.data.corpus import Corpus
 from angel_trl.data.arguments import DataArguments
 from angel_trl.data.files import atomic_save_dataset, write_json
 from angel_trl.linking.linker import EntityLinker
-from angel_trl.mining import MINING_SUMMARY, MiningConfig, mine_pairs
+from angel_trl.defaults import MINING_SUMMARY
+from angel_trl.mining import MiningConfig, mine_pairs
 from angel_trl.training.finish import resume_arg
 from angel_trl.training.stage2 import STAGE2_RESULTS, Stage2Arguments, train_stage2
 from angel_trl.trainers import Seq2SeqDPOConfig

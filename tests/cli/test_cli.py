@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from angel_trl.cli.main import MAX_NAME_TOKENS, MINING_DEFAULTS, MINING_RULES, main
+from angel_trl.cli.app import main
+from angel_trl.defaults import MAX_NAME_TOKENS, MINING_DEFAULTS, MINING_RULES
 from angel_trl.data.corpus import read_corpus_jsonl
 
 TEXTS = ["Patients with [ST] lung cancer [ET] were treated with surgery.", "A sweat test confirmed [ST] CF [ET] in the infant."]
@@ -182,6 +183,7 @@ def test_mine_writes_the_recipe_layout(capsys, model_dir, toy_dir, tmp_path):
 
 
 def test_cli_defaults_are_the_library_defaults():
+    """The torch-free defaults the CLI shows are the ones the library uses."""
     from angel_trl.linking.linker import LinkerConfig
     from angel_trl.mining import PAIR_RULES, MiningConfig
 

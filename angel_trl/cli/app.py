@@ -25,16 +25,11 @@ from typing import NoReturn
 from angel_trl import __version__
 from angel_trl.data.corpus import CORPUS_FORMATS, Corpus, load_corpus
 from angel_trl.errors import InputFormatError
-from angel_trl.data.files import atomic_save_dataset, read_lines, write_json, write_jsonl
+from angel_trl.data.files import read_lines, write_json, write_jsonl
 from angel_trl.data.kb import KB_FORMATS, KnowledgeBase, load_kb
+from angel_trl.defaults import MAX_NAME_TOKENS, MINING_DEFAULTS, MINING_RULES
 
 PROG = "angel-trl"
-MINING_SUMMARY = "mining_summary.json"
-# Kept here rather than read from MiningConfig / LinkerConfig so that --help needs no torch import;
-# tests/cli/test_cli.py checks they equal the library's defaults.
-MINING_RULES = ("paper", "all", "official", "tfidf")
-MINING_DEFAULTS = {"rule": "paper", "top_k": 5, "num_beams": 10, "tfidf_negatives": 5}
-MAX_NAME_TOKENS = 64
 # A Hub model id ("owner/name"); any other path that does not exist locally is a user error.
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 
@@ -264,33 +259,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------- mine
-def _read_summaries(path: Path) -> dict:
-    """The mining summaries already in ``path`` (keyed by split), or {}; a damaged file is an input error."""
-    if not path.exists():
-        return {}
-    try:
-        summaries = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputFormatError(path, None, f"not a mining summary ({e})") from None
-    if not isinstance(summaries, dict):
-        raise InputFormatError(path, None, "not a mining summary (expected a JSON object keyed by split)")
-    return summaries
-
-
 def cmd_mine(args: argparse.Namespace) -> int:
     from datasets import disable_progress_bars
     from transformers import set_seed
 
-    from angel_trl.mining import MiningConfig, mine_pairs
+    from angel_trl.mining import MiningConfig, mine_pairs, read_mining_summaries, save_mined_pairs
 
     corpus = _load_corpus(args.corpus, args)
     kb = _load_kb(args) if args.kb else None
-    # The layout of recipes/mine.py: <dir>/<split> plus one summary keyed by split, so mining train and
-    # dev with two commands gives what recipes/stage2_dpo.py expects. Read before mining: a damaged
-    # summary fails at once.
-    out = Path(args.output_dir)
-    summary_path = out / MINING_SUMMARY
-    summaries = _read_summaries(summary_path)
+    # Read before mining: a damaged summary fails at once.
+    earlier = read_mining_summaries(args.output_dir)
     set_seed(args.seed)
     # Beams and top-k of mining are MiningConfig's: mine_pairs applies them to a view of the linker.
     linker = _load_linker(args, batch_size=args.batch_size)
@@ -300,9 +278,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
     pairs, summary = mine_pairs(linker, corpus, kb, config, show_progress=_show_progress())
     if not _show_progress():
         disable_progress_bars()  # save_to_disk draws a bar even into a log file
-    atomic_save_dataset(pairs, out / args.split)
-    summaries[args.split] = summary
-    write_json(summary_path, summaries)
+    save_mined_pairs(args.output_dir, {args.split: pairs}, {args.split: summary}, earlier)
     print(json.dumps(summary, indent=2))
     return 0
 
