@@ -22,7 +22,7 @@ from datasets import Dataset
 from angel_trl.data.corpus import Corpus, Mention
 from angel_trl.text.examples import SKIP_COUNTS, ExampleConfig
 from angel_trl.data.kb import KnowledgeBase
-from angel_trl.linking.linker import BeamName, Candidate, EntityLinker
+from angel_trl.linking.linker import BeamName, Candidate, EntityLinker, LinkingResult
 from angel_trl.data.names import NameTable
 from angel_trl.text.tfidf import TfidfNameMatcher
 from angel_trl.defaults import MINING_DEFAULTS, MINING_RULES, MINING_SUMMARY
@@ -111,95 +111,138 @@ def mine_pairs(
 ) -> tuple[Dataset, dict]:
     """Preference pairs for every trainable mention of ``corpus``, and a summary of what happened.
 
+    Rule ``tfidf`` takes its negatives from TF-IDF alone (:func:`_mine_tfidf_negatives`); the other
+    rules pair names of the linker's own ranked predictions (:func:`_mine_ranked_predictions`).
     Under ``accelerate launch`` mentions are split across processes and gathered back in order, so
     the pairs do not depend on the number of processes.
     """
-    from accelerate import PartialState
-    from accelerate.utils import gather_object
-
     if config.rule not in PAIR_RULES:
         raise ValueError(f"unknown mining rule {config.rule!r}; expected one of {PAIR_RULES}")
     counts: Counter = Counter()
     mentions = trainable_mentions(corpus, kb, counts)
-    texts = corpus.texts()
-    table = linker.table
-    ex: ExampleConfig = linker.config.example_config
     if (config.rule == "tfidf" or config.gold_fallback) and matcher is None:
-        matcher = TfidfNameMatcher(table)
-
-    rows: list[dict] = []
-    # Built only when a shared name forces a pick among KB names (fitting it over MeSH takes seconds).
-    matcher_for_names = functools.cache(lambda: matcher if matcher is not None else TfidfNameMatcher(table))
-
-    def add(m: Mention, gold: set[str], chosen: str, rejected: str, rejected_id: str, case: str, **meta) -> None:
-        if chosen == rejected:
-            # A name shared by the gold and a wrong concept: DPO cannot tell them apart.
-            counts["skipped_same_name"] += 1
-            return
-        rows.append({"prompt": ex.source_for(m, texts[m.doc_id]), "decoder_prompt": ex.prompt(m.text), "chosen": chosen, "rejected": rejected,
-                     "mention_id": m.mention_id, "mention": m.text, "gold_ids": sorted(gold), "rejected_id": rejected_id, "case": case, **meta})
-
+        matcher = TfidfNameMatcher(linker.table)
+    rows = _PairRows(linker.config.example_config, corpus.texts(), counts)
     if config.rule == "tfidf":
-        negatives, sims = matcher.nearest([m.text for m in mentions], config.tfidf_negatives + 10)
-        for m, idx, sim in zip(mentions, negatives, sims):
-            gold = _gold(m, kb)
-            chosen = _fallback_name(m, gold, table, matcher)
-            wrong = [(int(i), float(s)) for i, s in zip(idx, sim) if not gold & set(table.concept_ids[i])][: config.tfidf_negatives]
-            counts["case_tfidf"] += 1
-            for rank, (i, s) in enumerate(wrong):
-                add(m, gold, chosen, table.names[i], table.concept_ids[i][0], "tfidf", chosen_rank=-1, rejected_rank=rank, chosen_score=None, rejected_score=s)
+        _mine_tfidf_negatives(mentions, kb, linker.table, matcher, config.tfidf_negatives, rows)
     else:
-        state = PartialState()
-        # Mine the model's own ranking (never dictionary-first) with the mining beams, on a view of the
-        # linker: the caller's linker config stays as it was.
-        linker = EntityLinker(linker.model, linker.tokenizer, linker.table, linker.trie, replace(linker.config, num_beams=config.num_beams, top_k=config.top_k, exact_match_first=False), linker.kb)
-        with state.split_between_processes(list(range(len(mentions)))) as mine:
-            local = list(zip(mine, linker.link(linker.inputs_for([mentions[i] for i in mine], texts), show_progress=show_progress)))
-        ranked = sorted(gather_object(local) if state.num_processes > 1 else local, key=lambda x: x[0])
-        counts["mentions_linked"] = len(ranked)
-        for i, result in ranked:
-            m, cands = mentions[i], result.candidates
-            gold = _gold(m, kb)
-            counts["top1_correct"] += bool(cands) and cands[0].concept_id in gold
-            if config.rule == "official":
-                official = official_pairs(result.beam, gold, config.top_k)
-                counts["case_official_paired" if official else "case_official_unpaired"] += 1
-                for k, j in official:
-                    good, bad = result.beam[k], result.beam[j]
-                    add(m, gold, good.name, bad.name, bad.concept_ids[0], "official", chosen_rank=k, rejected_rank=j, chosen_score=good.score, rejected_score=bad.score)
-                continue
-            pairs, case = pairs_from_ranking(cands, gold, config.rule, config.gold_fallback)
-            counts[f"case_{case}"] += 1
-            scores: dict[str, float] = {}
-            for b in result.beam:  # best first: a name's score is its best beam's
-                scores.setdefault(b.name, b.score)
-            for p in pairs:
-                rej = cands[p.rejected]
-                rejected, rejected_score = _rejected_name(rej, gold, table, matcher_for_names, m, scores)
-                if rejected is None:
-                    counts["skipped_rejected_only_gold_names"] += 1
-                    continue
-                if p.chosen < 0:
-                    counts["pairs_gold_fallback"] += 1
-                    chosen, chosen_score = _fallback_name(m, gold, table, matcher_for_names()), None
-                else:
-                    chosen, chosen_score = _chosen_name(cands[p.chosen], gold, table, matcher_for_names, m, scores)
-                    if chosen is None:
-                        counts["skipped_no_gold_only_name"] += 1
-                        continue
-                    if chosen_score is None:
-                        counts["chosen_from_kb"] += 1
-                if rejected_score is None:
-                    counts["rejected_from_kb"] += 1
-                add(m, gold, chosen, rejected, rej.concept_id, case, chosen_rank=p.chosen, rejected_rank=p.rejected, chosen_score=chosen_score, rejected_score=rejected_score)
-    counts["pairs"] = len(rows)
+        _mine_ranked_predictions(linker, mentions, kb, config, matcher, rows, show_progress)
+    counts["pairs"] = len(rows.rows)
     summary = {"rule": config.rule, "corpus_mentions": len(corpus.mentions), "mentions": len(mentions), **dict(sorted(counts.items()))}
     if counts.get("mentions_linked"):
         summary["top1_correct_share"] = round(counts["top1_correct"] / counts["mentions_linked"], 4)
-    return Dataset.from_list(rows) if rows else Dataset.from_dict({k: [] for k in _COLUMNS}), summary
+    return rows.dataset(), summary
 
 
 _COLUMNS = ("prompt", "decoder_prompt", "chosen", "rejected", "mention_id", "mention", "gold_ids", "rejected_id", "case", "chosen_rank", "rejected_rank", "chosen_score", "rejected_score")
+
+
+@dataclass
+class _PairRows:
+    """The pair rows mined so far, and the counts of what happened to the mentions (the summary's)."""
+
+    example_config: ExampleConfig
+    texts: dict[str, str]  # document id -> text, for the encoder input
+    counts: Counter
+    rows: list[dict] = field(default_factory=list)
+
+    def add(self, m: Mention, gold: set[str], chosen: str, rejected: str, rejected_id: str, case: str, **meta) -> None:
+        if chosen == rejected:
+            # A name shared by the gold and a wrong concept: DPO cannot tell them apart.
+            self.counts["skipped_same_name"] += 1
+            return
+        ex = self.example_config
+        self.rows.append({"prompt": ex.source_for(m, self.texts[m.doc_id]), "decoder_prompt": ex.prompt(m.text), "chosen": chosen, "rejected": rejected,
+                          "mention_id": m.mention_id, "mention": m.text, "gold_ids": sorted(gold), "rejected_id": rejected_id, "case": case, **meta})
+
+    def dataset(self) -> Dataset:
+        return Dataset.from_list(self.rows) if self.rows else Dataset.from_dict({k: [] for k in _COLUMNS})
+
+
+def _mine_tfidf_negatives(mentions: list[Mention], kb: KnowledgeBase, table: NameTable, matcher: TfidfNameMatcher, negatives_per_mention: int, rows: _PairRows) -> None:
+    """Rule ``tfidf`` (no model): chosen is the gold name most similar to the mention, rejected each of
+    the ``negatives_per_mention`` names most TF-IDF-similar to the mention that name no gold concept."""
+    # 10 spare neighbours, as some of the nearest names are the gold concept's own.
+    negatives, sims = matcher.nearest([m.text for m in mentions], negatives_per_mention + 10)
+    for m, idx, sim in zip(mentions, negatives, sims):
+        gold = _gold(m, kb)
+        chosen = _fallback_name(m, gold, table, matcher)
+        wrong = [(int(i), float(s)) for i, s in zip(idx, sim) if not gold & set(table.concept_ids[i])][:negatives_per_mention]
+        rows.counts["case_tfidf"] += 1
+        for rank, (i, s) in enumerate(wrong):
+            rows.add(m, gold, chosen, table.names[i], table.concept_ids[i][0], "tfidf", chosen_rank=-1, rejected_rank=rank, chosen_score=None, rejected_score=s)
+
+
+def _mine_ranked_predictions(linker: EntityLinker, mentions: list[Mention], kb: KnowledgeBase, config: MiningConfig, matcher: TfidfNameMatcher | None, rows: _PairRows, show_progress: bool) -> None:
+    """Rules ``paper``, ``all`` and ``official``: link every mention and pair names of the linker's
+    ranked predictions (:func:`_add_ranking_pairs`, :func:`_add_official_pairs`)."""
+    table = linker.table
+    # Built only when a shared name forces a pick among KB names (fitting it over MeSH takes seconds).
+    matcher_for_names = functools.cache(lambda: matcher if matcher is not None else TfidfNameMatcher(table))
+    ranked = _link_across_processes(linker, mentions, rows.texts, config, show_progress)
+    rows.counts["mentions_linked"] = len(ranked)
+    for i, result in ranked:
+        m, cands = mentions[i], result.candidates
+        gold = _gold(m, kb)
+        rows.counts["top1_correct"] += bool(cands) and cands[0].concept_id in gold
+        if config.rule == "official":
+            _add_official_pairs(m, gold, result, config.top_k, rows)
+        else:
+            _add_ranking_pairs(m, gold, result, config, table, matcher_for_names, rows)
+
+
+def _link_across_processes(linker: EntityLinker, mentions: list[Mention], texts: dict[str, str], config: MiningConfig, show_progress: bool) -> list[tuple[int, LinkingResult]]:
+    """``(mention index, result)`` for every mention, in order, linked with the mining beams and top-k;
+    under ``accelerate launch`` each process links its share and the results are gathered."""
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+
+    state = PartialState()
+    # Mine the model's own ranking (never dictionary-first) with the mining beams, on a view of the
+    # linker: the caller's linker config stays as it was.
+    linker = EntityLinker(linker.model, linker.tokenizer, linker.table, linker.trie, replace(linker.config, num_beams=config.num_beams, top_k=config.top_k, exact_match_first=False), linker.kb)
+    with state.split_between_processes(list(range(len(mentions)))) as mine:
+        local = list(zip(mine, linker.link(linker.inputs_for([mentions[i] for i in mine], texts), show_progress=show_progress)))
+    return sorted(gather_object(local) if state.num_processes > 1 else local, key=lambda x: x[0])
+
+
+def _add_official_pairs(m: Mention, gold: set[str], result: LinkingResult, top_k: int, rows: _PairRows) -> None:
+    """Rule ``official``: the beam names :func:`official_pairs` pairs, with their beam scores."""
+    official = official_pairs(result.beam, gold, top_k)
+    rows.counts["case_official_paired" if official else "case_official_unpaired"] += 1
+    for k, j in official:
+        good, bad = result.beam[k], result.beam[j]
+        rows.add(m, gold, good.name, bad.name, bad.concept_ids[0], "official", chosen_rank=k, rejected_rank=j, chosen_score=good.score, rejected_score=bad.score)
+
+
+def _add_ranking_pairs(m: Mention, gold: set[str], result: LinkingResult, config: MiningConfig, table: NameTable, matcher: Callable[[], TfidfNameMatcher], rows: _PairRows) -> None:
+    """Rules ``paper`` and ``all``: the concept pairs of :func:`pairs_from_ranking`, each as a name of
+    the correct concept (or the gold fallback name) and a name of the wrong one that no gold concept shares."""
+    cands, counts = result.candidates, rows.counts
+    pairs, case = pairs_from_ranking(cands, gold, config.rule, config.gold_fallback)
+    counts[f"case_{case}"] += 1
+    scores: dict[str, float] = {}
+    for b in result.beam:  # best first: a name's score is its best beam's
+        scores.setdefault(b.name, b.score)
+    for p in pairs:
+        rej = cands[p.rejected]
+        rejected, rejected_score = _rejected_name(rej, gold, table, matcher, m, scores)
+        if rejected is None:
+            counts["skipped_rejected_only_gold_names"] += 1
+            continue
+        if p.chosen < 0:
+            counts["pairs_gold_fallback"] += 1
+            chosen, chosen_score = _fallback_name(m, gold, table, matcher()), None
+        else:
+            chosen, chosen_score = _chosen_name(cands[p.chosen], gold, table, matcher, m, scores)
+            if chosen is None:
+                counts["skipped_no_gold_only_name"] += 1
+                continue
+            if chosen_score is None:
+                counts["chosen_from_kb"] += 1
+        if rejected_score is None:
+            counts["rejected_from_kb"] += 1
+        rows.add(m, gold, chosen, rejected, rej.concept_id, case, chosen_rank=p.chosen, rejected_rank=p.rejected, chosen_score=chosen_score, rejected_score=rejected_score)
 
 
 def _gold(m: Mention, kb: KnowledgeBase) -> set[str]:

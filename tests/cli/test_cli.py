@@ -226,6 +226,22 @@ def test_every_command_has_help_with_an_example(capsys, command):
     assert rc == 0 and out.startswith(f"usage: angel-trl {command}") and "Example:" in out
 
 
+def test_help_and_kb_stats_import_no_torch(toy_dir):
+    """``--help`` of every command, and ``kb-stats``, answer without torch, transformers or datasets
+    (seconds, and a CUDA probe): the commands import them inside ``run``."""
+    child = f"""
+import contextlib, io, sys
+from angel_trl.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    for argv in (["--help"], *([c, "--help"] for c in ("link", "evaluate", "mine", "build-trie", "kb-stats")), ["kb-stats", "--kb", {str(toy_dir / "kb.jsonl")!r}]):
+        main(argv)
+print(sorted(m for m in ("torch", "transformers", "datasets", "trl", "accelerate") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_user_errors_are_one_line(capsys, model_dir, toy_dir, tmp_path):
     missing = tmp_path / "nope.jsonl"
     assert_user_error(*rc_and_stderr(capsys, "kb-stats", "--kb", missing), str(missing))

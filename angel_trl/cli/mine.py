@@ -1,0 +1,62 @@
+"""``angel-trl mine``: mine preference pairs (stage-2 data) from a linker's ranked predictions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from angel_trl.cli.common import as_linker_expects, corpus_from_args, kb_for_linker, kb_from_args, linker_from_args, show_progress
+from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_kb_options, add_linker_options, positive_int
+from angel_trl.defaults import MINING_DEFAULTS, MINING_RULES
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    p = add_command(
+        subparsers,
+        "mine",
+        "mine preference pairs (stage-2 data) from a linker's predictions",
+        "Link the mentions of a training corpus and turn the ranked predictions into prompt / chosen / "
+        "rejected pairs (ANGEL stage 2). The pairs are saved with Dataset.save_to_disk in "
+        "OUTPUT_DIR/SPLIT and the counts in OUTPUT_DIR/mining_summary.json (keyed by split), the layout "
+        "recipes/mine.py writes and recipes/stage2_dpo.py reads.",
+        "angel-trl mine outputs/demo-stage1 --corpus data/demo/train.jsonl --output-dir outputs/demo-pairs\n"
+        "  angel-trl mine outputs/demo-stage1 --corpus data/demo/dev.jsonl --output-dir outputs/demo-pairs --split dev",
+    )
+    add_linker_options(p, beams_and_top_k=False)
+    p.add_argument("--corpus", required=True, metavar="FILE", help="Annotated corpus whose mentions are mined (NIL, composite and out-of-KB mentions are skipped and counted).")
+    add_corpus_options(p)
+    add_kb_options(p, False, "KB of the gold ids (default: the kb.jsonl saved with the linker).")
+    p.add_argument("--output-dir", required=True, metavar="DIR", help="Where the pairs and mining_summary.json go.")
+    p.add_argument("--split", default="train", metavar="NAME", help="Sub-directory of the pairs and key in the summary (default: %(default)s).")
+    p.add_argument("--rule", choices=MINING_RULES, default=MINING_DEFAULTS["rule"],
+                   help="paper: misranked pairs, or top-1 vs the best wrong concept; all: every correct/wrong pair in the beam; official: the official ANGEL code, every correct beam name paired with every wrong name ranked above it among the top-k names; tfidf: TF-IDF-similar names as negatives (default: %(default)s).")
+    p.add_argument("--top-k", type=positive_int, default=MINING_DEFAULTS["top_k"], metavar="K", help="Distinct concepts kept per mention (default: %(default)s).")
+    p.add_argument("--num-beams", type=positive_int, default=MINING_DEFAULTS["num_beams"], metavar="N", help="Beams of the constrained search while mining (default: %(default)s).")
+    p.add_argument("--tfidf-negatives", type=positive_int, default=MINING_DEFAULTS["tfidf_negatives"], metavar="N", help="Negatives per mention for --rule tfidf (default: %(default)s).")
+    p.add_argument("--gold-fallback", action="store_true", help="When no correct concept is in the beam, use the gold concept's most similar name as chosen.")
+    p.add_argument("--seed", type=int, default=42, help="Random seed set before mining (default: %(default)s).")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from datasets import disable_progress_bars
+    from transformers import set_seed
+
+    from angel_trl.mining import MiningConfig, mine_pairs, read_mining_summaries, save_mined_pairs
+
+    corpus = corpus_from_args(args.corpus, args)
+    kb = kb_from_args(args) if args.kb else None
+    # Read before mining: a damaged summary fails at once.
+    earlier = read_mining_summaries(args.output_dir)
+    set_seed(args.seed)
+    # Beams and top-k of mining are MiningConfig's: mine_pairs applies them to a view of the linker.
+    linker = linker_from_args(args, batch_size=args.batch_size)
+    kb = kb_for_linker(kb, linker, args.model)
+    (corpus,) = as_linker_expects(args, linker, corpus)
+    config = MiningConfig(rule=args.rule, top_k=args.top_k, num_beams=args.num_beams, gold_fallback=args.gold_fallback, tfidf_negatives=args.tfidf_negatives)
+    pairs, summary = mine_pairs(linker, corpus, kb, config, show_progress=show_progress())
+    if not show_progress():
+        disable_progress_bars()  # save_to_disk draws a bar even into a log file
+    save_mined_pairs(args.output_dir, {args.split: pairs}, {args.split: summary}, earlier)
+    print(json.dumps(summary, indent=2))
+    return 0
