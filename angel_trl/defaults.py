@@ -9,3 +9,21 @@ MINING_DEFAULTS = {"rule": "paper", "top_k": 5, "num_beams": 10, "tfidf_negative
 # Beside the pairs (<output_dir>/<split>): one summary keyed by split, from recipes/mine.py, the CLI and cross-fitting.
 MINING_SUMMARY = "mining_summary.json"
 MAX_NAME_TOKENS = 64
+# The mention markers of encoder inputs (``left [ST] mention [ET] right``): special tokens of every
+# tokenizer we train or extend. Text never contains them as such (see angel_trl.text.examples.plain_text).
+START_MARKER = "[ST]"
+END_MARKER = "[ET]"
+
+
+def check_beams(num_beams: int, top_k: int, names: tuple[str, str] = ("num_beams", "top_k")) -> None:
+    """Refuse a decoding setting whose top-k lists could not be full.
+
+    Beam search returns at most ``num_beams`` names, so with fewer beams than ``top_k`` every
+    "acc@k" would silently be an acc@num_beams.
+    """
+    beams, k = names
+    for name, value in ((beams, num_beams), (k, top_k)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if num_beams < top_k:
+        raise ValueError(f"{k} ({top_k}) is more than {beams} ({num_beams}): beam search returns at most {beams} names; raise {beams} to at least {top_k} or lower {k}")

@@ -25,7 +25,7 @@ from angel_trl.data.kb import KnowledgeBase
 from angel_trl.linking.linker import BeamName, Candidate, EntityLinker, LinkingResult
 from angel_trl.data.names import NameTable
 from angel_trl.text.tfidf import TfidfNameMatcher
-from angel_trl.defaults import MINING_DEFAULTS, MINING_RULES, MINING_SUMMARY
+from angel_trl.defaults import MINING_DEFAULTS, MINING_RULES, MINING_SUMMARY, check_beams
 from angel_trl.errors import InputFormatError
 from angel_trl.data.files import atomic_save_dataset, write_json
 
@@ -41,6 +41,9 @@ class MiningConfig:
     num_beams: int = field(default=MINING_DEFAULTS["num_beams"], metadata={"help": "Beams of constrained decoding while mining (the official code: 10). Beams hold synonyms of one concept, so more beams than top_k find top_k distinct concepts."})
     gold_fallback: bool = field(default=False, metadata={"help": "When no correct concept is in the beam, use the gold concept's most TF-IDF-similar name as chosen (counted)."})
     tfidf_negatives: int = field(default=MINING_DEFAULTS["tfidf_negatives"], metadata={"help": "Negatives per mention for rule=tfidf."})
+
+    def __post_init__(self) -> None:
+        check_beams(self.num_beams, self.top_k)
 
 
 @dataclass(frozen=True)

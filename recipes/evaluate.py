@@ -25,6 +25,7 @@ class EvaluateArguments:
     output_dir: str | None = field(default=None, metadata={"help": "Where predictions and scores go (model_dir when unset)."})
     # Decoding
     num_beams: int | None = field(default=None, metadata={"help": "Beams (the saved linker config when unset)."})
+    top_k: int | None = field(default=None, metadata={"help": "Distinct concepts kept per mention, at most num_beams (the saved linker config when unset)."})
     batch_size: int | None = field(default=None, metadata={"help": "Mentions per batch (the saved linker config when unset)."})
     exact_match_first: bool = field(default=False, metadata={"help": "Rank concepts whose name equals the mention first, then the model's ranking."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (model default when unset)."})
@@ -38,7 +39,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
     eval_args, data_args = TrlParser(ARGUMENTS).parse_args_and_config()
     show_progress = progress_on_terminal()
-    overrides = {k: v for k, v in (("num_beams", eval_args.num_beams), ("batch_size", eval_args.batch_size), ("exact_match_first", eval_args.exact_match_first)) if v}
+    overrides = {k: v for k, v in (("num_beams", eval_args.num_beams), ("top_k", eval_args.top_k), ("batch_size", eval_args.batch_size), ("exact_match_first", eval_args.exact_match_first)) if v}
     linker = EntityLinker.from_pretrained(eval_args.model_dir, device=eval_args.device, **overrides)
     data_args = data_args.following_linker(linker.config.expand_abbreviations)
     kb = data_args.load_kb()

@@ -101,7 +101,7 @@ def test_linker_from_hub_links_like_the_local_directory(hub, pushed_linker, trai
     fetched = {p.name for p in snapshot.iterdir()}
     assert {"trie.npz", "names.jsonl", "kb.jsonl", "linker_config.json", "model.safetensors"} <= fetched
     assert not fetched & {"README.md", "predictions_dev.jsonl", ".gitattributes"}
-    again = EntityLinker.from_pretrained("tester/toy-linker", revision=pushed_linker[1].oid, num_beams=4)
+    again = EntityLinker.from_pretrained("tester/toy-linker", revision=pushed_linker[1].oid, num_beams=4, top_k=3)
     assert again.config.num_beams == 4
 
 
@@ -208,7 +208,7 @@ def test_recipes_push_and_load_by_hub_id(hub, toy_dir, tmp_path):
     """stage 1 pushes its linker, mining reads it and pushes pairs, stage 2 reads both by id and pushes."""
     data = ["--kb_path", str(toy_dir / "kb.jsonl"), "--train_file", str(toy_dir / "train.jsonl"), "--dev_file", str(toy_dir / "train.jsonl")]
     # Checkpoints every step: the Trainer would push each one (and create the repo up front) on its own.
-    run = ["--max_steps", "2", "--save_strategy", "steps", "--save_steps", "1", "--eval_strategy", "no", "--use_cpu", "true", "--report_to", "none", "--link_num_beams", "4", "--push_to_hub", "true"]
+    run = ["--max_steps", "2", "--save_strategy", "steps", "--save_steps", "1", "--eval_strategy", "no", "--use_cpu", "true", "--report_to", "none", "--link_num_beams", "5", "--push_to_hub", "true"]
     creates = hub.requests.count("POST /api/repos/create")
     run_recipe(["recipes/stage1.py", *data, "--output_dir", str(tmp_path / "s1"), "--model_size", "tiny", *run, "--hub_model_id", "tester/recipe-stage1"])
     repo = hub.repos[("models", "tester/recipe-stage1")]

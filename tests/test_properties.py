@@ -238,3 +238,26 @@ def test_mining_summary_adds_up(toy_kb, inputs, rule):
     assert summary["pairs"] + summary.get("skipped_same_name", 0) == expected["pairs"]
     for row in pairs:
         assert row["chosen"] != row["rejected"] and row["rejected_id"] not in row["gold_ids"]
+
+
+# Pieces of every format the readers know, so that random files reach deep into each parser.
+_FRAGMENTS = ["|", "||", "\t", "0", "12", "t", "a", "|t|", "|a|", "D1", "MESH:", " ", "Lung", "\n", "\r", "\r\n", "-1", "CID", "Disease",
+              '{"id": ', '"d"', '"text": ', '"mentions": [', "]", "}", ", ", '{"start": 0, "end": 1, "text": "L", "ids": ["D1"]}',
+              '"names": ["a"]', "null", "1e5", "true", "\x00", "é", "\ufeff", "#", "&amp;", "&#99999999;"]
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=40).map("".join), st.sampled_from(["medic", "mesh", "kb_jsonl", "pubtator", "corpus_jsonl"]))
+def test_readers_fail_only_with_input_errors(content, reader):
+    """Whatever a file holds, a reader returns or raises InputFormatError (file and line): never a traceback."""
+    from angel_trl.data.kb import read_medic, read_mesh
+    from angel_trl.errors import InputFormatError
+
+    readers = {"medic": read_medic, "mesh": read_mesh, "kb_jsonl": read_kb_jsonl, "pubtator": read_pubtator, "corpus_jsonl": read_corpus_jsonl}
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "input.txt"
+        path.write_bytes(content.encode())
+        try:
+            readers[reader](path)
+        except InputFormatError as e:
+            assert e.path == str(path)

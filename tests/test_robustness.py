@@ -68,10 +68,10 @@ def test_utf8_bom_and_crlf_are_accepted(tmp_path):
     assert corpus.mentions[0].text == "Lung cancer" and corpus.documents[0].id == "1"
 
 
-def test_read_lines_splits_on_newline_only(tmp_path):
-    # JSON text may hold U+2028 and a lone CR is not a line break for grep -n: line numbers stay right.
+def test_read_lines_ends_lines_at_lf_crlf_and_bare_cr(tmp_path):
+    # JSON text may hold U+2028 (not a line end); a bare CR is one (old Mac files), as in Python's text mode.
     f = write(tmp_path / "x.txt", "a\u2028b\rc\nd\r\n\ne")
-    assert list(read_lines(f)) == [(1, "a\u2028b\rc"), (2, "d"), (3, ""), (4, "e")]
+    assert list(read_lines(f)) == [(1, "a\u2028b"), (2, "c"), (3, "d"), (4, ""), (5, "e")]
 
 
 # ------------------------------------------------------------------------------------ KB readers
@@ -189,7 +189,7 @@ def test_pubtator_malformed_lines(tmp_path, lines, lineno, problem):
     [
         ("1|t|Lung cancer.\n\n2|t|x\n2|a|y\n2\t0\t1\ty\tDisease\tD1\n", 1, "title of 1 without its abstract line"),
         ("1|t|Lung cancer.\n2|t|x\n2|a|y\n", 1, "title of 1 without its abstract line"),
-        ("1|a|Lung cancer.\n", 1, "abstract of 1 without its title line"),
+        ("1|a|Lung cancer.\n", 1, "abstract of '1' without its title line"),
         ("1\t0\t4\tLung\tDisease\tD1\n", 1, "annotation line outside a document"),
         ("1|t|Lung.\n1|a|x\n\n1\t0\t4\tLung\tDisease\tD1\n", 4, "annotation line outside a document"),
     ],

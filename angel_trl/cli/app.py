@@ -18,11 +18,10 @@ from collections.abc import Sequence
 
 from angel_trl import __version__
 from angel_trl.cli import build_trie, evaluate, kb_stats, link, mine
-from angel_trl.cli.common import CliError
+from angel_trl.cli.common import PROG, CliError
 from angel_trl.cli.options import Parser
 from angel_trl.errors import InputFormatError
 
-PROG = "angel-trl"
 # In the order `angel-trl --help` lists them.
 COMMANDS = (link, evaluate, mine, build_trie, kb_stats)
 

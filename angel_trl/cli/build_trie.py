@@ -51,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
     trie.save(out / TRIE_FILE)
     case = "lowercased" if args.lowercase else "case kept"
     print(f"KB {args.kb}: {len(kb)} concepts, {kb.num_names} names -> {len(table)} distinct names ({case}); read in {t_kb:.2f} s")
-    print(f"trie: {trie.num_nodes} nodes, {trie.nbytes / 1e6:.1f} MB of arrays; tokenised and built in {t_build:.2f} s; {trie.num_collisions} name(s) share another name's token path (all reachable)")
+    print(f"trie: {trie.num_nodes} nodes, {trie.nbytes / 1e6:.1f} MB of arrays; tokenised and built in {t_build:.2f} s; {trie.num_collisions} name(s) share another name's token path (all reachable); {encoder.count_truncated_names(table.names)} name(s) cut to {args.max_name_tokens} tokens")
     print(f"wrote {out / NAMES_FILE} and {out / TRIE_FILE}")
     return 0

@@ -22,6 +22,9 @@ from angel_trl.data.kb import KnowledgeBase, load_kb
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 
 
+PROG = "angel-trl"
+
+
 class CliError(Exception):
     """A user error: reported as one line, no traceback."""
 
@@ -92,6 +95,27 @@ def kb_for_linker(kb: KnowledgeBase | None, linker, model: str) -> KnowledgeBase
     if kb is None:
         raise CliError(f"{model}: no kb.jsonl saved with the linker; pass --kb FILE")
     return kb
+
+
+def linker_over_kb(linker, kb: KnowledgeBase | None, hybrid: Path | None):
+    """``linker``, or one that decodes over ``kb`` (its own trie) when ``kb`` has other concepts or names.
+
+    The trie decides what can be predicted: scoring against a KB the trie does not hold would
+    report the saved KB's results under the given KB's name.
+    """
+    from angel_trl.linking.linker import EntityLinker
+
+    if kb is None or (linker.kb is not None and _same_concepts(kb, linker.kb)):
+        return linker
+    if hybrid is not None:
+        raise UsageError(f"--hybrid links with the KB the hybrid linker was fitted on; {kb.source} differs from the linker's kb.jsonl")
+    saved = "its saved KB differs" if linker.kb is not None else "it was saved without kb.jsonl"
+    print(f"{PROG}: linking over {kb.source} ({len(kb)} concepts, {kb.num_names} names): {saved}, so its name trie is rebuilt", file=sys.stderr)
+    return EntityLinker.from_kb(linker.model, linker.tokenizer, kb, linker.config)
+
+
+def _same_concepts(a: KnowledgeBase, b: KnowledgeBase) -> bool:
+    return a.concepts.keys() == b.concepts.keys() and all(a.concepts[c].names == b.concepts[c].names for c in a.concepts)
 
 
 # ---------------------------------------------------------------------------------------- linker and tokenizer

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from angel_trl.cli.common import as_linker_expects, corpus_from_args, emit_json, hybrid_file, kb_for_linker, kb_from_args, linker_from_args, show_progress, with_hybrid
+from angel_trl.cli.common import as_linker_expects, corpus_from_args, emit_json, hybrid_file, kb_for_linker, kb_from_args, linker_from_args, linker_over_kb, show_progress, with_hybrid
 from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_kb_options, add_linker_options
 from angel_trl.data.files import write_jsonl
 
@@ -42,12 +42,19 @@ def run(args: argparse.Namespace) -> int:
     hybrid = hybrid_file(args)
     linker = linker_from_args(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size, exact_match_first=args.exact_match_first)
     corpus, train = as_linker_expects(args, linker, corpus, train)
+    linker = linker_over_kb(linker, kb, hybrid)
     kb = kb_for_linker(kb, linker, args.model)
     seen = TrainingSeen.of(train.mentions, kb) if train else None
     metrics, predictions = link_and_score(with_hybrid(linker, hybrid), corpus, kb, seen, show_progress=show_progress())
+    repairs = {name: c.counts for name, c in (("corpus", corpus), ("train", train)) if c is not None and c.counts}
+    if repairs:
+        # What the readers repaired or skipped (duplicate document ids, whitespace around mentions, ...).
+        metrics["input_counts"] = {name: dict(counts) for name, counts in repairs.items()}
     if args.predictions:
         write_jsonl(args.predictions, predictions)
     emit_json(metrics, args.output)
     # The table is for people: on stderr, so that stdout stays one JSON document.
     print(scores_table({Path(args.corpus).name: metrics}), file=sys.stderr)
+    for name, counts in repairs.items():
+        print(f"{name} {getattr(args, name)}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), file=sys.stderr)
     return 0

@@ -47,14 +47,22 @@ def run(args: argparse.Namespace) -> int:
     if args.corpus:
         (corpus,) = as_linker_expects(args, linker, corpus)
         mentions = corpus.mentions
+    inputs = linker.inputs_for(mentions, corpus.texts()) if args.corpus else _link_inputs(linker, texts)
     linker = with_hybrid(linker, hybrid)
-    inputs = linker.inputs_for(mentions, corpus.texts()) if args.corpus else texts
     results = linker.link(inputs, show_progress=show_progress())
     for row, result in zip(rows, results):
         row["mention"] = result.mention
         row["predictions"] = candidate_rows(result)
     emit_jsonl(rows, args.output)
     return 0
+
+
+def _link_inputs(linker, texts: list[str]) -> list:
+    """Every marked mention of ``texts``, read with the linker's own text settings."""
+    from angel_trl.linking.linker import LinkInput
+
+    config = linker.config.example_config
+    return [item for text in texts for item in LinkInput.all_from_marked(text, config)]
 
 
 def _marked_lines(args: argparse.Namespace) -> list[tuple[dict, str, str]]:
@@ -74,17 +82,19 @@ def _marked_lines(args: argparse.Namespace) -> list[tuple[dict, str, str]]:
 
 
 def _marked_inputs(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
-    """Row metadata and texts of --text / --input, every ``[ST] ... [ET]`` span checked."""
-    from angel_trl.text.examples import ExampleConfig
-    from angel_trl.linking.linker import LinkInput
+    """One row (its metadata) per marked mention of --text / --input, and the marked texts.
+
+    A line with several ``[ST] ... [ET]`` spans gives one row per span, in order, each with its
+    offsets in the text without markers; every line is checked before the model loads.
+    """
+    from angel_trl.text.examples import parse_marked
 
     rows, texts = [], []
     for meta, text, where in _marked_lines(args):
         try:
-            # Checked before the model loads; EntityLinker.link parses the text again with its own config.
-            LinkInput.from_marked(text, ExampleConfig())
+            _, spans = parse_marked(text)
         except ValueError as e:
             raise CliError(f"{where}: {e}") from None
-        rows.append(meta)
+        rows.extend({**meta, "start": start, "end": end} for start, end in spans)
         texts.append(text)
     return rows, texts

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from angel_trl.defaults import END_MARKER, START_MARKER
 from angel_trl.errors import InputFormatError
 from angel_trl.data.files import read_jsonl_objects, read_lines, write_jsonl
 from angel_trl.data.kb import normalize_concept_id
@@ -133,6 +134,10 @@ def _unique_doc_id(doc_id: str, seen: Counter, counts: Counter) -> str:
 def _finish(docs: list[Document], path: Path, counts: Counter, types: set[str] | None, other_types: Counter) -> Corpus:
     if not docs:
         raise InputFormatError(path, None, "no documents found (empty file?)")
+    # Read as plain text, written "(ST)" / "(ET)" in model inputs (angel_trl.text.examples.plain_text).
+    with_markers = sum(START_MARKER in d.text or END_MARKER in d.text for d in docs)
+    if with_markers:
+        counts["texts_with_marker_strings"] += with_markers
     if not any(d.mentions for d in docs):
         if types is not None and other_types:
             found = ", ".join(f"{t} ({n})" for t, n in other_types.most_common())
@@ -191,8 +196,8 @@ class _PubtatorReader:
             self.pmid, self.title_line = head[0], lineno
             self.title[self.pmid] = head[2]
             return
-        if self.pmid != head[0] or self.current is not None:
-            raise InputFormatError(self.path, lineno, f"abstract of {head[0]} without its title line")
+        if self.title_line is None or self.pmid != head[0]:
+            raise InputFormatError(self.path, lineno, f"abstract of {head[0]!r} without its title line")
         self.title_line = None
         self.current = Document(_unique_doc_id(self.pmid, self.seen_ids, self.counts), self.title[self.pmid] + " " + head[2])
 

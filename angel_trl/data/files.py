@@ -20,29 +20,36 @@ _DATASET_MARKERS = ("state.json", "dataset_info.json", "dataset_dict.json")
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """``(line number, line without its newline)`` of a UTF-8 file (a leading BOM is skipped).
+    """``(line number, line without its ending)`` of a UTF-8 file (a leading BOM is skipped).
 
-    Lines end at ``\\n`` only (``\\r\\n`` too), as ``grep -n`` counts them. Bytes that are not UTF-8
-    are an input error naming the line and the byte offset.
+    Lines end at ``\n``, ``\r\n`` or a bare ``\r`` (files saved by old Mac tools: read as one
+    line, a whole KB would be one concept). Bytes that are not UTF-8 are an input error naming the
+    line and the byte offset.
     """
-    offset = 0
+    offset, lineno = 0, 0
     with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
+        for raw in f:
             start = 0
-            if lineno == 1:
+            if offset == 0:
                 if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                     raise InputFormatError(path, 1, "UTF-16 file (byte-order mark); expected UTF-8")
                 if raw.startswith(codecs.BOM_UTF8):
                     start = len(codecs.BOM_UTF8)
             try:
-                line = raw[start:].decode("utf-8")
+                text = raw[start:].decode("utf-8")
             except UnicodeDecodeError as e:
                 at = start + e.start
+                line_start = raw.rfind(b"\r", 0, at) + 1  # a bare CR before it ended a line
                 raise InputFormatError(
-                    path, lineno, f"not valid UTF-8: byte {raw[at]:#04x} at column {at + 1} (file offset {offset + at}); a binary or Latin-1 file? convert it to UTF-8"
+                    path,
+                    lineno + 1 + raw[:at].count(b"\r"),
+                    f"not valid UTF-8: byte {raw[at]:#04x} at column {at - line_start + 1} (file offset {offset + at}); a binary or Latin-1 file? convert it to UTF-8",
                 ) from None
             offset += len(raw)
-            yield lineno, line.removesuffix("\n").removesuffix("\r")
+            text = text.removesuffix("\n").removesuffix("\r")
+            for line in text.split("\r"):
+                lineno += 1
+                yield lineno, line
 
 
 def read_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict]]:

@@ -177,6 +177,19 @@ def _ids(raw: Iterable[str]) -> list[str]:
     return [cid for cid in map(normalize_concept_id, raw) if cid]
 
 
+def _is_header(first_field: str, counts: Counter) -> bool:
+    """Whether a file's first record is a column header (``DiseaseID``, ``UI``): skipped and counted.
+
+    MEDIC and MeSH ids all hold a digit (``D003920``, ``MESH:C567755``, ``OMIM:222100``); a first
+    line whose id has none is a header that lost its ``#`` (or a TSV export's header row), and read
+    as a concept it would become one named after the columns.
+    """
+    if any(ch.isdigit() for ch in first_field) or not first_field.strip():
+        return False
+    counts["header_lines_skipped"] += 1
+    return True
+
+
 _XML_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);")
 
 
@@ -186,9 +199,14 @@ def read_medic(path: str | Path) -> KnowledgeBase:
     path = Path(path)
     concepts = []
     counts: Counter = Counter()
+    first = True
     for lineno, line in read_lines(path):
         if not line.strip() or line.startswith("#"):
             continue
+        if first and _is_header(line.split("|", 1)[0], counts):
+            first = False
+            continue
+        first = False
         if "||" not in line:
             raise InputFormatError(path, lineno, "expected 'ID[|altID...]||name|synonym...'")
         id_part, name_part = line.split("||", 1)
@@ -228,6 +246,8 @@ def read_mesh(
             if not line.strip():
                 continue
             records += 1
+            if records == 1 and _is_header(line.split("\t", 1)[0], counts):
+                continue
             cols = line.split("\t")
             if len(cols) < min_cols:
                 raise InputFormatError(path, lineno, f"expected at least {min_cols} tab-separated columns, got {len(cols)}")

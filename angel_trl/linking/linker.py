@@ -31,13 +31,13 @@ from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from angel_trl.linking.beam_cache import beam_cache_kwargs
 from angel_trl.data.corpus import Mention
-from angel_trl.text.examples import END_MARKER, START_MARKER, ExampleConfig
+from angel_trl.text.examples import ExampleConfig, parse_marked
 from angel_trl.data.files import write_json
 from angel_trl.data.kb import KnowledgeBase, read_kb_jsonl
 from angel_trl.data.names import NameTable
 from angel_trl.text.tokenization import SequenceEncoder
 from angel_trl.linking.trie import NameTrie
-from angel_trl.defaults import MAX_NAME_TOKENS
+from angel_trl.defaults import MAX_NAME_TOKENS, check_beams
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +192,13 @@ class LinkerConfig:
     constrained: bool = True
     beam_cache: bool = True
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` for settings that cannot decode as asked (run again after editing fields)."""
+        check_beams(self.num_beams, self.top_k)
+
     @property
     def example_config(self) -> ExampleConfig:
         return ExampleConfig(max_context_words=self.max_context_words, lowercase=self.lowercase)
@@ -206,12 +213,18 @@ class LinkInput:
 
     @classmethod
     def from_marked(cls, text: str, config: ExampleConfig) -> LinkInput:
-        """Parse ``... [ST] mention [ET] ...`` (marked by the user)."""
-        left, sep, rest = text.partition(START_MARKER)
-        mention, sep2, right = rest.partition(END_MARKER)
-        if not sep or not sep2 or not mention.strip():
-            raise ValueError(f"expected one '[ST] mention [ET]' span in {text!r}")
-        return cls(config.source(left + mention + right, len(left), len(left) + len(mention)), mention.strip())
+        """Parse ``... [ST] mention [ET] ...`` (marked by the user); exactly one span."""
+        inputs = cls.all_from_marked(text, config)
+        if len(inputs) > 1:
+            # One input, one result: linking only the first span would drop the others silently.
+            raise ValueError(f"{len(inputs)} marked mentions in {text!r}; one input links one mention (LinkInput.all_from_marked reads them all)")
+        return inputs[0]
+
+    @classmethod
+    def all_from_marked(cls, text: str, config: ExampleConfig) -> list[LinkInput]:
+        """One input per ``[ST] mention [ET]`` span of ``text``; the other spans are context, unmarked."""
+        plain, spans = parse_marked(text)
+        return [cls(config.source(plain, start, end), plain[start:end]) for start, end in spans]
 
 
 def put_exact_matches_first(result: LinkingResult, table: NameTable, top_k: int) -> LinkingResult:
@@ -289,6 +302,7 @@ class EntityLinker:
         self.table = table
         self.kb = kb
         self.config = config or LinkerConfig(lowercase=table.lowercase)
+        self.config.validate()
         if self.config.lowercase != table.lowercase:
             raise ValueError("linker config and name table disagree on lowercasing")
         self.encoder = SequenceEncoder(tokenizer, self.config.max_source_length, self.config.max_prompt_tokens, self.config.max_name_tokens)
@@ -319,6 +333,7 @@ class EntityLinker:
         config = LinkerConfig(**json.loads((directory / LINKER_CONFIG).read_text()))
         for key, value in config_overrides.items():
             setattr(config, key, value)
+        config.validate()  # before the model loads
         model, tokenizer = load_pretrained(str(directory))
         if device:
             model.to(device)
@@ -348,13 +363,32 @@ class EntityLinker:
     def _link_batch(self, items: Sequence[LinkInput]) -> list[LinkingResult]:
         input_ids, attention, prompts = self._encode(items)
         out = self._generate(input_ids, attention, prompts)
-        sequences, scores = out.sequences.tolist(), out.sequences_scores.tolist()
+        sequences = out.sequences.tolist()
+        scores = out.sequences_scores.tolist() if self.config.num_beams > 1 else self._greedy_scores(out, prompts)
         n = self.config.num_beams  # generate returns each mention's n beams as consecutive rows
         results = []
         for i, it in enumerate(items):
             rows = slice(i * n, (i + 1) * n)
             results.append(self._ranked_concepts(it.mention, sequences[rows], scores[rows], 1 + len(prompts[i])))
         return results
+
+    def _greedy_scores(self, out, prompts: Sequence[Sequence[int]]) -> list[float]:
+        """What beam search would score the one sequence of each row, for ``num_beams=1``.
+
+        transformers decodes greedily then and returns no sequence scores; its ``scores`` are the
+        processed logits, not log-probabilities. Beam search's score is the summed log-softmax of
+        the raw logits over the name tokens (the forced prompt adds 0), divided by the decoded
+        length to the power ``length_penalty``: recomputed here from the raw logits.
+        """
+        log_probs = torch.stack(out.logits, dim=1).float().log_softmax(-1)
+        generated = out.sequences[:, 1:]  # after the decoder-start token, one per step
+        token_log_probs = log_probs.gather(-1, generated.unsqueeze(-1)).squeeze(-1).tolist()
+        scores = []
+        for i, prompt in enumerate(prompts):
+            name = _until_eos(generated[i, len(prompt) :].tolist(), self.encoder.eos)
+            total = sum(token_log_probs[i][len(prompt) : len(prompt) + len(name)])
+            scores.append(total / (len(prompt) + len(name)) ** self.config.length_penalty)
+        return scores
 
     def _encode(self, items: Sequence[LinkInput]) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
         """A batch's encoder input ids and attention mask (right-padded) and its decoder prompts."""
@@ -372,17 +406,18 @@ class EntityLinker:
     def _generation_config(self, prompts: Sequence[Sequence[int]]) -> GenerationConfig:
         """Exact beam search returning every beam with its score, nothing from the checkpoint's config."""
         cfg = self.config
+        # Exact beam search: with length penalty 0 a running beam's score can only fall, so stopping
+        # once no running beam beats the worst finished one ("never" or False, the same test at
+        # length penalty 0) loses nothing. True stops as soon as num_beams hypotheses have finished,
+        # while a running beam may still end above them. With a positive length penalty "never"
+        # bounds a running beam by the longest length allowed (transformers). One beam is greedy
+        # search, where both settings mean nothing (transformers warns if they are set).
+        beam = {"length_penalty": cfg.length_penalty, "early_stopping": "never"} if cfg.num_beams > 1 else {}
         return GenerationConfig(
             num_beams=cfg.num_beams,
             num_return_sequences=cfg.num_beams,
             max_new_tokens=max(map(len, prompts)) + cfg.max_name_tokens + 1,
-            length_penalty=cfg.length_penalty,
-            # Exact beam search: with length penalty 0 a running beam's score can only fall, so
-            # stopping once no running beam beats the worst finished one ("never" or False, the same
-            # test at length penalty 0) loses nothing. True stops as soon as num_beams hypotheses
-            # have finished, while a running beam may still end above them. With a positive length
-            # penalty "never" bounds a running beam by the longest length allowed (transformers).
-            early_stopping="never",
+            **beam,
             do_sample=False,
             decoder_start_token_id=self.model.config.decoder_start_token_id,
             bos_token_id=self.encoder.bos,
@@ -393,6 +428,8 @@ class EntityLinker:
             no_repeat_ngram_size=0,
             return_dict_in_generate=True,
             output_scores=True,
+            # One beam is greedy search, which returns no sequence scores: _greedy_scores needs the raw logits.
+            output_logits=cfg.num_beams == 1,
         )
 
     def _logits_processor(self, prompts: Sequence[Sequence[int]]) -> PromptForcingLogitsProcessor:

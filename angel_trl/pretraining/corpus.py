@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from angel_trl.data.kb import Concept, KnowledgeBase
 from angel_trl.data.names import NameTable
-from angel_trl.text.examples import END_MARKER, START_MARKER, ExampleConfig, Stage1Rows
+from angel_trl.text.examples import ExampleConfig, Stage1Rows, marked_source, plain_text
 from angel_trl.text.tfidf import TfidfNameMatcher
 
 SINGLE_NAME_MODES = ("self", "skip")
@@ -210,13 +210,13 @@ class PretrainRowGenerator:
         # One generator per (seed, concept, name): the sample does not depend on chunking or resuming.
         rng = random.Random(f"{self.seed}\t{concept.id}\t{names[i]}")
         listed = rng.sample(rest, min(self.config.context_synonyms, len(rest)))
-        head = f"{START_MARKER} {names[i]} {END_MARKER}"
+        head = marked_source("", names[i], "")
         clauses = []
         if listed:
-            clauses.append((f"{head} has synonyms such as {', '.join(names[j] for j in listed)}", "pt_synonyms"))
+            clauses.append((f"{head} has synonyms such as {plain_text(', '.join(names[j] for j in listed))}", "pt_synonyms"))
         definition = self._definition(concept)
         if definition:
-            clauses.append((f"{head} is defined as {definition}", "pt_definition"))
+            clauses.append((f"{head} is defined as {plain_text(definition)}", "pt_definition"))
         if not clauses:
             clauses.append((head, "pt_name"))
         return clauses

@@ -8,16 +8,18 @@ then generates a KB name.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from angel_trl.data.corpus import Corpus, Mention
+from angel_trl.defaults import END_MARKER, START_MARKER
 from angel_trl.data.kb import KnowledgeBase, normalize_name
 from angel_trl.data.names import NameTable
 from angel_trl.text.tfidf import TfidfNameMatcher
 
-START_MARKER = "[ST]"
-END_MARKER = "[ET]"
+# Where a marker string occurs in text it is written with parentheses: as data, never as a marker.
+_MARKER_AS_TEXT = {START_MARKER: "(ST)", END_MARKER: "(ET)"}
 # Why a corpus mention yields no training row (counted under these keys).
 SKIP_COUNTS = ("skipped_nil", "skipped_composite", "skipped_gold_not_in_kb")
 
@@ -35,9 +37,7 @@ class ExampleConfig:
         left = text[:start].split()[-self.max_context_words :] if self.max_context_words > 0 else []
         right = text[end:].split()[: self.max_context_words] if self.max_context_words > 0 else []
         marked = text[start:end] if mention_text is None else mention_text
-        # Normalise the text, never the markers: lowercasing "[ST]" would make it an ordinary word.
-        parts = [self.norm(" ".join(left)), START_MARKER, self.norm(marked), END_MARKER, self.norm(" ".join(right))]
-        return " ".join(p for p in parts if p)
+        return marked_source(self.norm(" ".join(left)), self.norm(marked), self.norm(" ".join(right)))
 
     def source_for(self, mention: Mention, doc_text: str) -> str:
         """The source of a corpus mention; its ``text`` is what gets marked (the document's own span
@@ -49,6 +49,57 @@ class ExampleConfig:
 
     def norm(self, text: str) -> str:
         return normalize_name(text, self.lowercase)
+
+
+def plain_text(text: str) -> str:
+    """``text`` with the marker strings written ``(ST)`` / ``(ET)``.
+
+    A document may well say "essential tremor [ET]"; left as it is, it would be a second marker in
+    the encoder input (the tokenizer reads it as the special token) and the mention span would be
+    lost. Counted by the corpus readers (``texts_with_marker_strings``).
+    """
+    if "[" not in text:
+        return text
+    for marker, as_text in _MARKER_AS_TEXT.items():
+        text = text.replace(marker, as_text)
+    return text
+
+
+def parse_marked(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """The text without its markers and the ``(start, end)`` of each ``[ST] mention [ET]`` span in it.
+
+    Markers must alternate, starting with ``[ST]``, and enclose a non-blank mention; anything else is
+    a ``ValueError`` saying what is wrong (a user-marked text has no other way to be read).
+    """
+    parts = re.split(f"({re.escape(START_MARKER)}|{re.escape(END_MARKER)})", text)
+    plain, spans, start = "", [], None
+    for part in parts:
+        if part == START_MARKER:
+            if start is not None:
+                raise ValueError(f"{START_MARKER} at column {len(plain) + 1} opens a span inside another span: {text!r}")
+            start = len(plain)
+        elif part == END_MARKER:
+            if start is None:
+                raise ValueError(f"{END_MARKER} at column {len(plain) + 1} closes no span: {text!r}")
+            if not plain[start:].strip():
+                raise ValueError(f"empty mention between {START_MARKER} and {END_MARKER}: {text!r}")
+            spans.append((start, len(plain)))
+            start = None
+        else:
+            # Between the markers only the mention's own characters: "[ST] ADA [ET]" marks "ADA".
+            plain += part.strip() if start is not None else part
+    if start is not None:
+        raise ValueError(f"{START_MARKER} without its {END_MARKER}: {text!r}")
+    if not spans:
+        raise ValueError(f"no '{START_MARKER} mention {END_MARKER}' span in {text!r}")
+    return plain, spans
+
+
+def marked_source(left: str, mention: str, right: str) -> str:
+    """``left [ST] mention [ET] right``, the only markers in it being these two."""
+    # Normalised text goes in, never normalised markers: lowercasing "[ST]" would make it a word.
+    parts = [plain_text(left), START_MARKER, plain_text(mention), END_MARKER, plain_text(right)]
+    return " ".join(p for p in parts if p)
 
 
 @dataclass
@@ -147,7 +198,7 @@ def build_kb_rows(
     for i in order:
         name = table.names[i]
         candidates = sorted({j for cid in table.concept_ids[i] for j in table.names_of_concept(cid)})
-        source = f"{START_MARKER} {name} {END_MARKER}"
+        source = marked_source("", name, "")
         for j in matcher.top_names(name, candidates, top_k, avoid_shared):
             rows.add(source, config.prompt(name), table.names[j], "kb")
     return rows

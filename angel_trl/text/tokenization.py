@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from angel_trl.text.examples import END_MARKER, START_MARKER
+from angel_trl.defaults import END_MARKER, START_MARKER
 
 
 class SequenceEncoder:
@@ -37,9 +37,32 @@ class SequenceEncoder:
         (the side with more to spare first): cutting only the tail would drop the mention itself when
         the left context alone fills ``max_source_length`` (a tokenizer trained on KB names splits
         running text into many pieces)."""
-        full = self.tokenizer(list(texts), add_special_tokens=True)["input_ids"]
+        full = self._source_ids(texts)
         truncated = sum(len(ids) > self.max_source_length for ids in full)
         return [self._fit(ids) for ids in full], truncated
+
+    def _source_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """BOS + text + EOS of each text, where the two markers are the only special tokens.
+
+        Everything else is plain text (``split_special_tokens``): a document that says ``</s>`` or
+        ``<mask>`` must not end the input early or hide a word. The marker tokens absorb the spaces
+        around them (``lstrip`` / ``rstrip``), so the pieces between them are tokenised stripped:
+        the ids are the ones the tokenizer gives the whole string when it holds nothing special.
+        """
+        if self.markers is None:
+            return self.tokenizer(list(texts), add_special_tokens=True, split_special_tokens=True)["input_ids"]
+        pieces, marked = [], []
+        for text in texts:
+            left, st, rest = text.partition(START_MARKER)
+            mention, et, right = rest.partition(END_MARKER)
+            marked.append(bool(st and et))
+            pieces += [left.rstrip(), mention.strip(), right.lstrip()] if marked[-1] else [text, "", ""]
+        ids = self.tokenizer(pieces, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        st, et = self.markers
+        return [
+            [self.bos, *ids[3 * i], st, *ids[3 * i + 1], et, *ids[3 * i + 2], self.eos] if m else [self.bos, *ids[3 * i], self.eos]
+            for i, m in enumerate(marked)
+        ]
 
     def _fit(self, ids: list[int]) -> list[int]:
         limit = self.max_source_length
@@ -60,7 +83,8 @@ class SequenceEncoder:
 
     def prompts(self, prompts: Sequence[str]) -> list[list[int]]:
         """``<s>`` + prompt tokens; long prompts keep their last tokens (the ``is`` must stay)."""
-        ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        # Plain text, as names: a mention "</s>" must not put an EOS into the prompt.
+        ids = self.tokenizer(list(prompts), add_special_tokens=False, split_special_tokens=True)["input_ids"]
         return [[self.bos, *p[-(self.max_prompt_tokens - 1) :]] for p in ids]
 
     def names(self, names: Sequence[str]) -> list[list[int]]:
@@ -69,5 +93,12 @@ class SequenceEncoder:
         A name is plain text: a KB name that contains ``</s>`` or ``[ST]`` is tokenised as those
         characters, never as the special token (an EOS inside a name would break the trie).
         """
-        ids = self.tokenizer([" " + n for n in names], add_special_tokens=False, split_special_tokens=True)["input_ids"]
-        return [[*n[: self.max_name_tokens], self.eos] for n in ids]
+        return [[*n[: self.max_name_tokens], self.eos] for n in self._name_tokens(names)]
+
+    def count_truncated_names(self, names: Sequence[str]) -> int:
+        """How many of ``names`` are longer than ``max_name_tokens`` (cut: names equal up to the cut
+        share one trie path, each concept still reachable; reported so it is never silent)."""
+        return sum(len(n) > self.max_name_tokens for n in self._name_tokens(names))
+
+    def _name_tokens(self, names: Sequence[str]) -> list[list[int]]:
+        return self.tokenizer([" " + n for n in names], add_special_tokens=False, split_special_tokens=True)["input_ids"]

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from angel_trl.defaults import check_beams
+
 EARLY_STOPPING_HELP = (
     "Stop when dev acc@1 (metric_for_best_model) has not improved for this many evaluations; off when unset. "
     "Needs load_best_model_at_end (and so an eval_strategy other than 'no')."
@@ -18,6 +20,11 @@ FINAL_EVAL_SPLITS_HELP = (
     "scored it, on max_eval_mentions of them, to pick the checkpoint. Iterative stage 2 needs dev here to pick its best round "
     "(without it, the last round is kept)."
 )
+
+
+def check_dev_linking(args: TrainingArguments) -> None:
+    """Dev decoding that could not give full top-k lists (``acc@k`` would be computed on fewer)."""
+    check_beams(args.link_num_beams, args.link_top_k, ("link_num_beams", "link_top_k"))
 
 
 def check_final_eval_splits(args: TrainingArguments) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from transformers import Seq2SeqTrainingArguments
 
-from angel_trl.trainers.dev_linking_config import DevLinkingArguments, check_early_stopping, check_final_eval_splits
+from angel_trl.trainers.dev_linking_config import DevLinkingArguments, check_dev_linking, check_early_stopping, check_final_eval_splits
 
 @dataclass
 class Stage1Config(DevLinkingArguments, Seq2SeqTrainingArguments):
@@ -34,3 +34,4 @@ class Stage1Config(DevLinkingArguments, Seq2SeqTrainingArguments):
         super().__post_init__()
         check_early_stopping(self)
         check_final_eval_splits(self)
+        check_dev_linking(self)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig, BartForConditionalGeneration, GenerationConfig, PreTrainedTokenizerFast
 
-from angel_trl.text.examples import END_MARKER, START_MARKER
+from angel_trl.defaults import END_MARKER, START_MARKER
 
 # BART's special-token layout, kept so that ids match pretrained BART checkpoints' conventions.
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]

@@ -112,6 +112,7 @@ def train_stage1(
     )
     linker = EntityLinker(model, tokenizer, table, config=linker_config, kb=kb)
     summary["trie_collisions"] = linker.trie.num_collisions  # names sharing another's token path (all reachable)
+    summary["names_truncated"] = encoder.count_truncated_names(table.names)  # cut to max_name_tokens in the trie
     seen = TrainingSeen.of(train.mentions, kb) if train else None
     evaluator = None
     eval_dataset = None

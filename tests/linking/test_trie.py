@@ -90,7 +90,7 @@ def test_linker_returns_every_concept_of_a_colliding_path():
     tokenizer = train_tokenizer(["meniere disease"], 300)
     model = build_model("tiny", tokenizer).eval()
     table = NameTable(names, [["D1"], ["D2"]], lowercase=True)
-    linker = EntityLinker(model, tokenizer, table, config=LinkerConfig(num_beams=2, top_k=5))
+    linker = EntityLinker(model, tokenizer, table, config=LinkerConfig(num_beams=2, top_k=2))  # one path, two concepts: top-2 from one beam
     seq = linker.encoder.names(["meniere disease"])[0]
     from angel_trl.linking.trie import NameTrie
 

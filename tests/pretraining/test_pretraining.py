@@ -252,7 +252,7 @@ def test_bad_num_proc(pt_kb, tmp_path):
 
 def tiny_config(config_cls, output_dir, **kw):
     base = dict(output_dir=str(output_dir), max_steps=3, per_device_train_batch_size=8, learning_rate=3e-3, eval_strategy="no", save_strategy="no",
-                logging_steps=50, seed=0, use_cpu=True, disable_tqdm=True, report_to="none", link_num_beams=4)
+                logging_steps=50, seed=0, use_cpu=True, disable_tqdm=True, report_to="none", link_num_beams=4, link_top_k=4)
     return config_cls(**{**base, **kw})
 
 
@@ -294,7 +294,7 @@ def test_pretrain_then_dpo_and_finetune_from_its_output(toy_dir, tmp_path):
 
 @pytest.mark.slow
 def test_pretrain_recipe_then_stage2_recipe_on_kb_pairs(toy_dir, tmp_path):
-    data = ["--kb_path", str(toy_dir / "kb.jsonl"), "--test_file", str(toy_dir / "train.jsonl"), "--link_num_beams", "4", "--use_cpu", "true", "--report_to", "none"]
+    data = ["--kb_path", str(toy_dir / "kb.jsonl"), "--test_file", str(toy_dir / "train.jsonl"), "--link_num_beams", "5", "--use_cpu", "true", "--report_to", "none"]
     pt, pairs = tmp_path / "pretrain", tmp_path / "pairs"
     cmd = [sys.executable, "recipes/pretrain.py", "--config", "recipes/configs/demo/pretrain.yaml", "--output_dir", str(pt),
            "--corpus_dir", str(tmp_path / "corpus"), "--pairs_dir", str(pairs), "--max_steps", "3", *data]

@@ -17,7 +17,7 @@ def test_stage1_then_evaluate_recipes(tmp_path):
         sys.executable, "recipes/stage1.py", "--config", "recipes/configs/demo/stage1.yaml",
         "--output_dir", str(out), "--model_size", "tiny", "--max_steps", "12", "--max_kb_names", "200",
         "--eval_strategy", "steps", "--eval_steps", "6", "--save_strategy", "steps", "--save_steps", "6",
-        "--max_eval_mentions", "20", "--link_num_beams", "4", "--per_device_train_batch_size", "16", "--use_cpu", "true",
+        "--max_eval_mentions", "20", "--link_num_beams", "5", "--per_device_train_batch_size", "16", "--use_cpu", "true",
     ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -32,7 +32,7 @@ def test_stage1_then_evaluate_recipes(tmp_path):
 
     ev = tmp_path / "eval"
     cmd = [sys.executable, "recipes/evaluate.py", "--model_dir", str(out), "--output_dir", str(ev), "--kb_path", "data/demo/kb.jsonl",
-           "--train_file", "data/demo/train.jsonl", "--test_file", "data/demo/test.jsonl", "--num_beams", "4"]
+           "--train_file", "data/demo/train.jsonl", "--test_file", "data/demo/test.jsonl", "--num_beams", "5"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     scores = json.loads((ev / "eval_results.json").read_text())

@@ -28,7 +28,7 @@ LAUNCH_2 = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "
 # would pad by repeating rows from the start (accelerate's even_batches) and train on other rows.
 STAGE1 = dict(
     model_size="tiny", max_steps=24, per_device_train_batch_size=4, learning_rate=3e-3, warmup_steps=4, eval_strategy="steps", eval_steps=12,
-    save_strategy="steps", save_steps=12, max_eval_mentions=7, link_num_beams=4, logging_steps=4, seed=0, use_cpu=True, disable_tqdm=True, report_to="none",
+    save_strategy="steps", save_steps=12, max_eval_mentions=7, link_num_beams=4, link_top_k=4, logging_steps=4, seed=0, use_cpu=True, disable_tqdm=True, report_to="none",
 )
 STAGE2 = dict(
     max_steps=4, per_device_train_batch_size=4, learning_rate=1e-4, loss_type=["sigmoid", "sft"], loss_weights=[1.0, 1.0], precompute_ref_log_probs=True,

@@ -89,7 +89,7 @@ def test_stage1_stops_when_dev_acc_stalls(toy_data, tmp_path):
     config = Stage1Config(
         output_dir=str(tmp_path), model_size="tiny", max_steps=8, learning_rate=0.0, per_device_train_batch_size=16,
         eval_strategy="steps", eval_steps=2, save_strategy="steps", save_steps=2, load_best_model_at_end=True, early_stopping_patience=1,
-        link_num_beams=2, use_cpu=True, report_to="none", disable_tqdm=True, seed=0,
+        link_num_beams=2, link_top_k=2, use_cpu=True, report_to="none", disable_tqdm=True, seed=0,
     )
     train_stage1(toy_data, ModelArguments(), config, callbacks=[steps])
     assert steps.ended_at == [4]

@@ -115,7 +115,7 @@ def test_lora_stage1_from_checkpoint_saves_merged_linker_and_adapter(trained_toy
     config = Stage1Config(
         output_dir=str(tmp_path), num_train_epochs=2, learning_rate=1e-3, per_device_train_batch_size=16,
         eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True, save_total_limit=1, max_eval_mentions=4,
-        link_num_beams=4, logging_steps=50, seed=0, use_cpu=True, disable_tqdm=True, report_to="none",
+        link_num_beams=5, logging_steps=50, seed=0, use_cpu=True, disable_tqdm=True, report_to="none",
     )
     model_args = ModelArguments(model_name_or_path=str(base), use_peft=True, lora_r=4, lora_alpha=8)
     summary = train_stage1(data, model_args, config)
@@ -136,7 +136,7 @@ def test_lora_stage2_run_saves_merged_linker_and_adapter(trained_toy, toy_dir, t
     args = Stage2Arguments(stage1_model=str(base), train_pairs=str(tmp_path / "pairs"), use_peft=True, lora_r=4, lora_alpha=8)
     config = Seq2SeqDPOConfig(
         output_dir=str(tmp_path / "out"), per_device_train_batch_size=2, max_steps=2, learning_rate=1e-3,
-        report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True, link_num_beams=4,
+        report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True, link_num_beams=5,
     )
     summary = train_stage2(data, args, config)
     assert "acc@1" in summary["test"]
