@@ -305,7 +305,7 @@ class EntityLinker:
         self.config.validate()
         if self.config.lowercase != table.lowercase:
             raise ValueError("linker config and name table disagree on lowercasing")
-        self.encoder = SequenceEncoder(tokenizer, self.config.max_source_length, self.config.max_prompt_tokens, self.config.max_name_tokens)
+        self.encoder = SequenceEncoder(tokenizer, self.config.max_source_length, self.config.max_prompt_tokens, self.config.max_name_tokens, decoder_start_token_id(model))
         self.trie = trie if trie is not None else build_name_trie(table, self.encoder)
 
     # ------------------------------------------------------------------ construction
@@ -479,6 +479,12 @@ class EntityLinker:
                     by_concept[cid] = Candidate(cid, name, score, [name])
                     result.candidates.append(by_concept[cid])
         return result
+
+
+def decoder_start_token_id(model) -> int | None:
+    """The token every decoder sequence starts with (the model config's; an EncoderDecoderModel's
+    own config holds it, not its decoder's)."""
+    return getattr(model.config, "decoder_start_token_id", None)
 
 
 @contextlib.contextmanager

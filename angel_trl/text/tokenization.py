@@ -8,23 +8,70 @@ leading space), independent of the prompt, so that the trie over names is prompt
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from angel_trl.defaults import END_MARKER, START_MARKER
 
 
-class SequenceEncoder:
-    """Encoder inputs, decoder prompts (``<s> mention is``) and names (`` name`` + ``</s>``)."""
+@dataclass(frozen=True)
+class SpecialTokens:
+    """Where a model family puts its special tokens, read from its tokenizer (no id is assumed).
 
-    def __init__(self, tokenizer, max_source_length: int = 256, max_prompt_tokens: int = 32, max_name_tokens: int = 64):
+    ============  ==============  ==============  =============  =========
+    family        source          decoder prompt  name end       start
+    ============  ==============  ==============  =============  =========
+    BART          ``<s> … </s>``  ``<s> …``       ``</s>``       ``</s>``
+    T5            ``… </s>``      ``…``           ``</s>``       ``<pad>``
+    BERT2BERT     ``[CLS] … [SEP]`` ``…``         ``[SEP]``      ``[CLS]``
+    ============  ==============  ==============  =============  =========
+
+    The source frame is the tokenizer's own template (``add_special_tokens``). The decoder sees
+    ``start + prompt prefix + prompt + name + end``: the prompt prefix is the template's prefix (a
+    target tokenised as BART fine-tuning tokenises it), less a leading token equal to the start
+    token, which already plays its part (bert2bert starts at ``[CLS]``).
+    """
+
+    source_prefix: tuple[int, ...]
+    source_suffix: tuple[int, ...]
+    prompt_prefix: tuple[int, ...]
+    end: int
+    pad: int
+
+    @classmethod
+    def of(cls, tokenizer, decoder_start_token_id: int | None = None) -> SpecialTokens:
+        plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+        framed = tokenizer("a", add_special_tokens=True)["input_ids"]
+        at = next((i for i in range(len(framed) - len(plain) + 1) if framed[i : i + len(plain)] == plain), None)
+        if not plain or at is None:
+            raise ValueError(f"cannot tell the special tokens of {type(tokenizer).__name__}: its template does not frame the text")
+        prefix, suffix = tuple(framed[:at]), tuple(framed[at + len(plain) :])
+        end = suffix[-1] if suffix else tokenizer.eos_token_id
+        if end is None:
+            raise ValueError(f"{type(tokenizer).__name__} has no end-of-sequence token (eos or a template suffix such as [SEP]): names could not end")
+        if tokenizer.pad_token_id is None:
+            raise ValueError(f"{type(tokenizer).__name__} has no pad token: batches could not be padded")
+        prompt_prefix = prefix[1:] if prefix and prefix[0] == decoder_start_token_id else prefix
+        return cls(prefix, suffix, prompt_prefix, end, tokenizer.pad_token_id)
+
+
+class SequenceEncoder:
+    """Encoder inputs, decoder prompts (BART: ``<s> mention is``) and names (`` name`` + end token).
+
+    ``decoder_start_token_id`` (the model config's) decides whether the tokenizer's target prefix
+    is already played by the start token (:class:`SpecialTokens`).
+    """
+
+    def __init__(self, tokenizer, max_source_length: int = 256, max_prompt_tokens: int = 32, max_name_tokens: int = 64, decoder_start_token_id: int | None = None):
         self.tokenizer = tokenizer
         self.max_source_length = max_source_length
         self.max_prompt_tokens = max_prompt_tokens
         self.max_name_tokens = max_name_tokens
-        self.bos = tokenizer.bos_token_id
-        self.eos = tokenizer.eos_token_id
-        self.pad = tokenizer.pad_token_id
-        if self.bos is None or self.eos is None or self.pad is None:
-            raise ValueError("the tokenizer needs bos, eos and pad tokens (a BART-family tokenizer)")
+        self.special = SpecialTokens.of(tokenizer, decoder_start_token_id)
+        self.bos = tokenizer.bos_token_id  # for generate's config only; prompts use special.prompt_prefix
+        self.eos = self.special.end
+        self.pad = self.special.pad
+        if max_source_length <= len(self.special.source_prefix) + len(self.special.source_suffix) + 2:
+            raise ValueError(f"max_source_length {max_source_length} leaves no room for a mention")
         # [ST] / [ET] ids, for truncation around the mention (None: a tokenizer without them).
         to_ids = getattr(tokenizer, "convert_tokens_to_ids", None)
         markers = to_ids([START_MARKER, END_MARKER]) if to_ids else [None]
@@ -59,8 +106,9 @@ class SequenceEncoder:
             pieces += [left.rstrip(), mention.strip(), right.lstrip()] if marked[-1] else [text, "", ""]
         ids = self.tokenizer(pieces, add_special_tokens=False, split_special_tokens=True)["input_ids"]
         st, et = self.markers
+        head, tail = self.special.source_prefix, self.special.source_suffix
         return [
-            [self.bos, *ids[3 * i], st, *ids[3 * i + 1], et, *ids[3 * i + 2], self.eos] if m else [self.bos, *ids[3 * i], self.eos]
+            [*head, *ids[3 * i], st, *ids[3 * i + 1], et, *ids[3 * i + 2], *tail] if m else [*head, *ids[3 * i], *tail]
             for i, m in enumerate(marked)
         ]
 
@@ -68,24 +116,28 @@ class SequenceEncoder:
         limit = self.max_source_length
         if len(ids) <= limit:
             return ids
-        body, budget = ids[1:-1], limit - 2
+        n_head, n_tail = len(self.special.source_prefix), len(self.special.source_suffix)
+        head, body, tail = ids[:n_head], ids[n_head : len(ids) - n_tail], ids[len(ids) - n_tail :]
+        budget = limit - n_head - n_tail
         try:
             start = body.index(self.markers[0])
             end = body.index(self.markers[1], start)
         except (TypeError, ValueError):  # no markers (a tokenizer without them, or plain text): keep the head
-            return ids[: limit - 1] + [self.eos]
+            return [*head, *body[:budget], *tail]
         if end - start + 1 >= budget:  # the mention alone is too long: its head, closed by [ET]
-            return [ids[0], *body[start : start + budget - 1], self.markers[1], ids[-1]]
+            return [*head, *body[start : start + budget - 1], self.markers[1], *tail]
         room = budget - (end - start + 1)
         right = min(len(body) - end - 1, room - min(start, room // 2))
         left = min(start, room - right)
-        return [ids[0], *body[start - left : end + 1 + right], ids[-1]]
+        return [*head, *body[start - left : end + 1 + right], *tail]
 
     def prompts(self, prompts: Sequence[str]) -> list[list[int]]:
-        """``<s>`` + prompt tokens; long prompts keep their last tokens (the ``is`` must stay)."""
+        """The prompt prefix (BART: ``<s>``) + prompt tokens; long prompts keep their last tokens (the ``is`` must stay)."""
         # Plain text, as names: a mention "</s>" must not put an EOS into the prompt.
         ids = self.tokenizer(list(prompts), add_special_tokens=False, split_special_tokens=True)["input_ids"]
-        return [[self.bos, *p[-(self.max_prompt_tokens - 1) :]] for p in ids]
+        prefix = list(self.special.prompt_prefix)
+        keep = self.max_prompt_tokens - len(prefix)
+        return [[*prefix, *p[-keep:]] if keep > 0 else prefix for p in ids]
 
     def names(self, names: Sequence[str]) -> list[list[int]]:
         """Name tokens followed by EOS; names longer than ``max_name_tokens`` are cut (rare).

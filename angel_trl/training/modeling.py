@@ -1,4 +1,5 @@
-"""Models and tokenizers: load any BART-family checkpoint, or build one from scratch.
+"""Models and tokenizers: load any encoder-decoder checkpoint, warm-start one from a BERT-family
+encoder, or build a BART from scratch.
 
 No weights can be downloaded in some environments (and tests must be fast), so besides
 ``from_pretrained`` we can train a byte-level BPE tokenizer on the KB names and corpus text and
@@ -95,24 +96,65 @@ def build_model(preset: str, tokenizer) -> BartForConditionalGeneration:
 
 
 def load_pretrained(model_name_or_path: str, trust_remote_code: bool = False, **kwargs):
-    """Load a BART-family model and tokenizer (local dir or Hub id); adds the markers if missing."""
+    """Load any encoder-decoder checkpoint and its tokenizer (local dir or Hub id): BART, T5, a
+    saved warm-started ``EncoderDecoderModel``, ...; adds the markers if missing."""
     tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
     model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code, **kwargs)
     if not model.config.is_encoder_decoder:
-        raise ValueError(f"{model_name_or_path} is not an encoder-decoder model; angel-trl needs a BART-family model")
+        raise ValueError(f"{model_name_or_path} is not an encoder-decoder model (BART, T5, a bert2bert EncoderDecoderModel)")
+    return _ready(model, tokenizer)
+
+
+def warm_start(
+    encoder_name_or_path: str, decoder_name_or_path: str | None = None, decoder_layers: int | None = None, encoder_layers: int | None = None, trust_remote_code: bool = False
+):
+    """An ``EncoderDecoderModel`` ("bert2bert", Rothe et al. 2020) from a BERT-family encoder: the
+    encoder's weights on both sides (or ``decoder_name_or_path``'s), cross-attention new.
+
+    ``decoder_layers`` keeps the decoder's first layers only: decoding runs the decoder once per
+    token and beam, the encoder once per mention, so a shallow decoder is where the time goes
+    (``encoder_layers`` likewise, for small CPU budgets and tests).
+    The tokenizer is the encoder's; ``[CLS]`` starts and ``[SEP]`` ends every decoder sequence.
+    """
+    from transformers import EncoderDecoderModel
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder_name_or_path, trust_remote_code=trust_remote_code)
+    layers = {f"{side}_num_hidden_layers": n for side, n in (("encoder", encoder_layers), ("decoder", decoder_layers)) if n}
+    model = EncoderDecoderModel.from_encoder_decoder_pretrained(
+        encoder_name_or_path, decoder_name_or_path or encoder_name_or_path, encoder_trust_remote_code=trust_remote_code, decoder_trust_remote_code=trust_remote_code, **layers
+    )
+    start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    if start is None or end is None or tokenizer.pad_token_id is None:
+        raise ValueError(f"{encoder_name_or_path}: its tokenizer needs start ([CLS] or BOS), end ([SEP] or EOS) and pad tokens")
+    model.config.decoder_start_token_id, model.config.eos_token_id, model.config.pad_token_id = start, end, tokenizer.pad_token_id
+    model.config.bos_token_id = None
+    model.config.vocab_size = model.config.decoder.vocab_size
+    return _ready(model, tokenizer)
+
+
+def _ready(model, tokenizer):
+    """Markers added (embeddings resized on both sides), the checkpoint's task settings dropped."""
     if add_marker_tokens(tokenizer):
-        model.resize_token_embeddings(len(tokenizer))
+        resize_embeddings(model, len(tokenizer))
     model.generation_config = neutral_generation_config(model.config)
     return model, tokenizer
+
+
+def resize_embeddings(model, size: int) -> None:
+    """``resize_token_embeddings`` for every encoder-decoder: an ``EncoderDecoderModel`` refuses it,
+    so each side is resized (the decoder's output layer stays tied to its input embeddings)."""
+    if hasattr(model, "resize_token_embeddings") and type(model).__name__ != "EncoderDecoderModel":
+        model.resize_token_embeddings(size)
+        return
+    model.encoder.resize_token_embeddings(size)
+    model.decoder.resize_token_embeddings(size)
+    model.config.encoder.vocab_size = model.config.decoder.vocab_size = model.config.vocab_size = size
 
 
 def neutral_generation_config(config) -> GenerationConfig:
     """Only the special-token ids of ``config``: what a checkpoint ships for its own task (bart-large's
     forced BOS/EOS and ``no_repeat_ngram_size: 3``, bart-large-cnn's ``min_length: 56``) must neither
     leak into decoding nor be saved into the linkers trained from it."""
-    return GenerationConfig(
-        decoder_start_token_id=config.decoder_start_token_id,
-        bos_token_id=config.bos_token_id,
-        eos_token_id=config.eos_token_id,
-        pad_token_id=config.pad_token_id,
-    )
+    # T5's config has no bos_token_id at all (transformers 5 raises on it): getattr, not attribute access.
+    return GenerationConfig(**{key: getattr(config, key, None) for key in ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id")})

@@ -15,7 +15,7 @@ from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import TrainingSeen
 from angel_trl.text.examples import ExampleConfig, Stage1Rows, build_kb_rows, build_stage1_rows
 from angel_trl.linking.linker import EntityLinker, LinkerConfig
-from angel_trl.training.modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer
+from angel_trl.training.modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer, warm_start
 from angel_trl.data.names import NameTable
 from angel_trl.training.lora import LoraArguments, apply_lora
 from angel_trl.training.finish import resume_arg, resumed_checkpoint, score_and_save
@@ -30,7 +30,11 @@ logger = logging.getLogger(__name__)
 class ModelArguments(LoraArguments):
     """Which model to start from, and whether to train LoRA adapters on it (TRL's field names)."""
 
-    model_name_or_path: str | None = field(default=None, metadata={"help": "BART-family checkpoint (local dir or Hub id); build from scratch when unset."})
+    model_name_or_path: str | None = field(default=None, metadata={"help": "Any encoder-decoder checkpoint (BART, BioBART, T5, a saved bert2bert; local dir or Hub id); build from scratch when unset."})
+    encoder_name_or_path: str | None = field(default=None, metadata={"help": "Warm-start an EncoderDecoderModel from this BERT-family encoder (SapBERT, PubMedBERT, ...) instead of model_name_or_path."})
+    decoder_name_or_path: str | None = field(default=None, metadata={"help": "With encoder_name_or_path: the decoder's weights (default: the encoder's)."})
+    decoder_layers: int | None = field(default=None, metadata={"help": "With encoder_name_or_path: keep only the decoder's first N layers (decoding cost is mostly the decoder)."})
+    encoder_layers: int | None = field(default=None, metadata={"help": "With encoder_name_or_path: keep only the encoder's first N layers (small CPU budgets)."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub (off unless you trust it)."})
 
 
@@ -50,7 +54,11 @@ def encode_rows(rows: Stage1Rows, encoder: SequenceEncoder) -> tuple[Dataset, in
 def make_model(model_args: ModelArguments, config: Stage1Config, tokenizer_texts: list[str]):
     """Load ``model_name_or_path`` or build a tokenizer and a BART of ``config.model_size`` (a
     resumed run takes its checkpoint's tokenizer); with ``use_peft`` the model is wrapped with new LoRA adapters."""
-    if model_args.model_name_or_path:
+    if model_args.encoder_name_or_path:
+        model, tokenizer = warm_start(
+            model_args.encoder_name_or_path, model_args.decoder_name_or_path, model_args.decoder_layers, model_args.encoder_layers, model_args.trust_remote_code
+        )
+    elif model_args.model_name_or_path:
         model, tokenizer = load_pretrained(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     else:
         if model_args.use_peft:
@@ -95,7 +103,7 @@ def train_stage1(
         if config.kb_rows:
             build_kb_rows(table, matcher, example_config, config.kb_target_top_k, config.max_kb_names, config.seed, rows, config.avoid_shared_targets)
     model, tokenizer = make_model(model_args, config, table.names + rows.sources)
-    encoder = SequenceEncoder(tokenizer, config.max_source_length)
+    encoder = SequenceEncoder(tokenizer, config.max_source_length, decoder_start_token_id=model.config.decoder_start_token_id)
     train_dataset, truncated = encode_rows(rows, encoder)
     summary: dict = {"kb": kb.stats(), "train_corpus": train.stats() if train else None, "rows": dict(rows.counts), "truncated_sources": {"train": truncated}, "parameters": model.num_parameters()}
     summary["trainable_parameters"] = model.num_parameters(only_trainable=True)  # fewer with LoRA
