@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 ACCELERATE_CONFIG ?= recipes/accelerate/cpu.yaml
 
-.PHONY: setup test test-fast demo demo-data bench ncbi clean
+.PHONY: setup test test-fast demo demo-data bench ncbi gpu-check gpu-check-smoke clean
 
 setup: $(VENV)/.installed
 
@@ -57,3 +57,11 @@ ncbi: setup
 
 clean:
 	rm -rf outputs .pytest_cache
+
+# The prepared GPU check (stage 1 base + bert2bert, speed, mining, DPO; one summary): under 10 minutes on one GPU.
+gpu-check: setup
+	bash benchmarks/gpu_check.sh
+
+# The same steps on a slice of the demo data on CPU (a few minutes), to check the script itself.
+gpu-check-smoke: setup
+	OUT_DIR=outputs/gpu-check-smoke bash benchmarks/gpu_check.sh --cpu-smoke

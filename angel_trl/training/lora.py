@@ -61,6 +61,11 @@ def apply_lora(model, args: LoraArguments):
     config = lora_config(args)
     if config is None:
         return model
+    if config.target_modules is None and model.config.model_type == "encoder-decoder":
+        # PEFT knows no default for an EncoderDecoderModel: take its encoder's (BERT: query, value).
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+
+        config.target_modules = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model.config.encoder.model_type)
     if is_peft_model(model):
         raise ValueError("the model already has PEFT adapters; merge them (the saved linker directory is merged) before adding new ones")
     model = get_peft_model(model, config)

@@ -128,3 +128,29 @@ def test_mining_and_dpo_log_probs_run_for_every_family(family_run, toy_dir):
     linker = EntityLinker.from_pretrained(family_run[1])
     pairs, summary = mine_pairs(linker, read_corpus_jsonl(toy_dir / "train.jsonl"), read_kb_jsonl(toy_dir / "kb.jsonl"), MiningConfig(rule="all", num_beams=5), show_progress=False)
     assert summary["mentions"] == 8 and len(pairs) >= 1
+
+
+@pytest.mark.parametrize("precompute,use_peft", [(True, False), (False, True)])
+def test_stage2_dpo_runs_for_every_family(family_run, toy_dir, tmp_path, precompute, use_peft):
+    """DPO from the family's stage-1 linker, with and without precomputed reference log-probs, and with
+    LoRA (PEFT's target modules of the family; the encoder's for a bert2bert)."""
+    from datasets import Dataset
+
+    from angel_trl.training.stage2 import Stage2Arguments, train_stage2
+    from angel_trl.trainers import Seq2SeqDPOConfig
+
+    pairs = {
+        "prompt": ["the guidelines of the [ST] ada [ET] recommend yearly screening.", "severe combined immunodeficiency due to [ST] ada [ET] in two children."],
+        "decoder_prompt": ["ada is", "ada is"],
+        "chosen": ["american diabetes association", "ada deficiency"],
+        "rejected": ["ada deficiency", "american diabetes association"],
+    }
+    Dataset.from_dict(pairs).save_to_disk(str(tmp_path / "pairs"))
+    data = DataArguments(kb_path=str(toy_dir / "kb.jsonl"), train_file=str(toy_dir / "train.jsonl"), test_file=str(toy_dir / "train.jsonl"))
+    args = Stage2Arguments(stage1_model=str(family_run[1]), train_pairs=str(tmp_path / "pairs"), use_peft=use_peft, lora_r=4, lora_alpha=8)
+    config = Seq2SeqDPOConfig(
+        output_dir=str(tmp_path / "out"), per_device_train_batch_size=2, max_steps=2, learning_rate=1e-3, precompute_ref_log_probs=precompute,
+        report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True, link_num_beams=5,
+    )
+    summary = train_stage2(data, args, config)
+    assert summary["test"]["evaluated"] == 8
