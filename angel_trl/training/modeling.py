@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
+from safetensors import SafetensorError
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig, BartForConditionalGeneration, GenerationConfig, PreTrainedTokenizerFast
+from transformers.utils import SAFE_WEIGHTS_NAME
 
+from angel_trl.errors import InputFormatError
 from angel_trl.text.examples import END_MARKER, START_MARKER
 
 # BART's special-token layout, kept so that ids match pretrained BART checkpoints' conventions.
@@ -97,13 +101,23 @@ def build_model(preset: str, tokenizer) -> BartForConditionalGeneration:
 def load_pretrained(model_name_or_path: str, trust_remote_code: bool = False, **kwargs):
     """Load a BART-family model and tokenizer (local dir or Hub id); adds the markers if missing."""
     tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
-    model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code, **kwargs)
+    try:
+        model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code, **kwargs)
+    except SafetensorError as e:
+        # Raised from deep inside transformers without the file's name: name it.
+        raise InputFormatError(_weights_file(model_name_or_path), None, f"damaged or incomplete weights ({e}); save or download them again") from None
     if not model.config.is_encoder_decoder:
         raise ValueError(f"{model_name_or_path} is not an encoder-decoder model; angel-trl needs a BART-family model")
     if add_marker_tokens(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
     model.generation_config = neutral_generation_config(model.config)
     return model, tokenizer
+
+
+def _weights_file(model_name_or_path: str) -> str:
+    """The weights file of a local model directory (the model id itself for a Hub model)."""
+    path = Path(model_name_or_path) / SAFE_WEIGHTS_NAME
+    return str(path) if path.exists() else model_name_or_path
 
 
 def neutral_generation_config(config) -> GenerationConfig:
