@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# The shell's status for a process ended by Ctrl-C (SIGINT: 128 + 2); the CLI and the recipes exit with it.
+INTERRUPTED_EXIT = 130
+
 
 class InputFormatError(ValueError):
     """A KB or corpus file that cannot be read as documented."""
@@ -14,3 +17,22 @@ class InputFormatError(ValueError):
         self.problem = problem
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {problem}")
+
+
+class FieldError(ValueError):
+    """A recipe argument (a field of the dataclasses a recipe parses) whose value cannot work.
+
+    ``field`` lets the recipe parser say where the value came from: the command line or a line of
+    the ``--config`` YAML.
+    """
+
+    def __init__(self, field: str, problem: str):
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+def check_choice(field: str, value: object, choices: tuple[str, ...] | list[str]) -> None:
+    """Raise :class:`FieldError` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise FieldError(field, f"{value!r} is not one of {', '.join(choices)}")

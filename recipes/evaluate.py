@@ -6,16 +6,16 @@
 
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from trl import TrlParser
 
 from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import TrainingSeen, link_and_score
 from angel_trl.data.files import write_json, write_jsonl
 from angel_trl.linking.linker import EntityLinker
 from angel_trl.training.progress import progress_on_terminal
+from angel_trl.recipe_args import parse_recipe_args, run_recipe
 
 
 @dataclass
@@ -37,7 +37,7 @@ ARGUMENTS = (EvaluateArguments, DataArguments)
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    eval_args, data_args = TrlParser(ARGUMENTS).parse_args_and_config()
+    eval_args, data_args = parse_recipe_args(ARGUMENTS, sys.argv[1:])
     show_progress = progress_on_terminal()
     overrides = {k: v for k, v in (("num_beams", eval_args.num_beams), ("top_k", eval_args.top_k), ("batch_size", eval_args.batch_size), ("exact_match_first", eval_args.exact_match_first)) if v}
     linker = EntityLinker.from_pretrained(eval_args.model_dir, device=eval_args.device, **overrides)
@@ -58,4 +58,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_recipe(main)

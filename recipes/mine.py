@@ -5,20 +5,22 @@
 
 import json
 import logging
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from accelerate import PartialState
-from trl import TrlParser
 
 from angel_trl.data.arguments import DataArguments
 from angel_trl.hub import CARD_FILE, dataset_card, push_pairs
 from angel_trl.data.files import atomic_write_text
+from angel_trl.errors import FieldError
 from angel_trl.linking.linker import EntityLinker
 from angel_trl.mining import MiningConfig, mine_pairs, save_mined_pairs
 from angel_trl.training.finish import end_processes
 from angel_trl.training.progress import progress_on_terminal
+from angel_trl.recipe_args import parse_recipe_args, run_recipe
 
 
 @dataclass
@@ -33,6 +35,10 @@ class MineArguments:
     hub_dataset_id: str | None = field(default=None, metadata={"help": "Hub dataset id for push_to_hub."})
     hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the Hub dataset private (the Hub's default when unset)."})
 
+    def __post_init__(self) -> None:
+        if self.push_to_hub and not self.hub_dataset_id:
+            raise FieldError("push_to_hub", "needs hub_dataset_id")  # at parse time, not after mining
+
 
 # What the command line and --config YAML are parsed into, in order (tests parse every config with it).
 ARGUMENTS = (MineArguments, MiningConfig, DataArguments)
@@ -40,10 +46,8 @@ ARGUMENTS = (MineArguments, MiningConfig, DataArguments)
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    args, mining, data_args = TrlParser(ARGUMENTS).parse_args_and_config()
+    args, mining, data_args = parse_recipe_args(ARGUMENTS, sys.argv[1:])
     on_terminal = progress_on_terminal()
-    if args.push_to_hub and not args.hub_dataset_id:
-        raise ValueError("push_to_hub needs hub_dataset_id")  # before mining, not after it
     # cpu=True on a CPU-only machine: otherwise each launched process sets up alone (no gloo group).
     state = PartialState(cpu=not torch.cuda.is_available())
     if state.is_main_process:
@@ -67,4 +71,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_recipe(main)

@@ -8,10 +8,9 @@
 
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from trl import TrlParser
 
 from angel_trl.training.crossfit import cross_fit_mine
 from angel_trl.data.arguments import DataArguments
@@ -21,6 +20,7 @@ from angel_trl.mining import MiningConfig
 from angel_trl.training.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
 from angel_trl.training.progress import progress_on_terminal
+from angel_trl.recipe_args import parse_recipe_args, run_recipe
 
 
 @dataclass
@@ -36,7 +36,7 @@ ARGUMENTS = (CrossFitArguments, MiningConfig, DataArguments, ModelArguments, Sta
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    cf, mining, data_args, model_args, stage1 = TrlParser(ARGUMENTS).parse_args_and_config()
+    cf, mining, data_args, model_args, stage1 = parse_recipe_args(ARGUMENTS, sys.argv[1:])
     progress_on_terminal(stage1)
     pairs, summary = cross_fit_mine(data_args, model_args, stage1, mining, cf.folds, cf.only_folds)
     atomic_save_dataset(pairs, Path(cf.pairs_dir) / "train")
@@ -45,4 +45,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_recipe(main)

@@ -9,8 +9,7 @@ set, and trains through the stage-1 code; `output_dir` is a linker that `recipes
 """
 
 import logging
-
-from trl import TrlParser
+import sys
 
 from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import scores_table
@@ -20,6 +19,7 @@ from angel_trl.training.finish import end_processes
 from angel_trl.training.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
 from angel_trl.training.progress import progress_on_terminal
+from angel_trl.recipe_args import parse_recipe_args, run_recipe
 
 
 # What the command line and --config YAML are parsed into, in order (tests parse every config with it).
@@ -28,7 +28,7 @@ ARGUMENTS = (DataArguments, ModelArguments, PretrainCorpusConfig, Stage1Config)
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data_args, model_args, corpus_config, config = TrlParser(ARGUMENTS).parse_args_and_config()
+    data_args, model_args, corpus_config, config = parse_recipe_args(ARGUMENTS, sys.argv[1:])
     progress_on_terminal(config)
     summary = train_pretrain(data_args, model_args, corpus_config, config)
     scores = {k: summary[k] for k in ("dev", "test") if k in summary}
@@ -39,4 +39,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_recipe(main)

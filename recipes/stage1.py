@@ -4,9 +4,9 @@
 """
 
 import logging
+import sys
 
 from accelerate import PartialState
-from trl import TrlParser
 
 from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import scores_table
@@ -15,6 +15,7 @@ from angel_trl.training.finish import end_processes
 from angel_trl.training.stage1 import ModelArguments, train_stage1
 from angel_trl.trainers import Stage1Config
 from angel_trl.training.progress import progress_on_terminal
+from angel_trl.recipe_args import parse_recipe_args, run_recipe
 
 
 # What the command line and --config YAML are parsed into, in order (tests parse every config with it).
@@ -23,7 +24,7 @@ ARGUMENTS = (DataArguments, ModelArguments, Stage1Config)
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data_args, model_args, config = TrlParser(ARGUMENTS).parse_args_and_config()
+    data_args, model_args, config = parse_recipe_args(ARGUMENTS, sys.argv[1:])
     progress_on_terminal(config)
     hub = take_over_push(config)  # --push_to_hub: the scored linker is pushed once, below, not by the Trainer
     summary = train_stage1(data_args, model_args, config)
@@ -34,4 +35,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_recipe(main)

@@ -6,10 +6,10 @@
 """
 
 import logging
+import sys
 from dataclasses import dataclass, field
 
 from accelerate import PartialState
-from trl import TrlParser
 
 from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import comparison_table, scores_table
@@ -20,6 +20,7 @@ from angel_trl.training.finish import end_processes
 from angel_trl.training.stage2 import Stage2Arguments, train_stage2
 from angel_trl.trainers import Seq2SeqDPOConfig
 from angel_trl.training.progress import progress_on_terminal
+from angel_trl.recipe_args import parse_recipe_args, run_recipe
 
 
 @dataclass
@@ -40,8 +41,7 @@ ARGUMENTS = (Stage2Arguments, DataArguments, Seq2SeqDPOConfig, RoundsArguments, 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parser = TrlParser(ARGUMENTS)
-    stage2_args, data_args, config, rounds_args, mining = parser.parse_args_and_config()
+    stage2_args, data_args, config, rounds_args, mining = parse_recipe_args(ARGUMENTS, sys.argv[1:])
     progress_on_terminal(config)
     hub = take_over_push(config)  # --push_to_hub: the scored linker is pushed once, below, not by the Trainer
     if rounds_args.rounds == 1:
@@ -63,4 +63,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_recipe(main)

@@ -4,7 +4,7 @@ Each command is one module here (``add_parser`` for its options, ``run`` for wha
 ``run`` calls library functions. Bad user input (a missing file, a malformed KB or corpus line, text
 without ``[ST] ... [ET]``, a directory that is not a saved linker, an unknown format) ends with one
 ``angel-trl: error: ...`` line on stderr and a non-zero exit status (2 for command-line usage, 1 for
-input); anything else is a bug and raises.
+input); Ctrl-C ends with one ``angel-trl: interrupted`` line and status 130; anything else is a bug and raises.
 
 torch, transformers and datasets are imported inside the ``run`` functions that need them, so that
 ``--help`` and ``kb-stats`` answer at once.
@@ -20,7 +20,7 @@ from angel_trl import __version__
 from angel_trl.cli import build_trie, evaluate, kb_stats, link, mine
 from angel_trl.cli.common import PROG, CliError
 from angel_trl.cli.options import Parser
-from angel_trl.errors import InputFormatError
+from angel_trl.errors import INTERRUPTED_EXIT, InputFormatError
 
 # In the order `angel-trl --help` lists them.
 COMMANDS = (link, evaluate, mine, build_trie, kb_stats)
@@ -62,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputFormatError, OSError) as e:
         print(f"{PROG}: error: {_error_message(e)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C is the user's choice, not a failure to explain with a traceback.
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return INTERRUPTED_EXIT
 
 
 if __name__ == "__main__":

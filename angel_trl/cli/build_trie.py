@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from angel_trl.cli.common import check_source, kb_from_args, loading
+from angel_trl.cli.common import check_outputs, check_source, kb_from_args, loading
 from angel_trl.cli.options import Subparsers, add_command, add_kb_options, positive_int
 from angel_trl.defaults import MAX_NAME_TOKENS
 
@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from angel_trl.data.names import NameTable
     from angel_trl.text.tokenization import SequenceEncoder
 
+    check_outputs(args.output, directory=True)
     check_source(args.tokenizer, "a tokenizer directory")
     t0 = time.perf_counter()
     kb = kb_from_args(args)

@@ -17,6 +17,7 @@ from pathlib import Path
 from angel_trl.data.corpus import Corpus, load_corpus
 from angel_trl.data.files import write_json, write_jsonl
 from angel_trl.data.kb import KnowledgeBase, load_kb
+from angel_trl.output_paths import check_output
 
 # A Hub model id ("owner/name"); any other path that does not exist locally is a user error.
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
@@ -45,6 +46,13 @@ def show_progress() -> bool:
 
 def _is_stdout(output: str | None) -> bool:
     return output in (None, "-")
+
+
+def check_outputs(*outputs: str | None, directory: bool = False) -> None:
+    """Fail before any work when an output file (or ``directory``) cannot be written; stdout and unset ones pass."""
+    for output in outputs:
+        if not _is_stdout(output):
+            check_output(output, directory)
 
 
 def emit_json(obj: dict, output: str | None) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from angel_trl.cli.common import as_linker_expects, corpus_from_args, emit_json, hybrid_file, kb_for_linker, kb_from_args, linker_from_args, linker_over_kb, show_progress, with_hybrid
+from angel_trl.cli.common import as_linker_expects, check_outputs, corpus_from_args, emit_json, hybrid_file, kb_for_linker, kb_from_args, linker_from_args, linker_over_kb, show_progress, with_hybrid
 from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_kb_options, add_linker_options
 from angel_trl.data.files import write_jsonl
 
@@ -35,7 +35,8 @@ def add_parser(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from angel_trl.evaluation import TrainingSeen, link_and_score, scores_table
 
-    # Every input file is read before the model is loaded: a typo fails in a second, not after loading.
+    # Every output is checked and every input file read before the model is loaded: a typo fails in a second, not after loading.
+    check_outputs(args.output, args.predictions)
     corpus = corpus_from_args(args.corpus, args)
     train = corpus_from_args(args.train, args) if args.train else None
     kb = kb_from_args(args) if args.kb else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from angel_trl.cli.common import CliError, as_linker_expects, corpus_from_args, emit_jsonl, hybrid_file, linker_from_args, show_progress, with_hybrid
+from angel_trl.cli.common import CliError, as_linker_expects, check_outputs, corpus_from_args, emit_jsonl, hybrid_file, linker_from_args, show_progress, with_hybrid
 from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_linker_options
 from angel_trl.data.files import read_lines
 
@@ -36,6 +36,7 @@ def add_parser(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from angel_trl.evaluation import candidate_rows
 
+    check_outputs(args.output)
     if args.corpus:
         corpus = corpus_from_args(args.corpus, args)
         mentions = corpus.mentions

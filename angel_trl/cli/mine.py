@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from angel_trl.cli.common import as_linker_expects, corpus_from_args, kb_for_linker, kb_from_args, linker_from_args, show_progress
+from angel_trl.cli.common import as_linker_expects, check_outputs, corpus_from_args, kb_for_linker, kb_from_args, linker_from_args, show_progress
 from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_kb_options, add_linker_options, positive_int
 from angel_trl.defaults import MINING_DEFAULTS, MINING_RULES
 
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     from angel_trl.mining import MiningConfig, mine_pairs, read_mining_summaries, save_mined_pairs
 
+    check_outputs(args.output_dir, directory=True)
     corpus = corpus_from_args(args.corpus, args)
     kb = kb_from_args(args) if args.kb else None
     # Read before mining: a damaged summary fails at once.

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from angel_trl.data.abbreviations import expand_abbreviations
-from angel_trl.data.corpus import Corpus, load_corpus
-from angel_trl.data.kb import KnowledgeBase, load_kb
+from angel_trl.data.corpus import CORPUS_FORMATS, Corpus, load_corpus
+from angel_trl.data.kb import KB_FORMATS, KnowledgeBase, load_kb
 from angel_trl.data.zero_shot import gold_concepts, without_concepts
+from angel_trl.errors import FieldError, check_choice
 
 DATA_DIR_ENV = "ANGEL_TRL_DATA"
 DATA_DIR_PLACEHOLDER = "{data_dir}"
@@ -49,6 +50,10 @@ def resolve_expansion(requested: bool | None, trained_expanded: bool) -> bool:
     return requested
 
 
+# The fields of DataArguments that name input files.
+FILE_FIELDS = ("kb_path", "kb_supplementary_path", "train_file", "dev_file", "test_file")
+
+
 @dataclass
 class DataArguments:
     """The knowledge base and corpus files of a run."""
@@ -78,6 +83,27 @@ class DataArguments:
                   "(Schwartz-Hearst), in every split. Unset: off for stage 1; a run that starts from a saved linker (stage 2, mining, "
                   "evaluation) does what that linker was trained with (its linker_config.json records it)."},
     )
+
+    def __post_init__(self) -> None:
+        # At parse time, so that a typo fails before any data is read (not after an hour of it).
+        check_choice("kb_format", self.kb_format, KB_FORMATS)
+        check_choice("corpus_format", self.corpus_format, CORPUS_FORMATS)
+        if self.zero_shot and not self.test_file:
+            raise FieldError("zero_shot", "drops the test concepts from train and dev: it needs test_file")
+
+    def check_files(self) -> None:
+        """Raise :class:`FieldError` for a file field that is set and names no file (the recipes call
+        it before any work; not at construction, where ``{data_dir}`` may not be resolvable yet)."""
+        for name in FILE_FIELDS:
+            value = getattr(self, name)
+            if not value:
+                continue
+            try:
+                path = self.resolve(value)
+            except ValueError as e:
+                raise FieldError(name, str(e)) from None
+            if not Path(path).exists():
+                raise FieldError(name, f"{path}: no such file")
 
     def load_kb(self) -> KnowledgeBase:
         return load_kb(self.resolve(self.kb_path), self.kb_format, self.resolve(self.kb_supplementary_path), self.mesh_tree_prefixes)

@@ -21,7 +21,7 @@ import json
 import logging
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ from angel_trl.data.names import NameTable
 from angel_trl.text.tokenization import SequenceEncoder
 from angel_trl.linking.trie import NameTrie
 from angel_trl.defaults import MAX_NAME_TOKENS, check_beams
+from angel_trl.errors import InputFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +205,22 @@ class LinkerConfig:
         return ExampleConfig(max_context_words=self.max_context_words, lowercase=self.lowercase)
 
 
+def read_linker_config(path: Path) -> LinkerConfig:
+    """The :class:`LinkerConfig` saved at ``path``; a damaged file or an unknown field is an
+    :class:`InputFormatError` naming it (not a TypeError from deep inside loading)."""
+    try:
+        saved = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise InputFormatError(path, e.lineno, f"not valid JSON: {e.msg}") from None
+    if not isinstance(saved, dict):
+        raise InputFormatError(path, None, "not a JSON object of linker settings")
+    known = [f.name for f in fields(LinkerConfig)]
+    unknown = [key for key in saved if key not in known]
+    if unknown:
+        raise InputFormatError(path, None, f"unknown field(s) {', '.join(map(repr, unknown))}; a linker config has {', '.join(known)}")
+    return LinkerConfig(**saved)
+
+
 @dataclass
 class LinkInput:
     """One mention to link: the encoder text (``left [ST] mention [ET] right``) and the mention."""
@@ -330,7 +347,7 @@ class EntityLinker:
         from angel_trl.training.modeling import load_pretrained
 
         directory = resolve_linker_dir(dir_or_hub_id, revision, token)
-        config = LinkerConfig(**json.loads((directory / LINKER_CONFIG).read_text()))
+        config = read_linker_config(directory / LINKER_CONFIG)
         for key, value in config_overrides.items():
             setattr(config, key, value)
         config.validate()  # before the model loads

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from transformers import Seq2SeqTrainingArguments
 
+from angel_trl.errors import check_choice
+from angel_trl.training.modeling import SIZE_PRESETS
 from angel_trl.trainers.dev_linking_config import DevLinkingArguments, check_dev_linking, check_early_stopping, check_final_eval_splits
 
 @dataclass
@@ -31,6 +33,8 @@ class Stage1Config(DevLinkingArguments, Seq2SeqTrainingArguments):
     greater_is_better: bool | None = field(default=True, metadata={"help": "Higher metric_for_best_model is better."})
 
     def __post_init__(self):
+        # At parse time: the size is otherwise only looked up once the data is built.
+        check_choice("model_size", self.model_size, tuple(SIZE_PRESETS))
         super().__post_init__()
         check_early_stopping(self)
         check_final_eval_splits(self)

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
+from safetensors import SafetensorError
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig, BartForConditionalGeneration, GenerationConfig, PreTrainedTokenizerFast
+from transformers.utils import SAFE_WEIGHTS_NAME
 
 from angel_trl.defaults import END_MARKER, START_MARKER
+from angel_trl.errors import InputFormatError
 
 # BART's special-token layout, kept so that ids match pretrained BART checkpoints' conventions.
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -99,7 +103,11 @@ def load_pretrained(model_name_or_path: str, trust_remote_code: bool = False, **
     """Load any encoder-decoder checkpoint and its tokenizer (local dir or Hub id): BART, T5, a
     saved warm-started ``EncoderDecoderModel``, ...; adds the markers if missing."""
     tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
-    model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code, **kwargs)
+    try:
+        model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code, **kwargs)
+    except SafetensorError as e:
+        # Raised from deep inside transformers without the file's name: name it.
+        raise InputFormatError(_weights_file(model_name_or_path), None, f"damaged or incomplete weights ({e}); save or download them again") from None
     if not model.config.is_encoder_decoder:
         raise ValueError(f"{model_name_or_path} is not an encoder-decoder model (BART, T5, a bert2bert EncoderDecoderModel)")
     return _ready(model, tokenizer)
@@ -150,6 +158,12 @@ def resize_embeddings(model, size: int) -> None:
     model.encoder.resize_token_embeddings(size)
     model.decoder.resize_token_embeddings(size)
     model.config.encoder.vocab_size = model.config.decoder.vocab_size = model.config.vocab_size = size
+
+
+def _weights_file(model_name_or_path: str) -> str:
+    """The weights file of a local model directory (the model id itself for a Hub model)."""
+    path = Path(model_name_or_path) / SAFE_WEIGHTS_NAME
+    return str(path) if path.exists() else model_name_or_path
 
 
 def neutral_generation_config(config) -> GenerationConfig:

@@ -307,3 +307,118 @@ def test_link_and_evaluate_with_the_hybrid_linker(capsys, model_dir, linker, toy
     # No hybrid.json beside the model: one line naming the file, before the model loads.
     rc, err = rc_and_stderr(capsys, "link", model_dir, "--text", "[ST] ADA [ET] deficiency", "--hybrid")
     assert_user_error(rc, err, str(Path(model_dir) / "hybrid.json"), "fit_hybrid.py")
+
+
+# ---------------------------------------------------------------------------------------- Ctrl-C
+def test_ctrl_c_is_one_interrupted_line(capsys, monkeypatch, toy_dir):
+    from angel_trl.cli import kb_stats
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kb_stats, "run", interrupted)
+    try:
+        rc, out, err = run(capsys, "kb-stats", "--kb", toy_dir / "kb.jsonl")
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped main (a traceback for the user)")
+    assert rc == 130 and err == "angel-trl: interrupted\n"
+
+
+def test_sigint_ends_the_cli_with_one_line(toy_dir):
+    import os
+    import signal
+
+    child = (
+        "import sys, time\nfrom angel_trl.cli import app, kb_stats\n"
+        "def waiting(args):\n    print('ready', flush=True)\n    time.sleep(120)\n"
+        f"kb_stats.run = waiting\nsys.exit(app.main(['kb-stats', '--kb', {str(toy_dir / 'kb.jsonl')!r}]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and err == "angel-trl: interrupted\n"
+
+
+# ---------------------------------------------------------------------------------------- outputs checked first
+def unwritable_dirs(tmp_path: Path) -> dict[str, Path]:
+    """Directories under which nothing can be written: under a regular file, and (not as root,
+    whom chmod does not stop) under a read-only directory."""
+    import os
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a directory\n")
+    dirs = {"under a file": a_file}
+    if os.geteuid() != 0:
+        read_only = tmp_path / "read_only"
+        read_only.mkdir()
+        read_only.chmod(0o500)
+        dirs["read-only"] = read_only
+    return dirs
+
+
+OUTPUT_COMMANDS = {
+    "link --output": lambda m, d, bad: ("link", m, "--text", TEXTS[0], "--output", bad / "preds.jsonl"),
+    "evaluate --output": lambda m, d, bad: ("evaluate", m, "--corpus", d / "train.jsonl", "--output", bad / "metrics.json"),
+    "evaluate --predictions": lambda m, d, bad: ("evaluate", m, "--corpus", d / "train.jsonl", "--predictions", bad / "preds.jsonl"),
+    "mine --output-dir": lambda m, d, bad: ("mine", m, "--corpus", d / "train.jsonl", "--output-dir", bad / "pairs"),
+    "build-trie --output": lambda m, d, bad: ("build-trie", "--kb", d / "kb.jsonl", "--tokenizer", m, "--output", bad / "trie"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(OUTPUT_COMMANDS))
+def test_an_unwritable_output_fails_before_the_model_loads(capsys, monkeypatch, model_dir, toy_dir, tmp_path, command):
+    from transformers import AutoTokenizer
+
+    from angel_trl.linking.linker import EntityLinker
+
+    def no_loading(*args, **kwargs):
+        pytest.fail("loaded a model before checking the output")
+
+    monkeypatch.setattr(EntityLinker, "from_pretrained", no_loading)
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", no_loading)
+    try:
+        for kind, bad in unwritable_dirs(tmp_path).items():
+            argv = OUTPUT_COMMANDS[command](model_dir, toy_dir, bad)
+            rc, err = rc_and_stderr(capsys, *argv)
+            assert_user_error(rc, err, f"{argv[-1]}: cannot write here: ", str(bad))
+            assert ".tmp" not in err, kind  # the user's path, not a temporary sibling
+    finally:
+        (tmp_path / "read_only").exists() and (tmp_path / "read_only").chmod(0o700)
+
+
+# ---------------------------------------------------------------------------------------- damaged linkers
+def _truncate(path: Path, size: int) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(size)
+
+
+def _add_config_key(path: Path) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), "beam_widht": 4}))
+
+
+DAMAGES = {
+    "truncated weights": ("model.safetensors", lambda p: _truncate(p, p.stat().st_size // 2), "damaged or incomplete weights"),
+    "weights header cut": ("model.safetensors", lambda p: _truncate(p, 5), "damaged or incomplete weights"),
+    "unknown config key": ("linker_config.json", _add_config_key, "unknown field(s) 'beam_widht'"),
+    "config not JSON": ("linker_config.json", lambda p: p.write_text('{"num_beams": 4,\n'), "not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_damaged_linker_is_one_line_naming_the_file(capsys, model_dir, tmp_path, damage):
+    file, spoil, problem = DAMAGES[damage]
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    spoil(copy / file)
+    assert_user_error(*rc_and_stderr(capsys, "link", copy, "--text", TEXTS[0]), str(copy / file), problem)
+    # The library raises the same error (recipes report it in one line through run_recipe).
+    from angel_trl.errors import InputFormatError
+    from angel_trl.linking.linker import EntityLinker
+
+    with pytest.raises(InputFormatError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        EntityLinker.from_pretrained(copy)
