@@ -307,3 +307,17 @@ def test_link_and_evaluate_with_the_hybrid_linker(capsys, model_dir, linker, toy
     # No hybrid.json beside the model: one line naming the file, before the model loads.
     rc, err = rc_and_stderr(capsys, "link", model_dir, "--text", "[ST] ADA [ET] deficiency", "--hybrid")
     assert_user_error(rc, err, str(Path(model_dir) / "hybrid.json"), "fit_hybrid.py")
+
+
+def test_mine_into_a_directory_another_run_holds_fails_at_once(capsys, model_dir, toy_dir, tmp_path):
+    from tests.data.test_files import hold_lock
+
+    out_dir = tmp_path / "pairs"
+    holder = hold_lock(out_dir)
+    try:
+        rc, err = rc_and_stderr(capsys, "mine", model_dir, "--corpus", toy_dir / "train.jsonl", "--output-dir", out_dir)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert_user_error(rc, err, str(out_dir), "another run is writing")
+    assert sorted(p.name for p in out_dir.iterdir()) == [".angel-trl.lock"]  # nothing mined, nothing written
