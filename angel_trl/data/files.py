@@ -269,3 +269,21 @@ def _exchange(a: Path, b: Path) -> bool:
     if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # a file system or kernel without it
         return False
     raise OSError(err, os.strerror(err), str(b))
+
+
+# ---------------------------------------------------------------------------------------- permissions
+def usual_permissions(directory: str | Path) -> None:
+    """Give the 0600 files directly in ``directory`` the mode a plain ``open`` gives (0644 under umask 022).
+
+    safetensors (0.8) writes weights through a private temporary file and keeps its 0600: on a shared
+    cluster other users and jobs could not read the model. Files with any other mode are left alone."""
+    mode = 0o666 & ~_umask()
+    for path in Path(directory).iterdir():
+        if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o777 == 0o600 != mode:
+            path.chmod(mode)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it: set it and put it back
+    os.umask(mask)
+    return mask
