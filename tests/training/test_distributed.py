@@ -268,6 +268,22 @@ def test_a_resumed_run_reports_the_train_loss_of_the_whole_run(toy_dir, tmp_path
     assert saved["train"]["train_loss"] == resumed["train"]["train_loss"]
 
 
+def test_a_training_run_into_a_directory_another_run_holds_fails_at_once(toy_dir, tmp_path):
+    from angel_trl.errors import OutputDirBusyError
+    from angel_trl.training.stage1 import ModelArguments, train_stage1
+    from angel_trl.trainers import Stage1Config
+    from tests.data.test_files import hold_lock
+
+    holder = hold_lock(tmp_path)
+    try:
+        with pytest.raises(OutputDirBusyError, match="another run is writing"):
+            train_stage1(toy_data(toy_dir), ModelArguments(), Stage1Config(output_dir=str(tmp_path), **STAGE1))
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".angel-trl.lock"]  # nothing trained, nothing written
+
+
 @pytest.mark.slow
 def test_stage1_resumed_after_a_kill_gives_the_uninterrupted_result(stage1_reference, toy_dir, tmp_path):
     from angel_trl.training.stage1 import ModelArguments, train_stage1
