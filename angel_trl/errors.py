@@ -36,3 +36,11 @@ def check_choice(field: str, value: object, choices: tuple[str, ...] | list[str]
     """Raise :class:`FieldError` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise FieldError(field, f"{value!r} is not one of {', '.join(choices)}")
+
+
+class OutputDirBusyError(RuntimeError):
+    """An output directory another run is writing (it holds the directory's lock)."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        super().__init__(f"{self.path}: another run is writing to this output directory (it holds {self.path}/.angel-trl.lock); wait for it or choose another directory")

@@ -27,7 +27,7 @@ from angel_trl.data.names import NameTable
 from angel_trl.text.tfidf import TfidfNameMatcher
 from angel_trl.defaults import MINING_DEFAULTS, MINING_RULES, MINING_SUMMARY, check_beams
 from angel_trl.errors import InputFormatError
-from angel_trl.data.files import atomic_save_dataset, write_json
+from angel_trl.data.files import atomic_write_text, check_replaceable_dataset, exclusive_output_dir, replaced_dir
 
 PAIR_RULES = MINING_RULES
 
@@ -295,14 +295,24 @@ def read_mining_summaries(output_dir: str | Path) -> dict:
     return summaries
 
 
-def save_mined_pairs(output_dir: str | Path, pairs_by_split: dict[str, Dataset], summaries: dict[str, dict], earlier: dict | None = None) -> dict:
+def save_mined_pairs(output_dir: str | Path, pairs_by_split: dict[str, Dataset], summaries: dict[str, dict], earlier: dict | None = None,
+                     files: dict[str, str] | None = None) -> dict:
     """The one layout of mined pairs (``recipes/mine.py``, ``angel-trl mine``): each split's pairs in
-    ``<output_dir>/<split>`` (``save_to_disk``, atomic) and one ``mining_summary.json`` keyed by split,
+    ``<output_dir>/<split>`` (``save_to_disk``) and one ``mining_summary.json`` keyed by split,
     ``summaries`` over the ``earlier`` ones (mining train and dev with two commands gives what stage 2
-    expects). Returns the summaries written."""
-    out = Path(output_dir)
-    for split, pairs in pairs_by_split.items():
-        atomic_save_dataset(pairs, out / split)
+    expects); ``files`` are more text files written with them (the recipe's dataset card).
+    Returns the summaries written.
+
+    All of it replaces the old output in one step (:func:`~angel_trl.data.files.replaced_dir`): an
+    interrupted save leaves the old pairs with their old summary, never new pairs beside an old
+    summary. Splits not rewritten (and any other file) are kept. Holds the directory's lock meanwhile."""
+    for split in pairs_by_split:
+        check_replaceable_dataset(Path(output_dir) / split)
     merged = {**(earlier or {}), **summaries}
-    write_json(out / MINING_SUMMARY, merged)
+    files = {**(files or {}), MINING_SUMMARY: json.dumps(merged, indent=2, ensure_ascii=False) + "\n"}
+    with exclusive_output_dir(output_dir) as out, replaced_dir(out, [*pairs_by_split, *files]) as new:
+        for split, pairs in pairs_by_split.items():
+            pairs.save_to_disk(str(new / split))
+        for name, text in files.items():
+            atomic_write_text(new / name, text)
     return merged

@@ -22,7 +22,7 @@ from typing import NoReturn
 import yaml
 from trl import TrlParser
 
-from angel_trl.errors import INTERRUPTED_EXIT, FieldError, InputFormatError
+from angel_trl.errors import INTERRUPTED_EXIT, FieldError, InputFormatError, OutputDirBusyError
 from angel_trl.output_paths import unwritable_reason
 
 # Fields naming a directory the recipe writes into, in whichever argument dataclass has them.
@@ -159,12 +159,13 @@ def parse_recipe_args(arguments: Sequence[type], argv: Sequence[str], prog: str 
 
 def run_recipe(main: Callable[[], object], prog: str | None = None) -> None:
     """Run a recipe's ``main``: Ctrl-C ends it with one ``interrupted`` line and status 130, and a
-    damaged input met during the run (:class:`InputFormatError`, :class:`FieldError`) with one error line."""
+    damaged input met during the run (:class:`InputFormatError`, :class:`FieldError`) or an output
+    directory another run holds (:class:`OutputDirBusyError`) with one error line."""
     prog = prog or os.path.basename(sys.argv[0])  # what argparse calls the program too
     try:
         main()
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         raise SystemExit(INTERRUPTED_EXIT) from None
-    except (InputFormatError, FieldError) as e:
+    except (InputFormatError, FieldError, OutputDirBusyError) as e:
         raise SystemExit(f"{prog}: error: {_one_line(e)}") from None

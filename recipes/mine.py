@@ -6,16 +6,16 @@
 import json
 import logging
 import sys
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 from accelerate import PartialState
 
 from angel_trl.data.arguments import DataArguments
 from angel_trl.hub import CARD_FILE, dataset_card, push_pairs
-from angel_trl.data.files import atomic_write_text
-from angel_trl.errors import FieldError
+from angel_trl.data.files import exclusive_output_dir
+from angel_trl.errors import FieldError, OutputDirBusyError
 from angel_trl.linking.linker import EntityLinker
 from angel_trl.mining import MiningConfig, mine_pairs, save_mined_pairs
 from angel_trl.training.finish import end_processes
@@ -52,6 +52,17 @@ def main() -> None:
     state = PartialState(cpu=not torch.cuda.is_available())
     if state.is_main_process:
         print(f"mining on {state.num_processes} process(es)")
+    try:
+        # The main process alone writes the output, so it alone holds the lock, from before any work.
+        lock = exclusive_output_dir(args.output_dir) if state.is_main_process else nullcontext()
+        with lock:
+            _mine(args, mining, data_args, state, on_terminal)
+    except OutputDirBusyError as e:
+        sys.exit(f"recipes/mine.py: error: {e}")
+    end_processes()
+
+
+def _mine(args: MineArguments, mining: MiningConfig, data_args: DataArguments, state: PartialState, on_terminal: bool) -> None:
     linker = EntityLinker.from_pretrained(args.model_dir, device=str(state.device), batch_size=args.link_batch_size)
     kb = linker.kb or data_args.load_kb()
     data_args = data_args.following_linker(linker.config.expand_abbreviations)
@@ -62,12 +73,11 @@ def main() -> None:
             raise ValueError(f"split {split!r} has no file in the data arguments")
         pairs_by_split[split], summaries[split] = mine_pairs(linker, corpus, kb, mining, show_progress=state.is_main_process and on_terminal)
     if state.is_main_process:
-        save_mined_pairs(args.output_dir, pairs_by_split, summaries)
-        atomic_write_text(Path(args.output_dir) / CARD_FILE, dataset_card(summaries, pairs_by_split, args.hub_dataset_id, args.model_dir, asdict(mining)))
+        card = dataset_card(summaries, pairs_by_split, args.hub_dataset_id, args.model_dir, asdict(mining))
+        save_mined_pairs(args.output_dir, pairs_by_split, summaries, files={CARD_FILE: card})
         if args.push_to_hub:
             push_pairs(pairs_by_split, args.hub_dataset_id, summaries, private=args.hub_private_repo, model=args.model_dir, mining=asdict(mining))
         print(json.dumps(summaries, indent=2))
-    end_processes()
 
 
 if __name__ == "__main__":

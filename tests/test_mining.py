@@ -140,3 +140,109 @@ def test_official_rule_pairs_each_correct_name_with_every_wrong_name_above_it():
     assert official_pairs(beam, {"G"}, top_k=5) == [(1, 0), (3, 0), (3, 2), (4, 0), (4, 2)]
     assert official_pairs(beam, {"G"}, top_k=2) == [(1, 0)]
     assert official_pairs(beam[1:2], {"G"}, top_k=5) == []  # top-1 correct: nothing ranked above it
+
+
+# ---------------------------------------------------------------------------------------- saving: one unit
+# Each write step of save_mined_pairs (owner, attribute, which call): a fault there must leave the old
+# output or the new one, whole. Dataset.save_to_disk runs per split, atomic_write_text per file.
+SAVE_STEPS = [("files", "_carry_entries", 0), ("Dataset", "save_to_disk", 0), ("Dataset", "save_to_disk", 1), ("mining", "atomic_write_text", 0),
+              ("mining", "atomic_write_text", 1), ("files", "_exchange", 0), ("shutil", "rmtree", 0)]
+
+FAULT_CHILD = """
+import os, signal, sys
+from datasets import Dataset
+import angel_trl.data.files as files, angel_trl.mining as mining
+from tests.test_mining import save_generation
+
+owner, attr, index = sys.argv[1], sys.argv[2], int(sys.argv[3])
+owner = {"Dataset": Dataset, "files": files, "mining": mining, "shutil": files.shutil}[owner]
+real, calls = getattr(owner, attr), []
+
+def dying(*args, **kwargs):
+    if len(calls) == index:
+        os.kill(os.getpid(), signal.SIGKILL)
+    calls.append(1)
+    return real(*args, **kwargs)
+
+setattr(owner, attr, dying)
+save_generation(sys.argv[4], "new")
+"""
+
+
+def save_generation(out, tag: str) -> None:
+    """Mined output whose every part (both splits, the summary, the card) is marked ``tag``."""
+    from datasets import Dataset
+
+    from angel_trl.mining import save_mined_pairs
+
+    pairs = {s: Dataset.from_dict({"prompt": [f"{tag} {s}"], "chosen": ["a"], "rejected": ["b"]}) for s in ("train", "dev")}
+    save_mined_pairs(out, pairs, {s: {"pairs": 1, "tag": tag} for s in pairs}, files={"README.md": f"{tag} card\n"})
+
+
+def mined_state(out) -> str:
+    """Which complete generation ``out`` holds ("old" / "new"), or what it holds when mixed."""
+    import json
+
+    from datasets import load_from_disk
+
+    from angel_trl.data.files import LOCK_FILE
+
+    names = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+    if names != ["README.md", "dev", "mining_summary.json", "train"]:
+        return f"entries {names}"
+    tags = {load_from_disk(str(out / s))["prompt"][0].split()[0] for s in ("train", "dev")}
+    tags |= {v["tag"] for v in json.loads((out / "mining_summary.json").read_text()).values()}
+    tags.add((out / "README.md").read_text().split()[0])
+    return tags.pop() if len(tags) == 1 else f"mixed {sorted(tags)}"
+
+
+def test_mined_pairs_are_saved_as_one_unit(tmp_path):
+    out = tmp_path / "pairs"
+    save_generation(out, "old")
+    assert mined_state(out) == "old"
+    save_generation(out, "new")
+    assert mined_state(out) == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["pairs"]
+
+
+@pytest.mark.parametrize("owner,attr,index", SAVE_STEPS)
+def test_an_interrupted_save_leaves_the_old_pairs_whole(monkeypatch, tmp_path, owner, attr, index):
+    from datasets import Dataset
+
+    import angel_trl.data.files as files
+    import angel_trl.mining as mining
+
+    out = tmp_path / "pairs"
+    save_generation(out, "old")
+    target = {"Dataset": Dataset, "files": files, "mining": mining, "shutil": files.shutil}[owner]
+    real, calls = getattr(target, attr), []
+
+    def dying(*args, **kwargs):
+        if len(calls) == index:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, attr, dying)
+    with pytest.raises(KeyboardInterrupt):
+        save_generation(out, "new")
+    monkeypatch.undo()
+    # Up to the swap the old output stays; a fault in deleting the old one after it leaves the new.
+    assert mined_state(out) == ("new" if attr == "rmtree" else "old")
+    if attr != "rmtree":
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs"]  # nothing left behind
+
+
+@pytest.mark.parametrize("owner,attr,index", [SAVE_STEPS[2], SAVE_STEPS[5], SAVE_STEPS[6]])  # before, at and after the swap
+def test_a_killed_save_leaves_old_or_new_pairs_whole(tmp_path, owner, attr, index):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "pairs"
+    save_generation(out, "old")
+    done = subprocess.run([sys.executable, "-c", FAULT_CHILD, owner, attr, str(index), str(out)], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == -9, done.stderr[-2000:]
+    assert mined_state(out) == ("new" if attr == "rmtree" else "old")

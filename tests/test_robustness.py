@@ -479,3 +479,32 @@ def test_cli_mine_rejects_a_damaged_summary(tmp_path):
     write(tmp_path / "mining_summary.json", '{"train": ')
     with pytest.raises(InputFormatError, match=r"mining_summary.json: not a mining summary"):
         read_mining_summaries(tmp_path)
+
+
+def test_artefacts_get_the_usual_permissions(toy_dir, toy_kb, tmp_path):
+    """Under umask 022 every file a stage-1 run and mining write is 0644 and every directory 0755 (none
+    0600 as from mkstemp): a shared cluster's other users and jobs can read them."""
+    from angel_trl.data.arguments import DataArguments
+    from angel_trl.linking.linker import EntityLinker
+    from angel_trl.mining import MiningConfig, mine_pairs, save_mined_pairs
+    from angel_trl.training.stage1 import ModelArguments, train_stage1
+    from angel_trl.trainers import Stage1Config
+
+    train = str(toy_dir / "train.jsonl")
+    old_umask = os.umask(0o022)
+    try:
+        config = Stage1Config(output_dir=str(tmp_path / "stage1"), model_size="tiny", max_steps=2, save_strategy="steps", save_steps=2, eval_strategy="no",
+                              per_device_train_batch_size=4, link_num_beams=2, use_cpu=True, disable_tqdm=True, report_to="none")
+        train_stage1(DataArguments(kb_path=str(toy_dir / "kb.jsonl"), train_file=train, test_file=train), ModelArguments(), config)
+        linker = EntityLinker.from_pretrained(str(tmp_path / "stage1"))
+        pairs, summary = mine_pairs(linker, read_corpus_jsonl(train), toy_kb, MiningConfig(rule="tfidf"), show_progress=False)
+        save_mined_pairs(tmp_path / "pairs", {"train": pairs}, {"train": summary})
+    finally:
+        os.umask(old_umask)
+    stage1 = tmp_path / "stage1"
+    for name in ("model.safetensors", "trie.npz", "names.jsonl", "kb.jsonl", "linker_config.json", "stage1_results.json", "predictions_test.jsonl", "training_args.json"):
+        assert (stage1 / name).exists(), name
+    assert (tmp_path / "pairs" / "mining_summary.json").exists() and any((tmp_path / "pairs" / "train").glob("*.arrow"))
+    modes = {str(p.relative_to(tmp_path)): p.stat().st_mode & 0o777 for p in tmp_path.rglob("*")}
+    wrong = {p: oct(m) for p, m in modes.items() if m != (0o755 if (tmp_path / p).is_dir() else 0o644)}
+    assert not wrong

@@ -20,7 +20,7 @@ from angel_trl import __version__
 from angel_trl.cli import build_trie, evaluate, kb_stats, link, mine
 from angel_trl.cli.common import PROG, CliError
 from angel_trl.cli.options import Parser
-from angel_trl.errors import INTERRUPTED_EXIT, InputFormatError
+from angel_trl.errors import INTERRUPTED_EXIT, InputFormatError, OutputDirBusyError
 
 # In the order `angel-trl --help` lists them.
 COMMANDS = (link, evaluate, mine, build_trie, kb_stats)
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as e:
         print(f"{PROG}: error: {_error_message(e)}", file=sys.stderr)
         return e.exit_code
-    except (InputFormatError, OSError) as e:
+    except (InputFormatError, OutputDirBusyError, OSError) as e:
         print(f"{PROG}: error: {_error_message(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -39,6 +39,14 @@ def add_parser(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from angel_trl.data.files import exclusive_output_dir
+
+    # Locked before anything else: a second run into the directory fails at once, not after mining.
+    with exclusive_output_dir(args.output_dir):
+        return _mine(args)
+
+
+def _mine(args: argparse.Namespace) -> int:
     from datasets import disable_progress_bars
     from transformers import set_seed
 

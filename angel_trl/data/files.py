@@ -4,6 +4,8 @@ that a killed run never leaves a half-written artefact (a file, or a saved datas
 from __future__ import annotations
 
 import codecs
+import ctypes
+import errno
 import json
 import os
 import shutil
@@ -13,10 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from angel_trl.errors import InputFormatError
+from angel_trl.errors import InputFormatError, OutputDirBusyError
 
 # Files written by Dataset.save_to_disk / DatasetDict.save_to_disk: a directory holding one may be replaced.
 _DATASET_MARKERS = ("state.json", "dataset_info.json", "dataset_dict.json")
+# The lock file of an output directory (hidden: Hub pushes skip dot files).
+LOCK_FILE = ".angel-trl.lock"
+# Output directories this process has locked, with how many times: nested use is no conflict.
+_held_locks: dict[Path, int] = {}
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
@@ -118,8 +124,7 @@ def atomic_save_dataset(dataset, path: str | Path) -> None:
     refused rather than deleted.
     """
     path = Path(path)
-    if path.exists() and not _replaceable_dataset_dir(path):
-        raise FileExistsError(f"{path}: exists and is not a saved dataset; refusing to replace it")
+    check_replaceable_dataset(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_sibling(path)
     old = None
@@ -142,6 +147,150 @@ def atomic_save_dataset(dataset, path: str | Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def check_replaceable_dataset(path: str | Path) -> None:
+    """Refuse to let a saved dataset replace ``path`` when it exists and is not one (nor an empty directory)."""
+    path = Path(path)
+    if path.exists() and not _replaceable_dataset_dir(path):
+        raise FileExistsError(f"{path}: exists and is not a saved dataset; refusing to replace it")
+
+
 def _replaceable_dataset_dir(path: Path) -> bool:
     """An empty directory or one written by ``save_to_disk``."""
     return path.is_dir() and (not any(path.iterdir()) or any((path / m).exists() for m in _DATASET_MARKERS))
+
+
+# ---------------------------------------------------------------------------------------- output directories
+@contextmanager
+def exclusive_output_dir(path: str | Path) -> Iterator[Path]:
+    """Hold ``path`` (created if missing) as this process's output directory, or fail at once.
+
+    An ``fcntl.flock`` on ``path/.angel-trl.lock``, non-blocking: a second run writing into the same
+    directory raises :class:`~angel_trl.errors.OutputDirBusyError` before doing any work, instead of
+    both finishing and one silently overwriting the other. The OS drops the lock when the process
+    dies, so a killed run leaves no stale lock. Re-entrant within one process. The lock file stays
+    (deleting it would let a waiting run lock a file no one else sees).
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    key = path.resolve()
+    if key in _held_locks:
+        _held_locks[key] += 1
+        try:
+            yield path
+        finally:
+            _held_locks[key] -= 1
+        return
+    import fcntl  # POSIX only: imported here so that the readers above work anywhere
+
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputDirBusyError(path) from None
+        _held_locks[key] = 1
+        try:
+            yield path
+        finally:
+            del _held_locks[key]
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextmanager
+def replaced_dir(path: str | Path, rewritten: Iterable[str]) -> Iterator[Path]:
+    """Build the next content of directory ``path`` in a temporary sibling that then replaces it in one step.
+
+    The sibling starts with hard links to (copies, across file systems) every entry of ``path`` but the
+    ``rewritten`` names; the body writes those names into the yielded directory. On success the two
+    directories are swapped at once (Linux ``renameat2(RENAME_EXCHANGE)``), so ``path`` always holds the
+    complete old or the complete new content; the old one is then deleted. On an error the sibling is
+    removed and ``path`` is untouched. The lock file is carried over like any entry (a hard link: the
+    same file, so a held :func:`exclusive_output_dir` lock still holds). Where the swap is not available,
+    the old directory is moved aside first and a kill between the two renames leaves it in
+    ``.NAME.*.tmp`` beside a missing ``path``, as with :func:`atomic_save_dataset`.
+    The body must not write into carried entries in place: they are shared with the old directory.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_sibling(path)
+    try:
+        tmp.mkdir()
+        if path.is_dir():
+            _carry_entries(path, tmp, set(rewritten))
+        yield tmp
+        _swap_in(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the new content on an error, the old one after a swap
+
+
+def _carry_entries(src: Path, dst: Path, skipped: set[str]) -> None:
+    for entry in src.iterdir():
+        if entry.name in skipped:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, dst / entry.name, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry, dst / entry.name)
+
+
+def _link_or_copy(src: str | Path, dst: str | Path) -> None:
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _swap_in(new: Path, path: Path) -> None:
+    """Put directory ``new`` at ``path``; the old ``path`` (if any) ends at ``new``'s name."""
+    if not path.exists():
+        os.replace(new, path)
+        return
+    if _exchange(new, path):
+        return
+    moved = _temporary_sibling(path)
+    os.replace(path, moved)
+    try:
+        os.replace(new, path)
+    except BaseException:
+        os.replace(moved, path)  # put the old directory back
+        raise
+    os.replace(moved, new)  # deleted by the caller with the rest
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2``); False where the system cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # a file system or kernel without it
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+# ---------------------------------------------------------------------------------------- permissions
+def usual_permissions(directory: str | Path) -> None:
+    """Give the 0600 files directly in ``directory`` the mode a plain ``open`` gives (0644 under umask 022).
+
+    safetensors (0.8) writes weights through a private temporary file and keeps its 0600: on a shared
+    cluster other users and jobs could not read the model. Files with any other mode are left alone."""
+    mode = 0o666 & ~_umask()
+    for path in Path(directory).iterdir():
+        if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o777 == 0o600 != mode:
+            path.chmod(mode)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it: set it and put it back
+    os.umask(mask)
+    return mask

@@ -24,6 +24,13 @@ def train_pretrain(data_args: DataArguments, model_args: ModelArguments, corpus_
     linker in ``config.output_dir`` that stage 1 (``model_name_or_path``) or stage 2
     (``stage1_model``) starts from. Dev/test files, if set, give zero-shot scores; a train file only
     splits them into seen / unseen mentions."""
+    from angel_trl.training.finish import locked_output_dir
+
+    with locked_output_dir(config):
+        return _train_pretrain(data_args, model_args, corpus_config, config)
+
+
+def _train_pretrain(data_args: DataArguments, model_args: ModelArguments, corpus_config: PretrainCorpusConfig, config: Stage1Config) -> dict:
     from accelerate import PartialState
 
     from angel_trl.training.stage1 import train_stage1

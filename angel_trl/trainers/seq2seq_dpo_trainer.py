@@ -27,6 +27,8 @@ from transformers import Trainer
 from angel_trl.trainers.collators import PromptedSeq2SeqCollator
 from angel_trl.text.tokenization import SequenceEncoder
 from angel_trl.trainers.linking_eval import LinkingEvalMixin, LinkingEvaluator
+from angel_trl.trainers.permissions import UsualPermissionsMixin
+from angel_trl.trainers.run_loss import WholeRunLossMixin
 from angel_trl.trainers.seq2seq_dpo_config import Seq2SeqDPOConfig
 
 logger = logging.getLogger(__name__)
@@ -155,7 +157,7 @@ def dpo_losses(
     return loss
 
 
-class Seq2SeqDPOTrainer(LinkingEvalMixin, Trainer):
+class Seq2SeqDPOTrainer(UsualPermissionsMixin, WholeRunLossMixin, LinkingEvalMixin, Trainer):
     """DPO on (prompt, decoder_prompt, chosen, rejected) pairs for encoder-decoder models.
 
     The reference is ``ref_model`` (a frozen copy of the policy when None), or, with

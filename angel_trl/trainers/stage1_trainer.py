@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from transformers import Seq2SeqTrainer
 
 from angel_trl.trainers.linking_eval import LinkingEvalMixin, LinkingEvaluator
+from angel_trl.trainers.permissions import UsualPermissionsMixin
+from angel_trl.trainers.run_loss import WholeRunLossMixin
 
 
 def token_mean_loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None) -> torch.Tensor:
@@ -25,7 +27,7 @@ def token_mean_loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Ten
     return total / count
 
 
-class Stage1Trainer(LinkingEvalMixin, Seq2SeqTrainer):
+class Stage1Trainer(UsualPermissionsMixin, WholeRunLossMixin, LinkingEvalMixin, Seq2SeqTrainer):
     """Positive-only training (``PromptedSeq2SeqCollator`` rows) with a token-mean loss that is the
     same for any number of processes (:func:`token_mean_loss`); see :class:`LinkingEvalMixin`."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from accelerate import PartialState
@@ -10,7 +12,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from angel_trl.data.corpus import Corpus
 from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking
-from angel_trl.data.files import atomic_write_text, write_json, write_jsonl
+from angel_trl.data.files import atomic_write_text, exclusive_output_dir, write_json, write_jsonl
 from angel_trl.data.kb import KnowledgeBase
 from angel_trl.linking.linker import EntityLinker
 from angel_trl.training.lora import save_adapter_and_merge
@@ -53,6 +55,18 @@ def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: di
     if trainer.is_world_process_zero():
         write_json(output_dir / results_file, summary)
     return summary
+
+
+@contextmanager
+def locked_output_dir(args) -> Iterator[None]:
+    """Hold the run's ``args.output_dir`` (TrainingArguments) on the main process, which writes it.
+
+    A second run into the same directory then fails at once (:class:`~angel_trl.errors.OutputDirBusyError`)
+    instead of both writing checkpoints and results over each other. Only rank 0 locks: under
+    ``accelerate launch`` the other processes of the run share its directory (and, on several
+    nodes, its file system)."""
+    with exclusive_output_dir(args.output_dir) if args.process_index == 0 else nullcontext():
+        yield
 
 
 def resume_arg(value: str | bool | None) -> str | bool | None:

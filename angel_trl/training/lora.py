@@ -15,6 +15,8 @@ from pathlib import Path
 from accelerate.utils import is_peft_model
 from peft import LoraConfig, get_peft_model
 
+from angel_trl.data.files import usual_permissions
+
 logger = logging.getLogger(__name__)
 
 ADAPTER_DIR = "adapter"
@@ -83,5 +85,6 @@ def save_adapter_and_merge(model, tokenizer, output_dir: str | Path):
     adapter_dir = Path(output_dir) / ADAPTER_DIR
     model.save_pretrained(str(adapter_dir))
     tokenizer.save_pretrained(str(adapter_dir))
+    usual_permissions(adapter_dir)  # the adapter's safetensors file comes out 0600
     # merge_and_unload folds the adapters into the base weights in place: no second copy of the model.
     return model.merge_and_unload()

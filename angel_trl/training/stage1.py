@@ -18,7 +18,7 @@ from angel_trl.linking.linker import EntityLinker, LinkerConfig
 from angel_trl.training.modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer, warm_start
 from angel_trl.data.names import NameTable
 from angel_trl.training.lora import LoraArguments, apply_lora
-from angel_trl.training.finish import resume_arg, resumed_checkpoint, score_and_save
+from angel_trl.training.finish import locked_output_dir, resume_arg, resumed_checkpoint, score_and_save
 from angel_trl.text.tfidf import TfidfNameMatcher
 from angel_trl.text.tokenization import SequenceEncoder
 from angel_trl.trainers import LinkingEvaluator, Stage1Config, Stage1Trainer
@@ -88,6 +88,14 @@ def train_stage1(
     ``callbacks`` go to the Trainer. ``config.resume_from_checkpoint`` (a path, or ``true``/``last``)
     resumes an interrupted run.
     """
+    with locked_output_dir(config):
+        return _train_stage1(data_args, model_args, config, train_corpus, rows, callbacks)
+
+
+def _train_stage1(
+    data_args: DataArguments, model_args: ModelArguments, config: Stage1Config, train_corpus: Corpus | None = None, rows: Stage1Rows | None = None,
+    callbacks: list[TrainerCallback] | None = None,
+) -> dict:
     set_seed(config.seed)
     kb = data_args.load_kb()
     train, dev, test = (data_args.load_split(s) for s in ("train", "dev", "test"))

@@ -14,7 +14,7 @@ from angel_trl.evaluation import TrainingSeen
 from angel_trl.linking.linker import EntityLinker, resolve_linker_dir
 from angel_trl.training.modeling import load_pretrained
 from angel_trl.training.lora import LoraArguments, apply_lora
-from angel_trl.training.finish import resume_arg, score_and_save
+from angel_trl.training.finish import locked_output_dir, resume_arg, score_and_save
 from angel_trl.trainers import LinkingEvaluator, Seq2SeqDPOConfig, Seq2SeqDPOTrainer
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,11 @@ def train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config:
 
     ``callbacks`` go to the Trainer. ``config.resume_from_checkpoint`` (a path, or ``true``/``last``)
     resumes an interrupted run."""
+    with locked_output_dir(config):
+        return _train_stage2(data_args, stage2_args, config, callbacks)
+
+
+def _train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config: Seq2SeqDPOConfig, callbacks: list[TrainerCallback] | None = None) -> dict:
     set_seed(config.seed)
     # A Hub id is downloaded once: policy and reference then load the same snapshot.
     stage1_dir = resolve_linker_dir(stage2_args.stage1_model)

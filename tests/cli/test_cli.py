@@ -422,3 +422,17 @@ def test_a_damaged_linker_is_one_line_naming_the_file(capsys, model_dir, tmp_pat
 
     with pytest.raises(InputFormatError, match=problem.replace("(", r"\(").replace(")", r"\)")):
         EntityLinker.from_pretrained(copy)
+
+
+def test_mine_into_a_directory_another_run_holds_fails_at_once(capsys, model_dir, toy_dir, tmp_path):
+    from tests.data.test_files import hold_lock
+
+    out_dir = tmp_path / "pairs"
+    holder = hold_lock(out_dir)
+    try:
+        rc, err = rc_and_stderr(capsys, "mine", model_dir, "--corpus", toy_dir / "train.jsonl", "--output-dir", out_dir)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert_user_error(rc, err, str(out_dir), "another run is writing")
+    assert sorted(p.name for p in out_dir.iterdir()) == [".angel-trl.lock"]  # nothing mined, nothing written

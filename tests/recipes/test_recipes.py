@@ -66,6 +66,23 @@ def test_mine_then_stage2_recipes(trained_toy, toy_dir, tmp_path):
         assert (out / f).exists(), f
 
 
+def test_mine_recipe_into_a_directory_another_run_holds_fails_at_once(trained_toy, toy_dir, tmp_path):
+    from tests.data.test_files import hold_lock
+
+    model_dir, _ = trained_toy
+    pairs = tmp_path / "pairs"
+    holder = hold_lock(pairs)
+    try:
+        cmd = [sys.executable, "recipes/mine.py", "--model_dir", str(model_dir), "--output_dir", str(pairs), "--kb_path", str(toy_dir / "kb.jsonl"), "--train_file", str(toy_dir / "train.jsonl"), "--splits", "train"]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"recipes/mine.py: error: {pairs}: another run is writing" in done.stderr.strip().splitlines()[-1]
+    assert not (pairs / "mining_summary.json").exists()
+
+
 @pytest.mark.slow
 def test_two_process_mining_gives_the_same_pairs(trained_toy, toy_dir, tmp_path):
     """Two CPU processes (DDP over gloo) split the mentions and gather them back in order.

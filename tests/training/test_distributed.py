@@ -252,6 +252,38 @@ def test_a_resumed_model_from_scratch_takes_the_checkpoints_tokenizer(tmp_path):
     assert resumed_checkpoint(None, str(tmp_path)) is None and resumed_checkpoint("true", str(tmp_path / "absent")) is None
 
 
+def test_a_resumed_run_reports_the_train_loss_of_the_whole_run(toy_dir, tmp_path):
+    """Checkpoints between logging steps (save 3, log 2): the unlogged steps still count."""
+    from angel_trl.training.stage1 import ModelArguments, train_stage1
+    from angel_trl.trainers import Stage1Config
+
+    data = DataArguments(kb_path=str(toy_dir / "kb.jsonl"), train_file=str(toy_dir / "train.jsonl"))
+    run = {**STAGE1, "max_steps": 6, "save_steps": 3, "logging_steps": 2, "eval_strategy": "no"}
+    whole = train_stage1(data, ModelArguments(), Stage1Config(output_dir=str(tmp_path / "whole"), **run))
+    with pytest.raises(SimulatedKill):
+        train_stage1(data, ModelArguments(), Stage1Config(output_dir=str(tmp_path / "resumed"), **run), callbacks=[KillAfterCheckpoint(3)])
+    resumed = train_stage1(data, ModelArguments(), Stage1Config(output_dir=str(tmp_path / "resumed"), resume_from_checkpoint="true", **run))
+    assert resumed["train"]["train_loss"] == pytest.approx(whole["train"]["train_loss"], rel=1e-6)
+    saved = json.loads((tmp_path / "resumed" / "stage1_results.json").read_text())
+    assert saved["train"]["train_loss"] == resumed["train"]["train_loss"]
+
+
+def test_a_training_run_into_a_directory_another_run_holds_fails_at_once(toy_dir, tmp_path):
+    from angel_trl.errors import OutputDirBusyError
+    from angel_trl.training.stage1 import ModelArguments, train_stage1
+    from angel_trl.trainers import Stage1Config
+    from tests.data.test_files import hold_lock
+
+    holder = hold_lock(tmp_path)
+    try:
+        with pytest.raises(OutputDirBusyError, match="another run is writing"):
+            train_stage1(toy_data(toy_dir), ModelArguments(), Stage1Config(output_dir=str(tmp_path), **STAGE1))
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".angel-trl.lock"]  # nothing trained, nothing written
+
+
 @pytest.mark.slow
 def test_stage1_resumed_after_a_kill_gives_the_uninterrupted_result(stage1_reference, toy_dir, tmp_path):
     from angel_trl.training.stage1 import ModelArguments, train_stage1
@@ -267,6 +299,7 @@ def test_stage1_resumed_after_a_kill_gives_the_uninterrupted_result(stage1_refer
     assert max_weight_difference(ref_dir, tmp_path) <= 1e-6
     assert resumed["dev"] == ref["dev"] and resumed["test"] == ref["test"]
     assert eval_history(tmp_path / "checkpoint-24") == eval_history(ref_dir / "checkpoint-24")
+    assert resumed["train"]["train_loss"] == pytest.approx(ref["train"]["train_loss"], rel=1e-6)  # the whole run's, not steps 13-24's
 
 
 @pytest.mark.slow
@@ -349,6 +382,7 @@ def test_stage2_resumed_after_a_kill_gives_the_uninterrupted_result(stage2_refer
     assert max_weight_difference(ref_dir, tmp_path) <= 1e-6
     assert resumed["dev"] == ref["dev"] and resumed["test"] == ref["test"]
     assert eval_history(tmp_path / "checkpoint-4") == eval_history(ref_dir / "checkpoint-4")
+    assert resumed["train"]["train_loss"] == pytest.approx(ref["train"]["train_loss"], rel=1e-6)
 
 
 @pytest.mark.slow
