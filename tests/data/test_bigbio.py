@@ -185,3 +185,45 @@ def test_split_source():
     assert split_source("bigbio/ncbi_disease:ncbi_disease_bigbio_kb:test") == ("bigbio/ncbi_disease", "ncbi_disease_bigbio_kb", "test")
     assert split_source("bigbio/ncbi_disease") == ("bigbio/ncbi_disease", None, None)
     assert split_source("/data/x:y/z") == ("/data/x:y/z", None, None)
+
+
+@pytest.fixture()
+def hub(tmp_path, monkeypatch):
+    """The local Hub stand-in (tests/hub_stub.py) with huggingface_hub and datasets pointed at it
+    (their constants patched, as tests/test_hub.py does: both read the environment when imported)."""
+    import datasets.config
+    import huggingface_hub.constants as hf_constants
+
+    from tests.hub_stub import HubStub
+
+    with HubStub() as stub:
+        for key, value in {"HF_ENDPOINT": stub.endpoint, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0"}.items():
+            monkeypatch.setenv(key, value)
+        for name, value in {
+            "ENDPOINT": stub.endpoint, "HUGGINGFACE_CO_URL_TEMPLATE": stub.endpoint + "/{repo_id}/resolve/{revision}/{filename}",
+            "HF_HUB_DISABLE_XET": True, "HF_HUB_DISABLE_TELEMETRY": True, "HF_HUB_OFFLINE": False, "HF_HUB_CACHE": str(tmp_path / "hub"),
+        }.items():
+            monkeypatch.setattr(hf_constants, name, value)
+        for name, value in {
+            "HF_ENDPOINT": stub.endpoint, "HUB_DATASETS_URL": stub.endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}",
+            "HF_HUB_OFFLINE": False, "HF_DATASETS_CACHE": tmp_path / "datasets",
+        }.items():
+            monkeypatch.setattr(datasets.config, name, value)
+        yield stub
+        assert not stub.unhandled, f"calls the stub does not serve: {stub.unhandled}"
+
+
+def test_bigbio_from_a_hub_id(hub, pubtator_corpus):
+    ds = Dataset.from_list(bigbio_rows())
+    DatasetDict({"train": ds, "test": ds}).push_to_hub("tester/bigbio-toy", config_name="toy_bigbio_kb", token="hf_stub_token")
+    _same(load_corpus("tester/bigbio-toy:toy_bigbio_kb:test", "bigbio"), pubtator_corpus)
+    # offline, the datasets cache answers
+    import datasets.config
+    import huggingface_hub.constants as hf_constants
+
+    requests = len(hub.requests)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+        mp.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+        _same(read_bigbio("tester/bigbio-toy:toy_bigbio_kb:test"), pubtator_corpus)
+    assert len(hub.requests) == requests
