@@ -91,12 +91,18 @@ def dataset_rows(spec: str) -> Iterator[dict]:
     naming ``spec``; our own checks of the rows are the caller's.
     """
     source, config, split = split_source(spec)
+    local = Path(source).expanduser().exists()
     try:
         rows = iter(_pick_split(_open(source, config), split, spec))
-    except (InputFormatError, FileNotFoundError):
+    except InputFormatError:
         raise
+    except FileNotFoundError as e:  # datasets' DatasetNotFoundError is one
+        if local or _looks_local(source):
+            raise
+        raise FileNotFoundError(f"{spec}: no such local file or folder, nor a Hub dataset: {e}") from e
     except Exception as e:  # noqa: BLE001 - datasets / pyarrow raise many types for one cause: unreadable data
-        raise InputFormatError(spec, None, f"cannot read as a dataset ({type(e).__name__}: {e})") from e
+        where = "" if local else "no such local file or folder; as a Hub dataset id: "
+        raise InputFormatError(spec, None, f"{where}cannot read as a dataset ({type(e).__name__}: {e})") from e
     while True:
         try:
             row = next(rows)

@@ -227,3 +227,5 @@ def test_bigbio_from_a_hub_id(hub, pubtator_corpus):
         mp.setattr(hf_constants, "HF_HUB_OFFLINE", True)
         _same(read_bigbio("tester/bigbio-toy:toy_bigbio_kb:test"), pubtator_corpus)
     assert len(hub.requests) == requests
+    with pytest.raises(FileNotFoundError, match="tester/absent:test: no such local file or folder, nor a Hub dataset: Dataset 'tester/absent' doesn't exist"):
+        read_bigbio("tester/absent:test")
