@@ -64,13 +64,17 @@ class DataArguments:
         metadata={"help": "The folder `{data_dir}` stands for when $ANGEL_TRL_DATA is unset (the repo's configs: ../shared/data, "
                   "relative to the repo root they run from)."},
     )
-    kb_format: str = field(default="jsonl", metadata={"help": "KB format: jsonl, medic or mesh."})
+    kb_format: str = field(default="jsonl", metadata={"help": "KB format: jsonl, medic, mesh, obo (an OBO ontology) or hf (a datasets source, one concept a row)."})
     kb_supplementary_path: str | None = field(default=None, metadata={"help": "MeSH supplementary-records TSV (kb_format=mesh)."})
     mesh_tree_prefixes: list[str] | None = field(default=None, metadata={"help": "Keep MeSH descriptors whose tree numbers start so, e.g. D for chemicals."})
     train_file: str | None = field(default=None, metadata={"help": "Training corpus."})
     dev_file: str | None = field(default=None, metadata={"help": "Development corpus (model selection)."})
     test_file: str | None = field(default=None, metadata={"help": "Test corpus."})
-    corpus_format: str = field(default="jsonl", metadata={"help": "Corpus format: jsonl or pubtator."})
+    corpus_format: str = field(
+        default="jsonl",
+        metadata={"help": "Corpus format: jsonl, pubtator or bigbio (a datasets source in the BigBIO kb schema: a save_to_disk or data "
+                  "folder, a data file or a Hub id, with :SPLIT when it has several, e.g. bigbio/ncbi_disease:ncbi_disease_bigbio_kb:test)."},
+    )
     entity_types: list[str] | None = field(default=None, metadata={"help": "Mention types to keep, e.g. Disease (BC5CDR); all when unset."})
     zero_shot: bool = field(
         default=False,

@@ -1,6 +1,7 @@
 """Annotated corpora: documents with mention offsets and gold concept ids.
 
-Readers: PubTator (NCBI-disease, BC5CDR) and our own JSONL, one document per line::
+Readers: PubTator (NCBI-disease, BC5CDR), BigBIO-schema ``datasets`` (:mod:`angel_trl.data.bigbio`)
+and our own JSONL, one document per line::
 
     {"id": "doc1", "text": "...", "mentions": [{"start": 4, "end": 12, "text": "...",
      "type": "Disease", "ids": ["D003920"], "composite": false}]}
@@ -298,13 +299,18 @@ def read_corpus_jsonl(path: str | Path, entity_types: Sequence[str] | None = Non
     return _finish(docs, path, counts, types, other_types)
 
 
-CORPUS_FORMATS = ("jsonl", "pubtator")
+CORPUS_FORMATS = ("jsonl", "pubtator", "bigbio")
 
 
 def load_corpus(path: str | Path, corpus_format: str = "jsonl", entity_types: Sequence[str] | None = None) -> Corpus:
-    """Read a corpus in one of :data:`CORPUS_FORMATS`."""
+    """Read a corpus in one of :data:`CORPUS_FORMATS`; for ``bigbio``, ``path`` is a ``datasets``
+    source (a folder, a data file or a Hub id, ``:SPLIT`` after it: :mod:`angel_trl.data.bigbio`)."""
     if corpus_format == "jsonl":
         return read_corpus_jsonl(path, entity_types)
     if corpus_format == "pubtator":
         return read_pubtator(path, entity_types)
+    if corpus_format == "bigbio":
+        from angel_trl.data.bigbio import read_bigbio  # it imports this module
+
+        return read_bigbio(str(path), entity_types)
     raise ValueError(f"unknown corpus format {corpus_format!r}; expected one of {CORPUS_FORMATS}")

@@ -1,4 +1,5 @@
-"""Knowledge bases: concept id -> names, name -> concept ids, and readers for MEDIC, MeSH and JSONL.
+"""Knowledge bases: concept id -> names, name -> concept ids, and readers for MEDIC, MeSH and JSONL
+(OBO ontologies: :mod:`angel_trl.data.obo`; ``datasets`` tables: :mod:`angel_trl.data.hf_datasets`).
 
 Our JSONL format has one concept per line::
 
@@ -296,7 +297,7 @@ def read_kb_jsonl(path: str | Path) -> KnowledgeBase:
     return _finish(concepts, path, counts)
 
 
-KB_FORMATS = ("jsonl", "medic", "mesh")
+KB_FORMATS = ("jsonl", "medic", "mesh", "obo", "hf")
 
 
 def load_kb(
@@ -305,11 +306,22 @@ def load_kb(
     supplementary_path: str | Path | None = None,
     mesh_tree_prefixes: Iterable[str] | None = None,
 ) -> KnowledgeBase:
-    """Read a KB in one of :data:`KB_FORMATS`."""
+    """Read a KB in one of :data:`KB_FORMATS`: ``obo`` an OBO ontology (:func:`angel_trl.data.obo.read_obo`,
+    EXACT and RELATED synonyms), ``hf`` a ``datasets`` source, one concept a row
+    (:func:`angel_trl.data.hf_datasets.read_kb_dataset`)."""
     if kb_format == "jsonl":
         return read_kb_jsonl(path)
     if kb_format == "medic":
         return read_medic(path)
     if kb_format == "mesh":
         return read_mesh(path, supplementary_path, mesh_tree_prefixes)
+    # Imported here: obo imports this module, and hf_datasets is the one importing `datasets`.
+    if kb_format == "obo":
+        from angel_trl.data.obo import read_obo
+
+        return read_obo(path)
+    if kb_format == "hf":
+        from angel_trl.data.hf_datasets import read_kb_dataset
+
+        return read_kb_dataset(str(path))
     raise ValueError(f"unknown KB format {kb_format!r}; expected one of {KB_FORMATS}")

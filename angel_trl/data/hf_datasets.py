@@ -1,0 +1,160 @@
+"""Rows of a Hugging Face ``datasets`` dataset named by one string: the shared opening step of the
+BigBIO corpus reader (:mod:`angel_trl.data.bigbio`) and the ``hf`` KB reader (:func:`read_kb_dataset`).
+
+A source is ``SOURCE[:SPLIT]``, or ``HUB_ID:CONFIG:SPLIT`` for a Hub dataset with several configs
+(BigBIO's ``bigbio/ncbi_disease:ncbi_disease_bigbio_kb:test``). ``SOURCE`` is, in this order:
+
+* a ``save_to_disk`` folder (``state.json`` or ``dataset_dict.json`` in it): ``load_from_disk``;
+* a local data file (``.parquet``, ``.jsonl`` / ``.json``, ``.csv``) or a folder of them (split
+  names from the file names, as on the Hub: ``data/test-00000-of-00001.parquet``, ``test.jsonl``):
+  read with ``load_dataset(..., streaming=True)``, so nothing is copied into the ``datasets`` cache;
+* otherwise a Hub dataset id: ``load_dataset`` (cached; ``HF_DATASETS_OFFLINE=1`` reads the cache).
+
+A dataset with several splits needs ``:SPLIT``; one with a single split is read whole. ``datasets``
+is imported only when a source is opened (the CLI's ``--help`` stays free of it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from angel_trl.errors import InputFormatError
+
+_SAVED_MARKERS = ("state.json", "dataset_dict.json")
+_BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
+_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def split_source(spec: str) -> tuple[str, str | None, str | None]:
+    """``(source, config, split)`` of ``SOURCE[:SPLIT]`` / ``HUB_ID:CONFIG:SPLIT``.
+
+    An existing path is taken whole (a colon in a file name is not a split); a suffix counts as a
+    split or config only if it is a plain name (no ``/``).
+    """
+    if Path(spec).exists():
+        return spec, None, None
+    parts = spec.split(":")
+    if len(parts) >= 3 and all(_NAME.fullmatch(p) for p in parts[-2:]) and not Path(":".join(parts[:-1])).exists():
+        return ":".join(parts[:-2]), parts[-2], parts[-1]
+    if len(parts) >= 2 and _NAME.fullmatch(parts[-1]):
+        return ":".join(parts[:-1]), None, parts[-1]
+    return spec, None, None
+
+
+def _looks_local(source: str) -> bool:
+    """A path the user meant as a file or folder (never a Hub id): absolute, ``./``, ``~`` or a file suffix."""
+    return source.startswith(("/", ".", "~")) or Path(source).suffix.lower() in _BUILDERS
+
+
+def _open(source: str, config: str | None):
+    """The dataset (or dict of splits) ``source`` names; see the module docstring."""
+    import datasets
+
+    path = Path(source).expanduser()
+    if path.is_dir() and any((path / m).exists() for m in _SAVED_MARKERS):
+        return datasets.load_from_disk(str(path))
+    if path.is_file():
+        builder = _BUILDERS.get(path.suffix.lower())
+        if builder is None:
+            raise InputFormatError(source, None, f"unknown data file type {path.suffix!r}; expected one of {', '.join(sorted(_BUILDERS))} or a folder")
+        return datasets.load_dataset(builder, data_files=str(path), streaming=True)
+    if path.is_dir():
+        return datasets.load_dataset(str(path), streaming=True)
+    if _looks_local(source):
+        raise FileNotFoundError(f"{source}: no such file or dataset folder")
+    return datasets.load_dataset(source, config)
+
+
+def _pick_split(dataset, split: str | None, spec: str):
+    """The one split to read: ``split`` if given, else the only one there is."""
+    if not isinstance(dataset, dict):  # a Dataset / IterableDataset; (Iterable)DatasetDict is a dict of splits
+        if split is not None:
+            raise InputFormatError(spec, None, f"a dataset without splits; drop ':{split}'")
+        return dataset
+    splits = list(dataset.keys())
+    if split is None:
+        if len(splits) == 1:
+            return dataset[splits[0]]
+        raise InputFormatError(spec, None, f"the dataset has splits {', '.join(splits)}: name one as SOURCE:SPLIT")
+    if split not in splits:
+        raise InputFormatError(spec, None, f"no split {split!r}; the dataset has {', '.join(splits)}")
+    return dataset[split]
+
+
+def dataset_rows(spec: str) -> Iterator[dict]:
+    """The rows (dicts) of the dataset ``spec`` names, in order.
+
+    A file ``datasets`` cannot parse (bad JSON, unreadable parquet) is an :class:`InputFormatError`
+    naming ``spec``; our own checks of the rows are the caller's.
+    """
+    source, config, split = split_source(spec)
+    local = Path(source).expanduser().exists()
+    try:
+        rows = iter(_pick_split(_open(source, config), split, spec))
+    except InputFormatError:
+        raise
+    except FileNotFoundError as e:  # datasets' DatasetNotFoundError is one
+        if local or _looks_local(source):
+            raise
+        raise FileNotFoundError(f"{spec}: no such local file or folder, nor a Hub dataset: {e}") from e
+    except Exception as e:  # noqa: BLE001 - datasets / pyarrow raise many types for one cause: unreadable data
+        where = "" if local else "no such local file or folder; as a Hub dataset id: "
+        raise InputFormatError(spec, None, f"{where}cannot read as a dataset ({type(e).__name__}: {e})") from e
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as e:  # noqa: BLE001 - a streamed file fails while it is read
+            raise InputFormatError(spec, None, f"cannot read as a dataset ({type(e).__name__}: {e})") from e
+        yield row
+
+
+def _string_list(row: dict, key: str, spec: str, index: int) -> list[str]:
+    """``row[key]`` as a list of strings (missing or null: empty)."""
+    value = row.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputFormatError(spec, index, f"row {index}: {key!r} must be a list of strings")
+    return value
+
+
+def _concept(row: dict, spec: str, index: int, counts: Counter):
+    """The :class:`Concept` of one KB row: ``id``, ``names`` or ``name`` + ``synonyms``, optional
+    ``alt_ids`` and ``definition``."""
+    from angel_trl.data.kb import Concept, _clean_names, _ids, normalize_concept_id
+
+    raw_id = row.get("id")
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        raw_id = str(raw_id)
+    cid = normalize_concept_id(raw_id) if isinstance(raw_id, str) else ""
+    if not cid:
+        raise InputFormatError(spec, index, f"row {index}: needs a non-empty string 'id'")
+    if row.get("names") is not None:
+        raw_names = _string_list(row, "names", spec, index)
+    elif isinstance(row.get("name"), str):
+        raw_names = [row["name"], *_string_list(row, "synonyms", spec, index)]
+    else:
+        raise InputFormatError(spec, index, f"row {index} ({cid}): needs 'names' (a list of strings) or a string 'name' (with optional 'synonyms')")
+    names = _clean_names(raw_names, counts)
+    if not names:
+        raise InputFormatError(spec, index, f"row {index} ({cid}): no non-empty name")
+    definition = row.get("definition")
+    if definition is not None and not isinstance(definition, str):
+        raise InputFormatError(spec, index, f"row {index} ({cid}): 'definition' must be a string")
+    return Concept(cid, names, _ids(_string_list(row, "alt_ids", spec, index)), definition or None)
+
+
+def read_kb_dataset(spec: str):
+    """A :class:`~angel_trl.data.kb.KnowledgeBase` from a ``datasets`` dataset (``kb_format: hf``),
+    one concept a row: ``id``, ``names`` (preferred first) or ``name`` + ``synonyms``, optional
+    ``alt_ids`` and ``definition``. Errors name the row (0-based, as ``dataset[i]``)."""
+    from angel_trl.data.kb import _finish
+
+    counts: Counter = Counter()
+    concepts = [_concept(row, spec, i, counts) for i, row in enumerate(dataset_rows(spec))]
+    return _finish(concepts, spec, counts)

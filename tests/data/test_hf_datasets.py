@@ -1,0 +1,59 @@
+"""KBs from `datasets` tables (kb_format: hf): `names` or `name` + `synonyms`, alt ids, definitions,
+from a saved dataset, a parquet file or a JSONL file; bad rows named."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from datasets import Dataset
+
+from angel_trl.data.hf_datasets import read_kb_dataset
+from angel_trl.data.kb import load_kb
+from angel_trl.errors import InputFormatError
+
+NAMES_ROWS = [
+    {"id": "MESH:D003920", "names": ["Diabetes Mellitus", "DM", " "], "alt_ids": ["OMIM:222100"], "definition": "A metabolic disease."},
+    {"id": "D001", "names": ["Lung cancer"], "alt_ids": [], "definition": None},
+]
+NAME_SYNONYM_ROWS = [
+    {"id": "HP:0001250", "name": "Seizure", "synonyms": ["Seizures", "Seizure"]},
+    {"id": "HP:0000002", "name": "Abnormality of body height", "synonyms": None},
+]
+
+
+def test_hf_kb_from_saved_parquet_and_jsonl(tmp_path):
+    ds = Dataset.from_list(NAMES_ROWS)
+    ds.save_to_disk(str(tmp_path / "saved"))
+    ds.to_parquet(str(tmp_path / "kb.parquet"))
+    (tmp_path / "kb.jsonl").write_text("".join(json.dumps(r) + "\n" for r in NAMES_ROWS))
+    for source in (tmp_path / "saved", tmp_path / "kb.parquet", tmp_path / "kb.jsonl"):
+        kb = load_kb(source, "hf")
+        assert kb.names("D003920") == ["Diabetes Mellitus", "DM"] and kb.canonical_id("OMIM:222100") == "D003920"
+        assert kb.concepts["D003920"].definition == "A metabolic disease." and kb.concepts["D001"].definition is None
+        assert kb.stats()["empty_names_skipped"] == 1
+
+
+def test_hf_kb_name_and_synonyms(tmp_path):
+    Dataset.from_list(NAME_SYNONYM_ROWS).save_to_disk(str(tmp_path / "saved"))
+    kb = read_kb_dataset(str(tmp_path / "saved"))
+    assert kb.names("HP:0001250") == ["Seizure", "Seizures"] and kb.names("HP:0000002") == ["Abnormality of body height"]
+
+
+@pytest.mark.parametrize(
+    "row, problem",
+    [
+        ({"names": ["x"]}, r"kb.jsonl:1: row 1: needs a non-empty string 'id'"),
+        ({"id": "A1"}, r"row 1 \(A1\): needs 'names' \(a list of strings\) or a string 'name'"),
+        ({"id": "A1", "names": "x"}, r"row 1: 'names' must be a list of strings"),
+        ({"id": "A1", "names": [" "]}, r"row 1 \(A1\): no non-empty name"),
+        ({"id": "A1", "names": ["x"], "alt_ids": [1]}, r"row 1: 'alt_ids' must be a list of strings"),
+        ({"id": "A1", "names": ["x"], "definition": 3}, r"row 1 \(A1\): 'definition' must be a string"),
+    ],
+)
+def test_hf_kb_bad_rows(tmp_path, row, problem):
+    f = tmp_path / "kb.jsonl"
+    # A good row first: the error names the bad one by its index.
+    f.write_text(json.dumps({"id": "A0", "names": ["y"]}) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(InputFormatError, match=problem):
+        read_kb_dataset(str(f))
