@@ -43,7 +43,7 @@ def add_command(subparsers: Subparsers, name: str, summary: str, description: st
 def add_kb_options(p: argparse.ArgumentParser, required: bool, kb_help: str) -> None:
     """``--kb`` and how to read it (read by :func:`angel_trl.cli.common.kb_from_args`)."""
     p.add_argument("--kb", required=required, metavar="FILE", help=kb_help)
-    p.add_argument("--kb-format", choices=KB_FORMATS, default="jsonl", help="KB file format (default: %(default)s; medic = CTD MEDIC, mesh = MeSH descriptor TSV).")
+    p.add_argument("--kb-format", choices=KB_FORMATS, default="jsonl", help="KB file format (default: %(default)s; medic = CTD MEDIC, mesh = MeSH descriptor TSV, obo = an OBO ontology file, hf = a Hugging Face dataset of concepts: a save_to_disk or parquet folder, or a Hub id).")
     p.add_argument("--mesh-supplementary", metavar="FILE", help="MeSH supplementary-records TSV added to the KB (--kb-format mesh).")
     p.add_argument("--mesh-tree-prefix", action="append", metavar="PREFIX", help="Keep MeSH descriptors whose tree numbers start with PREFIX, e.g. D for chemicals (repeatable; all when unset).")
 

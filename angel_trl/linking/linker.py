@@ -501,7 +501,7 @@ class EntityLinker:
 def decoder_start_token_id(model) -> int | None:
     """The token every decoder sequence starts with (the model config's; an EncoderDecoderModel's
     own config holds it, not its decoder's)."""
-    return getattr(model.config, "decoder_start_token_id", None)
+    return getattr(getattr(model, "config", None), "decoder_start_token_id", None)
 
 
 @contextlib.contextmanager
