@@ -26,7 +26,7 @@ from angel_trl.linking.linker import BeamName, Candidate, EntityLinker, LinkingR
 from angel_trl.data.names import NameTable
 from angel_trl.text.tfidf import TfidfNameMatcher
 from angel_trl.defaults import MINING_DEFAULTS, MINING_RULES, MINING_SUMMARY, check_beams
-from angel_trl.errors import InputFormatError
+from angel_trl.errors import InputFormatError, check_choice
 from angel_trl.data.files import atomic_write_text, check_replaceable_dataset, exclusive_output_dir, replaced_dir
 
 PAIR_RULES = MINING_RULES
@@ -43,6 +43,7 @@ class MiningConfig:
     tfidf_negatives: int = field(default=MINING_DEFAULTS["tfidf_negatives"], metadata={"help": "Negatives per mention for rule=tfidf."})
 
     def __post_init__(self) -> None:
+        check_choice("rule", self.rule, MINING_RULES)  # at parse time, not after the linker loads
         check_beams(self.num_beams, self.top_k)
 
 

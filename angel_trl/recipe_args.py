@@ -71,7 +71,13 @@ def read_config_keys(path: str) -> dict[str, int]:
         raise InputFormatError(path, mark.line + 1 if mark else None, f"not valid YAML: {_one_line(problem)}") from None
     if not isinstance(node, yaml.MappingNode):
         raise InputFormatError(path, None, "not a YAML mapping of 'field: value' lines")
-    return {key.value: key.start_mark.line + 1 for key, _ in node.value}
+    keys: dict[str, int] = {}
+    for key, _ in node.value:
+        if key.value in keys:
+            # YAML keeps the last value silently: one of the two settings would be lost.
+            raise InputFormatError(path, key.start_mark.line + 1, f"{key.value!r} is set twice (also on line {keys[key.value]}); keep one")
+        keys[key.value] = key.start_mark.line + 1
+    return keys
 
 
 def check_config_keys(path: str, keys: dict[str, int], known: set[str]) -> None:

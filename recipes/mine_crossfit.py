@@ -10,13 +10,10 @@ import json
 import logging
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from angel_trl.training.crossfit import cross_fit_mine
 from angel_trl.data.arguments import DataArguments
-from angel_trl.data.files import atomic_save_dataset, write_json
-from angel_trl.defaults import MINING_SUMMARY
-from angel_trl.mining import MiningConfig
+from angel_trl.mining import MiningConfig, save_mined_pairs
 from angel_trl.training.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
 from angel_trl.training.progress import progress_on_terminal
@@ -39,8 +36,7 @@ def main() -> None:
     cf, mining, data_args, model_args, stage1 = parse_recipe_args(ARGUMENTS, sys.argv[1:])
     progress_on_terminal(stage1)
     pairs, summary = cross_fit_mine(data_args, model_args, stage1, mining, cf.folds, cf.only_folds)
-    atomic_save_dataset(pairs, Path(cf.pairs_dir) / "train")
-    write_json(Path(cf.pairs_dir) / MINING_SUMMARY, {"train": summary})
+    save_mined_pairs(cf.pairs_dir, {"train": pairs}, {"train": summary})  # pairs and summary as one unit
     print(json.dumps({k: v for k, v in summary.items() if k != "per_fold"}, indent=2))
 
 

@@ -187,3 +187,12 @@ def test_sigint_ends_a_recipe_with_one_line():
     finally:
         proc.kill()
     assert proc.returncode == 130 and err.strip().splitlines()[-1] == "stage1.py: interrupted" and "Traceback" not in err
+
+
+def test_a_key_set_twice_and_an_unknown_mining_rule_fail_at_parse_time(tmp_path, data):
+    config = write_config(tmp_path, "mine", data)
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(config.read_text() + "output_dir: elsewhere\n")
+    assert f"{twice}:{len(twice.read_text().splitlines())}: 'output_dir' is set twice (also on line {line_of(config, 'output_dir')})" in parse_error("mine", ["--config", str(twice)])
+    rule = write_config(tmp_path, "mine", data, rule="papr")
+    assert f"{rule}:{line_of(rule, 'rule')}: rule: 'papr' is not one of paper, all, official, tfidf" in parse_error("mine", ["--config", str(rule)])
