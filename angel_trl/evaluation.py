@@ -8,6 +8,7 @@ from pathlib import Path
 
 from angel_trl.data.corpus import Mention
 from angel_trl.data.files import read_jsonl_objects
+from angel_trl.metrics import linking_accuracy
 from angel_trl.data.kb import KnowledgeBase, normalize_name
 from angel_trl.linking.linker import Candidate, LinkingResult
 
@@ -32,11 +33,6 @@ class TrainingSeen:
 def seen_mention_texts(mentions: Iterable[Mention]) -> set[str]:
     """Normalised texts of training mentions: a test mention with the same text counts as *seen*."""
     return {normalize_name(m.text) for m in mentions}
-
-
-def is_correct(result: LinkingResult, gold: set[str], k: int, kb: KnowledgeBase) -> bool:
-    predicted = {kb.canonical_id(c) or c for c in result.top_ids[:k]}
-    return bool(predicted & gold)
 
 
 def candidate_rows(result: LinkingResult) -> list[dict]:
@@ -74,48 +70,33 @@ def evaluate_linking(
     """
     if len(mentions) != len(results):
         raise ValueError(f"{len(mentions)} mentions but {len(results)} results")
-    groups = ("all", "seen", "unseen", "seen_concept", "unseen_concept") if seen is not None else ("all",)
-    hits = {g: {k: 0 for k in ks} for g in groups}
-    totals = dict.fromkeys(groups, 0)
-    counts = {"nil_excluded": 0, "composite": 0, "gold_not_in_kb": 0}
-    rows = []
-    for m, r in zip(mentions, results):
-        if m.is_nil:
-            counts["nil_excluded"] += 1
-            continue
-        gold = {kb.canonical_id(g) for g in m.ids} - {None}
-        counts["composite"] += m.composite
-        counts["gold_not_in_kb"] += not gold
-        in_groups = ["all"]
-        seen_text = seen_concept = None
-        if seen is not None:
-            seen_text = normalize_name(m.text) in seen.texts
-            seen_concept = bool(gold & seen.concepts)
-            in_groups += ["seen" if seen_text else "unseen", "seen_concept" if seen_concept else "unseen_concept"]
-        correct = {k: is_correct(r, gold, k, kb) for k in ks}
-        for g in in_groups:
-            totals[g] += 1
-            for k in ks:
-                hits[g][k] += correct[k]
-        rows.append(
-            {
-                "mention_id": m.mention_id,
-                "mention": m.text,
-                "gold": list(m.ids),
-                "composite": m.composite,
-                "seen": seen_text,
-                "seen_concept": seen_concept,
-                **{f"correct@{k}": correct[k] for k in ks},
-                "predictions": candidate_rows(r),
-            }
-        )
-    metrics: dict = {"evaluated": totals["all"], **counts}
-    for g in groups:
-        prefix = "" if g == "all" else f"{g}_"
-        if g != "all":
-            metrics[f"{g}_mentions"] = totals[g]
-        for k in ks:
-            metrics[f"{prefix}acc@{k}"] = 100.0 * hits[g][k] / totals[g] if totals[g] else 0.0
+    # Gold ids as the KB's own (alternative ids mapped); one missing from the KB is kept as written:
+    # it cannot be predicted, so the mention counts as wrong, not as NIL.
+    references = [[kb.canonical_id(g) or g for g in m.ids] if not m.is_nil else [] for m in mentions]
+    predictions = [[kb.canonical_id(c) or c for c in r.top_ids] for r in results]
+    seen_text = [normalize_name(m.text) in seen.texts for m in mentions] if seen is not None else None
+    seen_concept = [bool(set(ref) & seen.concepts) for ref in references] if seen is not None else None
+    groups = None
+    if seen is not None:
+        groups = {"seen": seen_text, "unseen": [not s for s in seen_text], "seen_concept": seen_concept, "unseen_concept": [not s for s in seen_concept]}
+    scores, correct = linking_accuracy(predictions, references, ks, groups)
+    metrics: dict = {"evaluated": scores["evaluated"], "nil_excluded": scores["nil_excluded"], "composite": sum(m.composite for m in mentions if not m.is_nil)}
+    metrics["gold_not_in_kb"] = sum(not m.is_nil and all(kb.canonical_id(g) is None for g in m.ids) for m in mentions)
+    metrics.update({key: value for key, value in scores.items() if key not in ("evaluated", "nil_excluded", "composite")})
+    rows = [
+        {
+            "mention_id": m.mention_id,
+            "mention": m.text,
+            "gold": list(m.ids),
+            "composite": m.composite,
+            "seen": seen_text[i] if seen is not None else None,
+            "seen_concept": seen_concept[i] if seen is not None else None,
+            **{f"correct@{k}": correct[i][k] for k in ks},
+            "predictions": candidate_rows(r),
+        }
+        for i, (m, r) in enumerate(zip(mentions, results))
+        if not m.is_nil
+    ]
     return metrics, rows
 
 
