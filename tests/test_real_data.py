@@ -47,3 +47,26 @@ def test_ncbi_stage1_rows(medic):
     assert counts["rows_mention"] > 3 * (5145 - 167) * 0.8
     for target in rows.targets:
         assert table.index_of(target) is not None
+
+
+def test_the_generic_benchmark_gives_the_committed_ncbi_peer_numbers(tmp_path):
+    """`angel-trl benchmark` on the NCBI files (the path any user's data takes) gives the peers exactly
+    the acc@1 the preset benchmark committed in benchmarks/results/ncbi.json."""
+    import json
+    from pathlib import Path
+
+    from angel_trl.cli.app import main
+
+    d = require_shared_data()
+    ncbi = d / "ncbi-disease"
+    rc = main([
+        "benchmark", "--kb", str(d / "kb/medic/medic_06Jul2012.txt"), "--kb-format", "medic", "--corpus-format", "pubtator",
+        "--train", str(ncbi / "NCBItrainset_corpus.txt"), "--test", str(ncbi / "NCBItestset_corpus.txt"),
+        "--no-dense", "--name", "ncbi", "--results-dir", str(tmp_path),
+    ])
+    assert rc == 0
+    ours = json.loads((tmp_path / "ncbi.json").read_text())["splits"]["test"]
+    committed = json.loads((Path(__file__).resolve().parents[1] / "benchmarks/results/ncbi.json").read_text())["splits"]["test"]
+    for system in ("exact match", "TF-IDF char-3 (word-bounded)", "train dictionary + TF-IDF"):
+        for protocol, metrics in committed[system].items():
+            assert ours[system][protocol]["acc@1"] == metrics["acc@1"], (system, protocol)

@@ -17,13 +17,13 @@ import sys
 from collections.abc import Sequence
 
 from angel_trl import __version__
-from angel_trl.cli import build_trie, evaluate, kb_stats, link, mine
+from angel_trl.cli import benchmark, build_trie, evaluate, kb_stats, link, mine
 from angel_trl.cli.common import PROG, CliError
 from angel_trl.cli.options import Parser
 from angel_trl.errors import INTERRUPTED_EXIT, InputFormatError, OutputDirBusyError
 
 # In the order `angel-trl --help` lists them.
-COMMANDS = (link, evaluate, mine, build_trie, kb_stats)
+COMMANDS = (link, evaluate, mine, build_trie, kb_stats, benchmark)
 
 
 def build_parser() -> argparse.ArgumentParser:

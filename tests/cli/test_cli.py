@@ -436,3 +436,17 @@ def test_mine_into_a_directory_another_run_holds_fails_at_once(capsys, model_dir
         holder.wait(timeout=60)
     assert_user_error(rc, err, str(out_dir), "another run is writing")
     assert sorted(p.name for p in out_dir.iterdir()) == [".angel-trl.lock"]  # nothing mined, nothing written
+
+
+# ---------------------------------------------------------------------------------------- benchmark
+def test_benchmark_runs_every_peer_and_the_model_on_any_files(capsys, model_dir, toy_dir, tmp_path):
+    rc, out, err = run(capsys, "benchmark", "--kb", toy_dir / "kb.jsonl", "--train", toy_dir / "train.jsonl", "--test", toy_dir / "train.jsonl",
+                       "--model", f"toy={model_dir}", "--no-dense", "--name", "toy", "--results-dir", tmp_path)
+    assert rc == 0, err
+    report = json.loads((tmp_path / "toy.json").read_text())
+    systems = report["splits"]["test"]
+    assert {"exact match", "TF-IDF char-3 (word-bounded)", "train dictionary + TF-IDF", "toy", "toy + exact match first"} <= set(systems)
+    assert set(systems["toy"]) == {"KB", "KB + train"} and systems["toy"]["KB"]["evaluated"] == 8
+    assert (tmp_path / "toy.md").exists() and (tmp_path / "toy_test_similarity.png").exists()
+    rc, err = rc_and_stderr(capsys, "benchmark", "--kb", toy_dir / "kb.jsonl", "--train", toy_dir / "train.jsonl", "--test", toy_dir / "train.jsonl", "--hybrid")
+    assert_user_error(rc, err, "--hybrid fits its rankers on --dev")

@@ -1,0 +1,186 @@
+"""The accuracy benchmark on any KB and corpus: every peer and the given angel-trl models, under both
+dictionary protocols (KB names only; KB + training mentions as synonyms), each split into mentions of
+seen / unseen text and concepts, with the acc@1-by-similarity analysis and its plot.
+
+Systems: exact match, TF-IDF (char 3-grams), dense all-MiniLM-L6-v2 nearest name, the training
+dictionary with TF-IDF back-off, and each angel-trl model (also with exact name matches ranked
+first; with ``hybrid``, as a hybrid linker fit on dev). ``benchmarks/accuracy.py`` runs it on the
+preset benchmarks, ``angel-trl benchmark`` on a user's own files. Writes
+``<results_dir>/<name>.json``, ``<name>.md`` and ``<name>_<split>_similarity.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from angel_trl.baselines.analysis import GoldSimilarity, accuracy_by_similarity, bins_table, plot_bins
+from angel_trl.baselines.peers import DenseLinker, ExactMatchLinker, TfidfLinker, TrainDictionaryLinker
+from angel_trl.data.arguments import DataArguments, resolve_expansion
+from angel_trl.data.dictionary import dictionary_protocol
+from angel_trl.data.files import atomic_write_text, write_json
+from angel_trl.data.names import NameTable
+from angel_trl.evaluation import TrainingSeen, evaluate_linking, saved_results
+from angel_trl.hybrid.linker import HybridLinker
+from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
+
+
+@dataclass
+class BenchmarkOptions:
+    """What to run and where the results go (every field has the preset benchmarks' default)."""
+
+    splits: list[str] = field(default_factory=lambda: ["test"])
+    no_dense: bool = False
+    expand_abbreviations: bool = False
+    zero_shot: bool = False
+    hybrid: bool = False
+    decode_again: bool = False
+    device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
+    link_batch_size: int = 32
+    results_dir: str = "benchmarks/results"
+    cache_dir: str = "benchmarks/work"
+
+
+def peer_run(linker):
+    """Link a corpus's mentions with a peer (mention text only)."""
+    return lambda corpus, split: linker.link(corpus.mentions)
+
+
+def generative_runs(linker: EntityLinker, table: NameTable, saved_dir: str | None = None):
+    """Two runs of an angel-trl linker (each mention in its own context window): the model's ranking,
+    and the same ranking with exact name matches of ``table`` first. The second reorders the
+    first's output for the same corpus instead of decoding again. With ``saved_dir`` (the KB
+    protocol, whose names and linker settings are the training run's own), the ranking the run saved
+    in ``predictions_<split>.jsonl`` is reused when it covers the same mentions: one decode less."""
+    linked: dict[int, list] = {}
+
+    def model_ranking(corpus, split):
+        if id(corpus) not in linked:
+            linked.clear()
+            saved = Path(saved_dir or "", f"predictions_{split}.jsonl")
+            results = saved_results(saved, corpus.mentions) if saved_dir and saved.exists() else None
+            if results is None:
+                results = linker.link(linker.inputs_for(corpus.mentions, corpus.texts()), show_progress=True)
+            else:
+                print(f"{split}: reusing {saved}", flush=True)
+            linked[id(corpus)] = results
+        return linked[id(corpus)]
+
+    def exact_first(corpus, split):
+        return [put_exact_matches_first(r, table, linker.config.top_k) for r in model_ranking(corpus, split)]
+
+    return model_ranking, exact_first
+
+
+def hybrid_run(linker: EntityLinker, train_counts, dev, kb, fits: dict):
+    """The hybrid over ``linker`` (its dictionary: the protocol's), its ranker fit on ``dev`` at the
+    first call; what the fit saw goes to ``fits``."""
+    hybrid = HybridLinker(linker, train_counts)
+
+    def run(corpus, split):
+        if hybrid.ranker is None:
+            fits[f"{len(fits)}"] = hybrid.fit_on(dev, kb, show_progress=True)
+        return hybrid.link(hybrid.inputs_for(corpus.mentions, corpus.texts()), show_progress=True)
+
+    return run
+
+
+def model_info(directory: str) -> dict:
+    info = {"dir": directory}
+    args = Path(directory) / "training_args.json"
+    if args.exists():
+        info["seed"] = json.loads(args.read_text()).get("seed")
+    return info
+
+
+def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: BenchmarkOptions, command: str = "") -> dict:
+    """Benchmark ``models`` (label -> linker directory) and every peer on ``data``; returns the
+    report written to ``<results_dir>/<name>.json`` (beside its markdown and plots)."""
+    data = dataclasses.replace(data, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot)
+    stem = name + ("_abbreviations" if args.expand_abbreviations else "") + ("_zeroshot" if args.zero_shot else "")
+    kb = data.load_kb()
+    train = data.load_split("train", kb)
+    dev = data.load_split("dev", kb) if args.hybrid else None
+    seen = TrainingSeen.of(train.mentions, kb)
+    protocols = [dictionary_protocol(kb), dictionary_protocol(kb, train)]
+    gold_similarity = GoldSimilarity(kb)
+    models = dict(models)
+    linkers = {name: EntityLinker.from_pretrained(d, device=args.device, batch_size=args.link_batch_size) for name, d in models.items()}
+    for linker in linkers.values():
+        resolve_expansion(args.expand_abbreviations, linker.config.expand_abbreviations)  # warns when a model was trained the other way
+
+    # Built once and reused for every split: TF-IDF fits, dense encodings and tries do not depend on it.
+    systems = []
+    report_fits: dict = {}  # the hybrid rankers' fits on dev, in the order they ran
+    for p in protocols:
+        systems.append(("exact match", p.name, peer_run(ExactMatchLinker(p.table))))
+        tfidf = TfidfLinker(p.table)
+        systems.append(("TF-IDF char-3 (word-bounded)", p.name, peer_run(tfidf)))
+        if p.train_counts is not None:
+            systems.append(("train dictionary + TF-IDF", p.name, peer_run(TrainDictionaryLinker(p.train_counts, tfidf))))
+        if not args.no_dense:
+            systems.append(("dense MiniLM-L6", p.name, peer_run(DenseLinker(p.table, device=args.device, cache_dir=args.cache_dir, show_progress=True))))
+        for name, linker in linkers.items():
+            # Under KB a model decodes over its own saved trie when that holds this KB's names (then its
+            # training run's saved ranking can serve); a model trained on another reading of the KB (an
+            # older reader, another release) is given this one's, like every peer.
+            own_trie = p.train_counts is None and linker.table.names == p.table.names
+            if p.train_counts is None and not own_trie:
+                print(f"{name}: its saved names differ from this KB's in {len(set(linker.table.names) ^ set(p.table.names))} names; decoding over this KB's", flush=True)
+            under = linker if own_trie else EntityLinker(linker.model, linker.tokenizer, p.table, config=linker.config, kb=p.kb)
+            reuse = own_trie and not args.decode_again
+            model_ranking, exact_first = generative_runs(under, p.table, models[name] if reuse else None)
+            systems += [(name, p.name, model_ranking), (f"{name} + exact match first", p.name, exact_first)]
+            if args.hybrid:
+                systems.append((f"{name}, hybrid", p.name, hybrid_run(under, p.train_counts, dev, kb, report_fits)))
+
+    report: dict = {
+        "dataset": name,
+        "abbreviations_expanded": args.expand_abbreviations,
+        "command": command,
+        "machine": {"platform": platform.platform(), "cpus": torch.get_num_threads(), "device": args.device, "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
+        "kb": kb.stats(),
+        "models": {name: model_info(d) for name, d in models.items()},
+        "zero_shot": {"train": train.stats().get("zero_shot_dropped_mentions", 0)} if args.zero_shot else None,
+        "hybrid_fits": report_fits,
+        "splits": {},
+    }
+    md = [f"# {name}: acc@1 / acc@5 by system and dictionary protocol" + (", abbreviations expanded" if args.expand_abbreviations else ""), "", f"Command: `{report['command']}`", ""]
+    reuse_note = "" if args.decode_again or not models else (
+        " Under KB, an angel-trl model's ranking is the one its training run saved (`predictions_<split>.jsonl`, same names and"
+        " decoding settings) where that covers the same mentions, so its seconds exclude decoding too (`--decode-again` decodes it here)."
+    )
+    for split in args.splits:
+        corpus = data.load_split(split)
+        mentions = corpus.mentions
+        out = report["splits"].setdefault(split, {})
+        sims = None
+        for system, protocol, run in systems:
+            t0 = time.perf_counter()
+            metrics, rows = evaluate_linking(mentions, run(corpus, split), kb, seen)
+            metrics["seconds"] = round(time.perf_counter() - t0, 2)
+            if sims is None:
+                sims = [gold_similarity(r["mention"], r["gold"]) for r in rows]
+            metrics["by_similarity"] = accuracy_by_similarity(rows, sims)
+            out.setdefault(system, {})[protocol] = metrics
+            print(f"{split} | {system} | {protocol} | acc@1 {metrics['acc@1']:.1f} | unseen {metrics['unseen_acc@1']:.1f} | unseen concept {metrics['unseen_concept_acc@1']:.1f} | {metrics['seconds']} s", flush=True)
+        md += [f"## {split} ({out[next(iter(out))]['KB']['evaluated']} mentions)", "", "`+ exact match first` reorders the output of the run above it, so its seconds exclude decoding." + reuse_note, "", "| system | protocol | acc@1 | acc@5 | seen acc@1 (n) | unseen acc@1 (n) | unseen-concept acc@1 (n) | seconds |", "|---|---|---|---|---|---|---|---|"]
+        for system, by_protocol in out.items():
+            for protocol, m in by_protocol.items():
+                md.append(f"| {system} | {protocol} | {m['acc@1']:.1f} | {m['acc@5']:.1f} | {m['seen_acc@1']:.1f} ({m['seen_mentions']}) | {m['unseen_acc@1']:.1f} ({m['unseen_mentions']}) | {m['unseen_concept_acc@1']:.1f} ({m['unseen_concept_mentions']}) | {m['seconds']} |")
+        by_system = {f"{s} ({p})": m["by_similarity"] for s, bp in out.items() for p, m in bp.items() if s != "exact match"}
+        md += ["", f"### {split}: acc@1 by TF-IDF similarity between mention and closest gold name", "", bins_table(by_system), ""]
+        plot_systems = {s: m for s, m in by_system.items() if s.endswith("(KB)")}
+        plot_bins(plot_systems, Path(args.results_dir) / f"{stem}_{split}_similarity.png", f"{stem} {split}: acc@1 by mention-gold similarity (KB names)")
+        md += [f"![acc@1 by similarity]({stem}_{split}_similarity.png)", ""]
+    write_json(Path(args.results_dir) / f"{stem}.json", report)
+    atomic_write_text(Path(args.results_dir) / f"{stem}.md", "\n".join(md) + "\n")
+    print("\n".join(md))
+    return report
+
