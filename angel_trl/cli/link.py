@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from angel_trl.cli.common import CliError, as_linker_expects, check_outputs, corpus_from_args, emit_jsonl, hybrid_file, linker_from_args, show_progress, with_hybrid
+from angel_trl.cli.common import CliError, UsageError, as_linker_expects, check_outputs, corpus_from_args, emit_jsonl, hybrid_file, linker_from_args, show_progress, with_hybrid
 from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_linker_options
 from angel_trl.data.files import read_lines
 
@@ -30,6 +30,11 @@ def add_parser(subparsers: Subparsers) -> None:
     source.add_argument("--corpus", metavar="FILE", help="An annotated corpus: link every mention (NIL ones too).")
     add_corpus_options(p)
     p.add_argument("--output", metavar="FILE", help="Write the JSON lines here (default: stdout).")
+    p.add_argument(
+        "--format", choices=("jsonl", "pubtator", "bigbio"), default="jsonl",
+        help="With --corpus: jsonl (default: one line per mention, top-k with scores), or the corpus itself with each mention's top-1 "
+        "predicted id, as PubTator or as BigBIO-kb JSONL (the 'normalized' field), for the tools that read those; needs --output.",
+    )
     p.set_defaults(handler=run)
 
 
@@ -37,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from angel_trl.evaluation import candidate_rows
 
     check_outputs(args.output)
+    if args.format != "jsonl" and not (args.corpus and args.output):
+        raise UsageError(f"--format {args.format} writes a corpus with its predicted ids: it needs --corpus and --output")
     if args.corpus:
-        corpus = corpus_from_args(args.corpus, args)
+        corpus = read = corpus_from_args(args.corpus, args)
         mentions = corpus.mentions
         rows = [{"doc_id": m.doc_id, "start": m.start, "end": m.end, "mention": m.text, "gold_ids": list(m.ids)} for m in mentions]
     else:
@@ -54,7 +61,18 @@ def run(args: argparse.Namespace) -> int:
     for row, result in zip(rows, results):
         row["mention"] = result.mention
         row["predictions"] = candidate_rows(result)
-    emit_jsonl(rows, args.output)
+    if args.format == "jsonl":
+        emit_jsonl(rows, args.output)
+        return 0
+    from angel_trl.data.export import write_bigbio_predictions, write_pubtator_predictions
+
+    predicted = [r.top_ids for r in results]
+    if args.format == "pubtator":
+        changed = write_pubtator_predictions(args.output, read, predicted)  # the text as read, not expanded
+        if changed:
+            print("written to fit PubTator: " + ", ".join(f"{k} {v}" for k, v in sorted(changed.items())), file=sys.stderr)
+    else:
+        write_bigbio_predictions(args.output, read, predicted)
     return 0
 
 

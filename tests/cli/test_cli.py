@@ -450,3 +450,20 @@ def test_benchmark_runs_every_peer_and_the_model_on_any_files(capsys, model_dir,
     assert (tmp_path / "toy.md").exists() and (tmp_path / "toy_test_similarity.png").exists()
     rc, err = rc_and_stderr(capsys, "benchmark", "--kb", toy_dir / "kb.jsonl", "--train", toy_dir / "train.jsonl", "--test", toy_dir / "train.jsonl", "--hybrid")
     assert_user_error(rc, err, "--hybrid fits its rankers on --dev")
+
+
+def test_link_writes_the_corpus_with_predicted_ids_as_pubtator_and_bigbio(capsys, model_dir, linker, toy_dir, tmp_path):
+    from angel_trl.data.bigbio import read_bigbio
+    from angel_trl.data.corpus import read_pubtator
+
+    corpus = read_corpus_jsonl(toy_dir / "train.jsonl")
+    expected = [r.top_ids[:1] for r in linker.link(linker.inputs_for(corpus.mentions, corpus.texts()))]
+    for fmt, reader in (("pubtator", read_pubtator), ("bigbio", read_bigbio)):
+        out = tmp_path / f"predicted_{fmt}.{'txt' if fmt == 'pubtator' else 'jsonl'}"
+        rc, err = rc_and_stderr(capsys, "link", model_dir, "--corpus", toy_dir / "train.jsonl", "--format", fmt, "--output", out)
+        assert rc == 0, err
+        back = reader(out)
+        assert [(m.start, m.end, m.text) for m in back.mentions] == [(m.start, m.end, m.text) for m in corpus.mentions]
+        assert [list(m.ids) for m in back.mentions] == expected
+    rc, err = rc_and_stderr(capsys, "link", model_dir, "--text", TEXTS[0], "--format", "pubtator")
+    assert_user_error(rc, err, "--format pubtator writes a corpus with its predicted ids: it needs --corpus and --output")
