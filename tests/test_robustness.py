@@ -494,7 +494,7 @@ def test_artefacts_get_the_usual_permissions(toy_dir, toy_kb, tmp_path):
     old_umask = os.umask(0o022)
     try:
         config = Stage1Config(output_dir=str(tmp_path / "stage1"), model_size="tiny", max_steps=2, save_strategy="steps", save_steps=2, eval_strategy="no",
-                              per_device_train_batch_size=4, link_num_beams=2, use_cpu=True, disable_tqdm=True, report_to="none")
+                              per_device_train_batch_size=4, link_num_beams=2, link_top_k=2, use_cpu=True, disable_tqdm=True, report_to="none")
         train_stage1(DataArguments(kb_path=str(toy_dir / "kb.jsonl"), train_file=train, test_file=train), ModelArguments(), config)
         linker = EntityLinker.from_pretrained(str(tmp_path / "stage1"))
         pairs, summary = mine_pairs(linker, read_corpus_jsonl(train), toy_kb, MiningConfig(rule="tfidf"), show_progress=False)

@@ -41,7 +41,8 @@ def add_parser(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from angel_trl.data.files import exclusive_output_dir
 
-    # Locked before anything else: a second run into the directory fails at once, not after mining.
+    # Checked, then locked, before anything else: a second run into the directory fails at once, not after mining.
+    check_outputs(args.output_dir, directory=True)
     with exclusive_output_dir(args.output_dir):
         return _mine(args)
 
@@ -52,7 +53,6 @@ def _mine(args: argparse.Namespace) -> int:
 
     from angel_trl.mining import MiningConfig, mine_pairs, read_mining_summaries, save_mined_pairs
 
-    check_outputs(args.output_dir, directory=True)
     corpus = corpus_from_args(args.corpus, args)
     kb = kb_from_args(args) if args.kb else None
     # Read before mining: a damaged summary fails at once.
