@@ -11,8 +11,10 @@ preset benchmarks, ``angel-trl benchmark`` on a user's own files. Writes
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import re
 import platform
 import time
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from angel_trl.data.dictionary import dictionary_protocol
 from angel_trl.data.files import atomic_write_text, write_json
 from angel_trl.data.names import NameTable
 from angel_trl.evaluation import TrainingSeen, evaluate_linking, saved_results
-from angel_trl.hybrid.linker import HybridLinker
+from angel_trl.hybrid.linker import FEATURES, HybridLinker
 from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
 
 
@@ -40,6 +42,7 @@ class BenchmarkOptions:
     expand_abbreviations: bool = False
     zero_shot: bool = False
     hybrid: bool = False
+    hybrid_ablation: bool = False
     decode_again: bool = False
     device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
     link_batch_size: int = 32
@@ -78,17 +81,39 @@ def generative_runs(linker: EntityLinker, table: NameTable, saved_dir: str | Non
     return model_ranking, exact_first
 
 
-def hybrid_run(linker: EntityLinker, train_counts, dev, kb, fits: dict):
-    """The hybrid over ``linker`` (its dictionary: the protocol's), its ranker fit on ``dev`` at the
-    first call; what the fit saw goes to ``fits``."""
-    hybrid = HybridLinker(linker, train_counts)
+# Rankers fit beside the full one by --hybrid-ablation: which features carry the gain, and what the
+# listwise objective adds over the pointwise one. Each reuses the full hybrid's scored candidates.
+HYBRID_ABLATION = {
+    "model score only": (("model",), "listwise"),
+    "model + TF-IDF scores": (("model", "tfidf"), "listwise"),
+    "all features, pointwise": (FEATURES, "pointwise"),
+}
 
-    def run(corpus, split):
-        if hybrid.ranker is None:
-            fits[f"{len(fits)}"] = hybrid.fit_on(dev, kb, show_progress=True)
-        return hybrid.link(hybrid.inputs_for(corpus.mentions, corpus.texts()), show_progress=True)
 
-    return run
+def hybrid_runs(linker: EntityLinker, train_counts, dev, kb, fits: dict, cache: Path, ablation: bool, log: dict) -> list[tuple[str, object]]:
+    """Runs of the hybrid over ``linker`` (its dictionary: the protocol's): the full ranker and, with
+    ``ablation``, the :data:`HYBRID_ABLATION` ones, as (label suffix, run). Each ranker is fit on
+    ``dev`` at its first call (what the fit saw goes to ``fits``); the candidates of every split are
+    scored once, kept in files under ``cache`` and reused (``log`` says which were computed)."""
+    base = HybridLinker(linker, train_counts)
+    variants = {"": (FEATURES, "listwise")} | (HYBRID_ABLATION if ablation else {})
+
+    def cached(split: str) -> Path:
+        path = cache / f"{split}.jsonl"
+        log.setdefault(str(path), "reused" if path.exists() else "computed")
+        return path
+
+    def variant(features, objective):
+        hybrid = copy.copy(base)  # shares the dictionary and its TF-IDF matcher
+
+        def run(corpus, split):
+            if hybrid.ranker is None:
+                fits[f"{len(fits)}"] = hybrid.fit_on(dev, kb, features, objective=objective, show_progress=True, cache=cached("dev-fit"))
+            return hybrid.rank(*hybrid.candidates_cached(hybrid.inputs_for(corpus.mentions, corpus.texts()), cached(split), show_progress=True))
+
+        return run
+
+    return [(label, variant(features, objective)) for label, (features, objective) in variants.items()]
 
 
 def model_info(directory: str) -> dict:
@@ -118,6 +143,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
     # Built once and reused for every split: TF-IDF fits, dense encodings and tries do not depend on it.
     systems = []
     report_fits: dict = {}  # the hybrid rankers' fits on dev, in the order they ran
+    candidate_files: dict = {}  # the hybrid's scored candidates: file -> computed here or reused
     for p in protocols:
         systems.append(("exact match", p.name, peer_run(ExactMatchLinker(p.table))))
         tfidf = TfidfLinker(p.table)
@@ -138,7 +164,9 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
             model_ranking, exact_first = generative_runs(under, p.table, models[name] if reuse else None)
             systems += [(name, p.name, model_ranking), (f"{name} + exact match first", p.name, exact_first)]
             if args.hybrid:
-                systems.append((f"{name}, hybrid", p.name, hybrid_run(under, p.train_counts, dev, kb, report_fits)))
+                cache = Path(args.cache_dir, "hybrid", stem, re.sub(r"[^A-Za-z0-9.-]+", "_", f"{name}_{p.name}"))
+                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files):
+                    systems.append((f"{name}, hybrid" + (f" [{label}]" if label else ""), p.name, run))
 
     report: dict = {
         "dataset": name,
@@ -149,12 +177,18 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
         "models": {name: model_info(d) for name, d in models.items()},
         "zero_shot": {"train": train.stats().get("zero_shot_dropped_mentions", 0)} if args.zero_shot else None,
         "hybrid_fits": report_fits,
+        "hybrid_candidates": candidate_files,
         "splits": {},
     }
     md = [f"# {name}: acc@1 / acc@5 by system and dictionary protocol" + (", abbreviations expanded" if args.expand_abbreviations else ""), "", f"Command: `{report['command']}`", ""]
     reuse_note = "" if args.decode_again or not models else (
         " Under KB, an angel-trl model's ranking is the one its training run saved (`predictions_<split>.jsonl`, same names and"
         " decoding settings) where that covers the same mentions, so its seconds exclude decoding too (`--decode-again` decodes it here)."
+    )
+    hybrid_note = "" if not args.hybrid else (
+        " A hybrid row's seconds include fitting its ranker on dev and, for a model's first hybrid row under a protocol, decoding and"
+        " scoring dev's and the split's candidates, unless the JSON's `hybrid_candidates` says they were reused from an earlier run;"
+        " the bracketed ablation rows reuse those candidates."
     )
     for split in args.splits:
         corpus = data.load_split(split)
@@ -170,7 +204,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
             metrics["by_similarity"] = accuracy_by_similarity(rows, sims)
             out.setdefault(system, {})[protocol] = metrics
             print(f"{split} | {system} | {protocol} | acc@1 {metrics['acc@1']:.1f} | unseen {metrics['unseen_acc@1']:.1f} | unseen concept {metrics['unseen_concept_acc@1']:.1f} | {metrics['seconds']} s", flush=True)
-        md += [f"## {split} ({out[next(iter(out))]['KB']['evaluated']} mentions)", "", "`+ exact match first` reorders the output of the run above it, so its seconds exclude decoding." + reuse_note, "", "| system | protocol | acc@1 | acc@5 | seen acc@1 (n) | unseen acc@1 (n) | unseen-concept acc@1 (n) | seconds |", "|---|---|---|---|---|---|---|---|"]
+        md += [f"## {split} ({out[next(iter(out))]['KB']['evaluated']} mentions)", "", "`+ exact match first` reorders the output of the run above it, so its seconds exclude decoding." + reuse_note + hybrid_note, "", "| system | protocol | acc@1 | acc@5 | seen acc@1 (n) | unseen acc@1 (n) | unseen-concept acc@1 (n) | seconds |", "|---|---|---|---|---|---|---|---|"]
         for system, by_protocol in out.items():
             for protocol, m in by_protocol.items():
                 md.append(f"| {system} | {protocol} | {m['acc@1']:.1f} | {m['acc@5']:.1f} | {m['seen_acc@1']:.1f} ({m['seen_mentions']}) | {m['unseen_acc@1']:.1f} ({m['unseen_mentions']}) | {m['unseen_concept_acc@1']:.1f} ({m['unseen_concept_mentions']}) | {m['seconds']} |")

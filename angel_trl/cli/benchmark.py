@@ -36,6 +36,7 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--results-dir", default="benchmarks/results", metavar="DIR", help="Where the JSON, markdown and plots go (default: %(default)s).")
     p.add_argument("--no-dense", action="store_true", help="Leave out the dense peer (it encodes every KB name once; cached in --cache-dir).")
     p.add_argument("--hybrid", action="store_true", help="Also each model as a hybrid linker, its ranker fit on --dev.")
+    p.add_argument("--hybrid-ablation", action="store_true", help="With --hybrid, also the ablation rankers (model score only; + TF-IDF score; all features fit pointwise) on the same scored candidates.")
     p.add_argument("--expand-abbreviations", action="store_true", help="Every system links an abbreviation defined in its document as its long form.")
     p.add_argument("--zero-shot", action="store_true", help="The zero-shot protocol: train and dev lose every mention of a test concept.")
     p.add_argument("--device", metavar="DEVICE", help="Torch device (default: cuda when available, else cpu).")
@@ -62,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.hybrid and not args.dev:
         raise UsageError("--hybrid fits its rankers on --dev: give one")
+    if args.hybrid_ablation and not args.hybrid:
+        raise UsageError("--hybrid-ablation refits the hybrid's ranker: give --hybrid too")
     for path in filter(None, (args.train, args.dev, args.test)):
         if args.corpus_format != "bigbio" and not Path(path).exists():
             raise UsageError(f"{path}: no such file")
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         train_file=args.train, dev_file=args.dev, test_file=args.test, corpus_format=args.corpus_format, entity_types=args.entity_type,
     )
     options = BenchmarkOptions(
-        no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid,
+        no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation,
         link_batch_size=args.batch_size, results_dir=args.results_dir, cache_dir=args.cache_dir, **({"device": args.device} if args.device else {}),
     )
     run_benchmark(data, args.name, _models(args.model), options, "angel-trl " + shlex.join(sys.argv[1:]))

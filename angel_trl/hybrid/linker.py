@@ -14,15 +14,16 @@ best-scoring name among the beam's names and its names nearest the mention,
 :func:`~angel_trl.hybrid.scoring.name_log_probs`), and ranks them with a
 :class:`~angel_trl.hybrid.ranker.LinearRanker` fit on dev over these features:
 
-``model`` (that log-prob), ``model_margin`` (to the mention's best), ``model_rank``, ``in_beam``,
-``beam_rank``, ``tfidf`` (best cosine of the concept's names), ``tfidf_margin``, ``tfidf_rank``,
-``exact`` (a name equals the mention), ``train_share`` (share of this text's training links that
+``model`` (that log-prob), ``model_margin`` (to the mention's best), ``model_rank``, ``model_top``
+(rank 0), ``in_beam``, ``beam_rank``, ``beam_top`` (the beam's top-1), ``tfidf`` (best cosine of the
+concept's names), ``tfidf_margin``, ``tfidf_rank``, ``tfidf_top``, ``exact`` (a name equals the mention), ``train_share`` (share of this text's training links that
 go to the concept), ``mention_seen`` (the text occurs in training) and ``name_tokens`` (length of
 the best name). A candidate's score in the results is the ranker's probability that it is right.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,12 +36,16 @@ from angel_trl.data.corpus import Corpus
 from angel_trl.data.dictionary import table_with_training_texts, training_link_counts
 from angel_trl.data.files import atomic_write_text
 from angel_trl.data.kb import KnowledgeBase
+from angel_trl.hybrid.candidates_file import read_candidates, write_candidates
 from angel_trl.hybrid.ranker import LinearRanker
 from angel_trl.hybrid.scoring import name_log_probs
 from angel_trl.linking.linker import Candidate, EntityLinker, LinkInput, LinkingResult
 from angel_trl.text.tfidf import TfidfNameMatcher
 
-FEATURES = ("model", "model_margin", "model_rank", "in_beam", "beam_rank", "tfidf", "tfidf_margin", "tfidf_rank", "exact", "train_share", "mention_seen", "name_tokens")
+FEATURES = (
+    "model", "model_margin", "model_rank", "model_top", "in_beam", "beam_rank", "beam_top",
+    "tfidf", "tfidf_margin", "tfidf_rank", "tfidf_top", "exact", "train_share", "mention_seen", "name_tokens",
+)
 HYBRID_FILE = "hybrid.json"
 NO_RANK = 100.0  # the rank feature of a candidate a source did not return
 
@@ -109,6 +114,25 @@ class HybridLinker:
                 out.append(self._features(items[i].mention, concepts, cosines, beams[i], score))
         return beams, out
 
+    def candidates_cached(self, inputs: Sequence[LinkInput], path: str | Path | None, show_progress: bool = False) -> tuple[list[LinkingResult], list[MentionCandidates]]:
+        """:meth:`candidates`, read from the candidates file ``path`` when it holds these mentions
+        scored with these settings, else computed and written there (no file: computed only)."""
+        if path is not None and Path(path).exists():
+            cached = read_candidates(path, [it.mention for it in inputs], FEATURES, self.cache_key())
+            if cached is not None:
+                return cached
+        beams, candidates = self.candidates(inputs, show_progress)
+        if path is not None:
+            write_candidates(path, beams, candidates, FEATURES, self.cache_key())
+        return beams, candidates
+
+    def cache_key(self) -> dict:
+        """What a candidates file must have been written with to be reused: the model, the beam,
+        the candidate settings and a digest of the dictionary (names and training links)."""
+        digest = hashlib.sha256(json.dumps([self.table.names, self.table.concept_ids, sorted(self.train_counts.items())], ensure_ascii=False).encode()).hexdigest()[:16]
+        settings = {k: v for k, v in asdict(self.config).items() if k not in ("top_k", "mentions_per_batch")}
+        return {"model": str(getattr(self.linker.model.config, "_name_or_path", "")), "num_beams": self.linker.config.num_beams, **settings, "dictionary": digest}
+
     def _tfidf_concepts(self, mentions: Sequence[str]) -> list[dict[str, float]]:
         """Per mention, the first ``tfidf_candidates`` concepts of its nearest names -> best cosine."""
         if not mentions:
@@ -176,11 +200,14 @@ class HybridLinker:
                 model,
                 model - model.max(),
                 _ranks(model),
+                _ranks(model) == 0,
                 [cid in beam_rank for cid in union],
                 [beam_rank.get(cid, NO_RANK) for cid in union],
+                [beam_rank.get(cid) == 0 for cid in union],
                 cos,
                 cos - cos.max(),
                 _ranks(cos),
+                _ranks(cos) == 0,
                 [cid in exact_ids for cid in union],
                 [counts.get(cid, 0) / total if total else 0.0 for cid in union],
                 np.full(len(union), float(total > 0)),
@@ -207,12 +234,12 @@ class HybridLinker:
         that it is right (the model log-prob when no ranker is fit)."""
         return self.rank(*self.candidates(inputs, show_progress))
 
-    def fit(self, candidates: Sequence[MentionCandidates], gold: Sequence[set[str]], features: Sequence[str] = FEATURES, seed: int = 42) -> LinearRanker:
+    def fit(self, candidates: Sequence[MentionCandidates], gold: Sequence[set[str]], features: Sequence[str] = FEATURES, seed: int = 42, objective: str = "listwise") -> LinearRanker:
         """Fit the ranker on dev mentions' candidates and their gold concept ids (canonical)."""
         columns = [FEATURES.index(f) for f in features]
         X = np.concatenate([c.features[:, columns] for c in candidates])
         y = np.concatenate([[cid in g for cid in c.concept_ids] for c, g in zip(candidates, gold)]).astype(int)
-        self.ranker = LinearRanker.fit(X, y, features, seed=seed)
+        self.ranker = LinearRanker.fit(X, y, features, groups=[len(c.concept_ids) for c in candidates], objective=objective, seed=seed)
         return self.ranker
 
     # ------------------------------------------------------------------ saving
@@ -232,13 +259,17 @@ class HybridLinker:
         counts = training_link_counts(train, linker.kb, linker.table.lowercase) if train is not None else None
         return cls(linker, counts, config)
 
-    def fit_on(self, corpus: Corpus, kb: KnowledgeBase, features: Sequence[str] = FEATURES, seed: int = 42, show_progress: bool = False) -> dict:
-        """Fit the ranker on ``corpus`` (the dev split; NIL mentions left out); returns what it saw."""
+    def fit_on(
+        self, corpus: Corpus, kb: KnowledgeBase, features: Sequence[str] = FEATURES, seed: int = 42, show_progress: bool = False, objective: str = "listwise", cache: str | Path | None = None
+    ) -> dict:
+        """Fit the ranker on ``corpus`` (the dev split; NIL mentions left out); returns what it saw.
+        ``cache``: a candidates file to reuse or write (:meth:`candidates_cached`)."""
         mentions = [m for m in corpus.mentions if not m.is_nil]
-        _, candidates = self.candidates(self.inputs_for(mentions, corpus.texts()), show_progress)
+        _, candidates = self.candidates_cached(self.inputs_for(mentions, corpus.texts()), cache, show_progress)
         gold = [{kb.canonical_id(g) for g in m.ids} - {None} for m in mentions]
-        ranker = self.fit(candidates, gold, features, seed)
+        ranker = self.fit(candidates, gold, features, seed, objective)
         return {
+            "objective": objective,
             "mentions": len(mentions),
             "candidates": int(sum(len(c.concept_ids) for c in candidates)),
             "gold_in_candidates": int(sum(bool(set(c.concept_ids) & g) for c, g in zip(candidates, gold))),

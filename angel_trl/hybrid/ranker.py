@@ -1,8 +1,18 @@
 """A linear ranker over candidate features, fit on dev, saved as plain JSON.
 
-Pointwise logistic regression (is this candidate a gold concept?) on standardised features: small
-enough to read, to fit in a second on a dev split, and its probability is a calibrated confidence,
-which gives the "no confident link" threshold (:func:`precision_coverage`).
+A weight per standardised feature: small enough to read and to fit in a second on a dev split.
+Two objectives:
+
+* ``listwise`` (the default): a conditional logit, the softmax of the scores over one mention's
+  candidates, fit to put its mass on the gold ones. It optimises what linking needs (which
+  candidate of *this* mention is right), and its probability is a confidence over the mention's
+  candidates.
+* ``pointwise``: logistic regression on "is this candidate a gold concept?" over all candidates
+  of all mentions. The many easy wrong candidates dominate its loss, so it can learn a rule that
+  separates easy negatives well and ranks a mention's few close candidates badly (on NCBI it
+  ranked below the generative model alone; see docs/hybrid.md).
+
+Either probability gives the "no confident link" threshold (:func:`precision_coverage`).
 """
 
 from __future__ import annotations
@@ -27,25 +37,44 @@ class LinearRanker:
     scale: list[float]
     coef: list[float]
     intercept: float
+    objective: str = "pointwise"  # what files written before the listwise objective hold
 
     @classmethod
-    def fit(cls, X: np.ndarray, y: np.ndarray, features: Sequence[str], C: float = 1.0, seed: int = 42) -> LinearRanker:
-        """Fit on candidate rows ``X`` (columns ``features``) with labels ``y`` (1: a gold concept)."""
-        from sklearn.linear_model import LogisticRegression
-
+    def fit(
+        cls, X: np.ndarray, y: np.ndarray, features: Sequence[str], groups: Sequence[int] | None = None, objective: str = "listwise", C: float = 1.0, seed: int = 42
+    ) -> LinearRanker:
+        """Fit on candidate rows ``X`` (columns ``features``) with labels ``y`` (1: a gold concept);
+        ``groups`` gives the number of rows of each mention, in order (needed by ``listwise``)."""
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
         if len(set(y.tolist())) < 2:
             raise ValueError("the ranker needs both gold and wrong candidates to fit on (is the dev split empty?)")
         mean = X.mean(axis=0)
         scale = X.std(axis=0)
         scale[scale == 0] = 1.0  # a constant feature carries nothing; keep it harmless
-        model = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit((X - mean) / scale, y)
-        return cls(list(features), mean.tolist(), scale.tolist(), model.coef_[0].tolist(), float(model.intercept_[0]))
+        Z = (X - mean) / scale
+        if objective == "pointwise":
+            from sklearn.linear_model import LogisticRegression
+
+            model = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(Z, y)
+            coef, intercept = model.coef_[0], float(model.intercept_[0])
+        else:
+            if groups is None or sum(groups) != len(y):
+                raise ValueError("the listwise objective needs each mention's number of candidate rows (groups)")
+            coef, intercept = _fit_listwise(Z, y.astype(float), np.asarray(groups, dtype=np.int64), C), 0.0
+        return cls(list(features), mean.tolist(), scale.tolist(), np.asarray(coef).tolist(), intercept, objective)
 
     def decision(self, X: np.ndarray) -> np.ndarray:
         return ((X - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept
 
     def probability(self, X: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.decision(X)))
+        """Confidence of each row of one mention's candidates ``X``: the softmax over them
+        (listwise), or each row's own sigmoid (pointwise)."""
+        d = self.decision(X)
+        if self.objective == "listwise":
+            e = np.exp(d - d.max()) if len(d) else d
+            return e / e.sum() if len(d) else d
+        return 1.0 / (1.0 + np.exp(-d))
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, json.dumps({"format": "angel-trl-ranker", "version": 1, **asdict(self)}, indent=2) + "\n")
@@ -61,6 +90,43 @@ class LinearRanker:
         if len(sizes) != 1 or not all(math.isfinite(v) for v in [*ranker.mean, *ranker.scale, *ranker.coef, ranker.intercept]):
             raise ValueError(f"{path}: features, mean, scale and coef must be finite lists of one length")
         return ranker
+
+
+OBJECTIVES = ("listwise", "pointwise")
+
+
+def _fit_listwise(Z: np.ndarray, y: np.ndarray, groups: np.ndarray, C: float) -> np.ndarray:
+    """Weights minimising ``0.5 |w|^2 + C * sum_m -log(sum_gold e^s / sum_all e^s)`` over the
+    mentions ``m`` with a gold candidate (the others carry no ranking signal), by L-BFGS. The
+    objective is convex, so the result does not depend on a seed."""
+    from scipy.optimize import minimize
+
+    seg = np.repeat(np.arange(len(groups)), groups)
+    has_gold = np.bincount(seg, weights=y, minlength=len(groups)) > 0
+    keep = has_gold[seg]
+    Z, y, seg = Z[keep], y[keep], np.unique(seg[keep], return_inverse=True)[1]
+    n = int(seg.max()) + 1 if len(seg) else 0
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        s = Z @ w
+        top = np.full(n, -np.inf)
+        np.maximum.at(top, seg, s)
+        e = np.exp(s - top[seg])
+        all_sum = np.bincount(seg, weights=e, minlength=n)
+        # The gold rows' log-sum-exp with their own maximum: a gold far below the best row must
+        # not underflow to log(0).
+        gold_s = np.where(y > 0, s, -np.inf)
+        gold_top = np.full(n, -np.inf)
+        np.maximum.at(gold_top, seg, gold_s)
+        eg = np.exp(gold_s - gold_top[seg])
+        gold_sum = np.bincount(seg, weights=eg, minlength=n)
+        value = 0.5 * w @ w + C * float(np.sum(top + np.log(all_sum) - gold_top - np.log(gold_sum)))
+        # d/ds of a mention's term: its softmax over all rows minus its softmax over the gold ones
+        grad_s = e / all_sum[seg] - eg / gold_sum[seg]
+        return value, w + C * (Z.T @ grad_s)
+
+    result = minimize(loss, np.zeros(Z.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
+    return result.x
 
 
 def precision_coverage(confidences: Sequence[float], correct: Sequence[bool], points: int = 10) -> list[dict]:

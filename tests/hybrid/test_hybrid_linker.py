@@ -7,6 +7,8 @@ import pytest
 
 from angel_trl.data.corpus import load_corpus
 from angel_trl.data.dictionary import dictionary_protocol, table_with_training_texts, training_link_counts
+from angel_trl.errors import InputFormatError
+from angel_trl.hybrid.candidates_file import read_candidates
 from angel_trl.hybrid.linker import FEATURES, HYBRID_FILE, HybridLinker
 from angel_trl.hybrid.ranker import LinearRanker, precision_coverage
 from angel_trl.hybrid.scoring import name_log_probs
@@ -93,17 +95,88 @@ def test_hybrid_is_deterministic(toy):
     assert [(r.top_ids, [c.score for c in r.candidates]) for r in a] == [(r.top_ids, [c.score for c in r.candidates]) for r in b]
 
 
-def test_ranker_on_one_feature_ranks_by_it(tmp_path):
+@pytest.mark.parametrize("objective", ["pointwise", "listwise"])
+def test_ranker_on_one_feature_ranks_by_it(tmp_path, objective):
     X = np.array([[0.0], [1.0], [2.0], [3.0]])
-    ranker = LinearRanker.fit(X, np.array([0, 0, 1, 1]), ["model"])
-    assert np.all(np.diff(ranker.probability(X)) > 0)
+    ranker = LinearRanker.fit(X, np.array([0, 0, 1, 1]), ["model"], groups=[4], objective=objective)
+    assert ranker.objective == objective and np.all(np.diff(ranker.probability(X)) > 0)
     ranker.save(tmp_path / "r.json")
     assert LinearRanker.load(tmp_path / "r.json") == ranker
     with pytest.raises(ValueError, match="both gold and wrong"):
-        LinearRanker.fit(X, np.ones(4, dtype=int), ["model"])
+        LinearRanker.fit(X, np.ones(4, dtype=int), ["model"], groups=[4], objective=objective)
     (tmp_path / "bad.json").write_text(json.dumps({"format": "angel-trl-ranker", "features": ["model"], "mean": [0.0], "scale": [1.0, 2.0], "coef": [1.0], "intercept": 0.0}))
     with pytest.raises(ValueError, match="one length"):
         LinearRanker.load(tmp_path / "bad.json")
+
+
+def test_a_ranker_file_written_before_the_listwise_objective_loads_as_pointwise(tmp_path):
+    (tmp_path / "old.json").write_text(json.dumps({"format": "angel-trl-ranker", "version": 1, "features": ["model"], "mean": [0.0], "scale": [1.0], "coef": [2.0], "intercept": -1.0}))
+    ranker = LinearRanker.load(tmp_path / "old.json")
+    assert ranker.objective == "pointwise"
+    np.testing.assert_allclose(ranker.probability(np.array([[0.5]])), [0.5])
+
+
+def _mentions(rng, n=60):
+    """Candidate rows of ``n`` mentions (2-7 each, one gold): the gold has the highest ``a`` of its
+    mention, while ``b`` shifts whole mentions up or down and carries nothing about which is right."""
+    groups = rng.integers(2, 8, n)
+    X, y = [], []
+    for g in groups:
+        a = rng.normal(size=g)
+        gold = int(np.argmax(a))
+        X.append(np.column_stack([a, np.full(g, rng.normal() * 5)]))
+        y.append(np.arange(g) == gold)
+    return np.concatenate(X), np.concatenate(y).astype(int), groups.tolist()
+
+
+def test_listwise_ranker_puts_each_mentions_gold_first_and_its_probabilities_sum_to_one():
+    X, y, groups = _mentions(np.random.default_rng(0))
+    ranker = LinearRanker.fit(X, y, ["a", "b"], groups=groups)
+    bounds = np.cumsum([0, *groups])
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        p = ranker.probability(X[lo:hi])
+        assert p.sum() == pytest.approx(1.0) and y[lo + int(np.argmax(p))] == 1
+    assert abs(ranker.coef[0]) > 10 * abs(ranker.coef[1])  # the mention-level shift carries no weight
+    with pytest.raises(ValueError, match="groups"):
+        LinearRanker.fit(X, y, ["a", "b"], groups=groups[:-1])
+    with pytest.raises(ValueError, match="objective"):
+        LinearRanker.fit(X, y, ["a", "b"], groups=groups, objective="pairwise")
+
+
+def test_listwise_gradient_matches_finite_differences(monkeypatch):
+    import scipy.optimize
+
+    X, y, groups = _mentions(np.random.default_rng(1), n=20)
+    y[:3] = 1  # a mention with several gold candidates
+    seen = {}
+    real = scipy.optimize.minimize
+    monkeypatch.setattr(scipy.optimize, "minimize", lambda fun, x0, **kw: seen.setdefault("fun", fun) and real(fun, x0, **kw))
+    LinearRanker.fit(X, y, ["a", "b"], groups=groups)
+    w = np.array([0.7, -0.3])
+    assert scipy.optimize.check_grad(lambda v: seen["fun"](v)[0], lambda v: seen["fun"](v)[1], w) < 1e-4
+
+
+def test_candidates_file_round_trip_and_reuse_rules(toy, tmp_path):
+    linker, corpus = toy
+    hybrid = HybridLinker.from_training(linker, corpus)
+    inputs = linker.inputs_for(corpus.mentions, corpus.texts())
+    path = tmp_path / "dev.jsonl"
+    beams, candidates = hybrid.candidates_cached(inputs, path)
+    again_beams, again = hybrid.candidates_cached(inputs, path)  # read back, not scored again
+    assert [(c.concept_ids, c.names) for c in again] == [(c.concept_ids, c.names) for c in candidates]
+    np.testing.assert_array_equal(np.concatenate([c.features for c in again]), np.concatenate([c.features for c in candidates]))
+    assert [(b.mention, b.top_ids, b.beam) for b in again_beams] == [(b.mention, b.top_ids, b.beam) for b in beams]
+    key = hybrid.cache_key()
+    assert read_candidates(path, ["another mention", *[it.mention for it in inputs][1:]], FEATURES, key) is None
+    assert read_candidates(path, [it.mention for it in inputs], FEATURES, {**key, "dictionary": "other"}) is None  # another dictionary
+    assert HybridLinker(linker).cache_key()["dictionary"] != key["dictionary"]  # KB only vs KB + train
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], lines[1], "{oops", *lines[3:]]) + "\n")
+    with pytest.raises(InputFormatError, match=r"dev.jsonl:3: not a candidates row"):
+        read_candidates(path, [it.mention for it in inputs], FEATURES, key)
+    path.write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(InputFormatError, match="cut file"):
+        read_candidates(path, [it.mention for it in inputs], FEATURES, key)
 
 
 def test_precision_coverage_keeps_the_most_confident_first():
