@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 # The shell's status for a process ended by Ctrl-C (SIGINT: 128 + 2); the CLI and the recipes exit with it.
 INTERRUPTED_EXIT = 130
+
+
+def exit_quietly_on_ctrl_c(prog: str | None = None) -> None:
+    """Make a Ctrl-C that nothing catches end the process with one ``interrupted`` line and status 130.
+
+    A recipe's ``run_recipe`` does that for Ctrl-C during its run; this hook covers the seconds
+    before it, while the recipe's module-level imports (torch, transformers, TRL) load, where
+    Python would print a traceback. Recipes call it before those imports, so this module imports
+    nothing heavy.
+    """
+    name = prog or os.path.basename(sys.argv[0])
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        if issubclass(kind, KeyboardInterrupt):
+            print(f"{name}: interrupted", file=sys.stderr, flush=True)
+            os._exit(INTERRUPTED_EXIT)  # nothing to clean up: the recipe has not started
+        previous(kind, value, tb)
+
+    sys.excepthook = hook
 
 
 class InputFormatError(ValueError):

@@ -3,6 +3,11 @@
     accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/mine.py --config recipes/configs/demo/mine.yaml
 """
 
+from angel_trl.errors import exit_quietly_on_ctrl_c
+
+if __name__ == "__main__":
+    exit_quietly_on_ctrl_c()  # before the imports below: a Ctrl-C while torch and TRL load ends quietly too
+
 import json
 import logging
 import sys

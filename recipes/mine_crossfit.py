@@ -6,6 +6,11 @@
     python recipes/mine_crossfit.py ... --folds 2 --only_folds 0
 """
 
+from angel_trl.errors import exit_quietly_on_ctrl_c
+
+if __name__ == "__main__":
+    exit_quietly_on_ctrl_c()  # before the imports below: a Ctrl-C while torch and TRL load ends quietly too
+
 import json
 import logging
 import sys

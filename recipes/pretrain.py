@@ -8,6 +8,11 @@ set, and trains through the stage-1 code; `output_dir` is a linker that `recipes
 `--train_pairs <pairs_dir>`: negative-aware pre-training) starts from.
 """
 
+from angel_trl.errors import exit_quietly_on_ctrl_c
+
+if __name__ == "__main__":
+    exit_quietly_on_ctrl_c()  # before the imports below: a Ctrl-C while torch and TRL load ends quietly too
+
 import logging
 import sys
 

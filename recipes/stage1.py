@@ -3,6 +3,11 @@
     accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/stage1.py --config recipes/configs/demo/stage1.yaml
 """
 
+from angel_trl.errors import exit_quietly_on_ctrl_c
+
+if __name__ == "__main__":
+    exit_quietly_on_ctrl_c()  # before the imports below: a Ctrl-C while torch and TRL load ends quietly too
+
 import logging
 import sys
 

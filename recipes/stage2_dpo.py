@@ -5,6 +5,11 @@
     accelerate launch --config_file recipes/accelerate/cpu.yaml recipes/stage2_dpo.py --config recipes/configs/demo/stage2_dpo.yaml --rounds 3 --rule paper --top_k 5
 """
 
+from angel_trl.errors import exit_quietly_on_ctrl_c
+
+if __name__ == "__main__":
+    exit_quietly_on_ctrl_c()  # before the imports below: a Ctrl-C while torch and TRL load ends quietly too
+
 import logging
 import sys
 from dataclasses import dataclass, field

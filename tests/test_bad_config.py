@@ -189,6 +189,33 @@ def test_sigint_ends_a_recipe_with_one_line():
     assert proc.returncode == 130 and err.strip().splitlines()[-1] == "stage1.py: interrupted" and "Traceback" not in err
 
 
+def test_sigint_while_a_recipe_imports_ends_it_with_one_line():
+    # What a recipe does before its heavy imports; the sleep stands for torch and TRL loading.
+    child = (
+        "from angel_trl.errors import exit_quietly_on_ctrl_c\nexit_quietly_on_ctrl_c('stage1.py')\n"
+        "import time\nprint('ready', flush=True)\ntime.sleep(120)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and err == "stage1.py: interrupted\n"
+
+
+def test_every_recipe_quiets_ctrl_c_before_its_imports():
+    import ast
+
+    for recipe in sorted((ROOT / "recipes").glob("*.py")):
+        body = [node for node in ast.parse(recipe.read_text()).body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
+        first, second = body[0], body[1]
+        assert isinstance(first, ast.ImportFrom) and first.module == "angel_trl.errors" and [a.name for a in first.names] == ["exit_quietly_on_ctrl_c"], recipe.name
+        assert isinstance(second, ast.If) and "exit_quietly_on_ctrl_c()" in ast.unparse(second), recipe.name
+
+
 def test_a_key_set_twice_and_an_unknown_mining_rule_fail_at_parse_time(tmp_path, data):
     config = write_config(tmp_path, "mine", data)
     twice = tmp_path / "twice.yaml"

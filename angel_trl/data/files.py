@@ -168,9 +168,12 @@ def exclusive_output_dir(path: str | Path) -> Iterator[Path]:
     directory raises :class:`~angel_trl.errors.OutputDirBusyError` before doing any work, instead of
     both finishing and one silently overwriting the other. The OS drops the lock when the process
     dies, so a killed run leaves no stale lock. Re-entrant within one process. The lock file stays
-    (deleting it would let a waiting run lock a file no one else sees).
+    (deleting it would let a waiting run lock a file no one else sees), except where this call made
+    the directory and the run wrote nothing into it (it failed first): then the directory goes too,
+    so a failed run leaves no empty output directory behind.
     """
     path = Path(path)
+    created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     key = path.resolve()
     if key in _held_locks:
@@ -193,6 +196,10 @@ def exclusive_output_dir(path: str | Path) -> Iterator[Path]:
             yield path
         finally:
             del _held_locks[key]
+            if created and os.listdir(path) == [LOCK_FILE]:
+                # Still locked here, so no other run writes into it while it goes.
+                os.unlink(path / LOCK_FILE)
+                os.rmdir(path)
     finally:
         os.close(fd)  # releases the lock
 

@@ -46,6 +46,19 @@ def test_a_second_writer_of_an_output_dir_fails_at_once(tmp_path):
         assert (out / LOCK_FILE).exists()
 
 
+def test_a_run_that_fails_before_writing_leaves_no_directory_it_made(tmp_path):
+    with pytest.raises(RuntimeError), exclusive_output_dir(tmp_path / "new" / "out"):
+        raise RuntimeError("failed before writing")
+    assert not (tmp_path / "new" / "out").exists()
+    (tmp_path / "kept").mkdir()  # a directory the user made stays, with its lock file
+    with pytest.raises(RuntimeError), exclusive_output_dir(tmp_path / "kept"):
+        raise RuntimeError("failed before writing")
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == [LOCK_FILE]
+    with exclusive_output_dir(tmp_path / "written") as out:  # a run that wrote keeps everything
+        (out / "summary.json").write_text("{}")
+    assert sorted(p.name for p in (tmp_path / "written").iterdir()) == sorted([LOCK_FILE, "summary.json"])
+
+
 def test_a_killed_writer_leaves_no_stale_lock(tmp_path):
     holder = hold_lock(tmp_path / "out")
     holder.kill()
