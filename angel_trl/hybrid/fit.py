@@ -8,9 +8,10 @@ from pathlib import Path
 
 from angel_trl.data.arguments import DataArguments
 from angel_trl.data.files import write_json, write_jsonl
+from angel_trl.errors import check_choice
 from angel_trl.evaluation import TrainingSeen, evaluate_linking
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
-from angel_trl.hybrid.ranker import precision_coverage
+from angel_trl.hybrid.ranker import OBJECTIVES, precision_coverage
 from angel_trl.linking.linker import EntityLinker
 
 logger = logging.getLogger(__name__)
@@ -23,13 +24,14 @@ class HybridArguments:
     output_dir: str | None = field(default=None, metadata={"help": "Where hybrid.json, predictions and scores go (model_dir when unset: the linker then loads it with --hybrid)."})
     dictionary: str = field(default="kb+train", metadata={"help": "What the retrievers search: 'kb+train' (training mentions as synonyms, the peers' strongest protocol) or 'kb'."})
     features: list[str] = field(default_factory=lambda: list(FEATURES), metadata={"help": f"Ranker features (an ablation drops some): {', '.join(FEATURES)}."})
+    objective: str = field(default="listwise", metadata={"help": "Ranker objective: 'listwise' (softmax over each mention's candidates) or 'pointwise' (logistic regression per candidate)."})
     seed: int = field(default=42, metadata={"help": "Seed of the ranker fit."})
     link_batch_size: int | None = field(default=None, metadata={"help": "Mentions per beam-search batch (the saved linker config when unset)."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (model default when unset)."})
 
     def __post_init__(self) -> None:
-        if self.dictionary not in ("kb+train", "kb"):
-            raise ValueError(f"dictionary must be 'kb+train' or 'kb', not {self.dictionary!r}")
+        check_choice("objective", self.objective, OBJECTIVES)
+        check_choice("dictionary", self.dictionary, ("kb+train", "kb"))
         unknown = sorted(set(self.features) - set(FEATURES))
         if unknown or not self.features:
             raise ValueError(f"features: unknown {unknown} (known: {', '.join(FEATURES)})" if unknown else "features: name at least one")
@@ -49,7 +51,7 @@ def fit_hybrid(args: HybridArguments, config: HybridConfig, data_args: DataArgum
     if args.dictionary == "kb+train" and train is None:
         raise ValueError("dictionary 'kb+train' needs train_file (or use dictionary: kb)")
     hybrid = HybridLinker.from_training(linker, train if args.dictionary == "kb+train" else None, config)
-    summary: dict = {"model_dir": args.model_dir, "dictionary": args.dictionary, "config": vars(config), "fit": hybrid.fit_on(dev, kb, args.features, args.seed, show_progress)}
+    summary: dict = {"model_dir": args.model_dir, "dictionary": args.dictionary, "config": vars(config), "fit": hybrid.fit_on(dev, kb, args.features, args.seed, show_progress, args.objective)}
     out = Path(args.output_dir or args.model_dir)
     hybrid.save(out)
     seen = TrainingSeen.of(train.mentions, kb) if train else None
