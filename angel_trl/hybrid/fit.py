@@ -10,7 +10,7 @@ from angel_trl.data.arguments import DataArguments
 from angel_trl.data.files import write_json, write_jsonl
 from angel_trl.errors import check_choice
 from angel_trl.evaluation import TrainingSeen, evaluate_linking
-from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
+from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker, check_features
 from angel_trl.hybrid.ranker import OBJECTIVES, precision_coverage
 from angel_trl.linking.linker import EntityLinker
 
@@ -23,7 +23,7 @@ class HybridArguments:
     model_dir: str = field(metadata={"help": "Linker directory (a stage-1 or stage-2 output) the hybrid builds on."})
     output_dir: str | None = field(default=None, metadata={"help": "Where hybrid.json, predictions and scores go (model_dir when unset: the linker then loads it with --hybrid)."})
     dictionary: str = field(default="kb+train", metadata={"help": "What the retrievers search: 'kb+train' (training mentions as synonyms, the peers' strongest protocol) or 'kb'."})
-    features: list[str] = field(default_factory=lambda: list(FEATURES), metadata={"help": f"Ranker features (an ablation drops some): {', '.join(FEATURES)}."})
+    features: list[str] = field(default_factory=lambda: list(FEATURES), metadata={"help": f"Ranker features (an ablation drops some): {', '.join(FEATURES)}, or a*b, the product of two."})
     objective: str = field(default="listwise", metadata={"help": "Ranker objective: 'listwise' (softmax over each mention's candidates) or 'pointwise' (logistic regression per candidate)."})
     seed: int = field(default=42, metadata={"help": "Seed of the ranker fit."})
     link_batch_size: int | None = field(default=None, metadata={"help": "Mentions per beam-search batch (the saved linker config when unset)."})
@@ -32,9 +32,7 @@ class HybridArguments:
     def __post_init__(self) -> None:
         check_choice("objective", self.objective, OBJECTIVES)
         check_choice("dictionary", self.dictionary, ("kb+train", "kb"))
-        unknown = sorted(set(self.features) - set(FEATURES))
-        if unknown or not self.features:
-            raise ValueError(f"features: unknown {unknown} (known: {', '.join(FEATURES)})" if unknown else "features: name at least one")
+        check_features(self.features)
 
 
 def fit_hybrid(args: HybridArguments, config: HybridConfig, data_args: DataArguments, show_progress: bool = True) -> dict:

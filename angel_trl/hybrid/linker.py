@@ -47,6 +47,24 @@ FEATURES = (
     "tfidf", "tfidf_margin", "tfidf_rank", "tfidf_top", "exact", "train_share", "mention_seen", "name_tokens",
 )
 HYBRID_FILE = "hybrid.json"
+
+
+def check_features(names: Sequence[str]) -> None:
+    """Ranker features are :data:`FEATURES` or products ``a*b`` of two of them (an interaction: e.g.
+    ``mention_seen*tfidf`` weighs the TF-IDF score apart for mentions whose text was seen in training)."""
+    unknown = sorted(n for n in names if any(part not in FEATURES for part in n.split("*")) or n.count("*") > 1)
+    if unknown or not names:
+        raise ValueError(f"ranker features: unknown {unknown} (known: {', '.join(FEATURES)}, or a*b of two)" if unknown else "ranker features: name at least one")
+
+
+def feature_matrix(features: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """The columns ``names`` (:func:`check_features`) of a candidates' :data:`FEATURES` matrix."""
+    columns = []
+    for name in names:
+        a, _, b = name.partition("*")
+        column = features[:, FEATURES.index(a)]
+        columns.append(column * features[:, FEATURES.index(b)] if b else column)
+    return np.column_stack(columns) if columns else np.zeros((len(features), 0))
 NO_RANK = 100.0  # the rank feature of a candidate a source did not return
 
 
@@ -223,7 +241,7 @@ class HybridLinker:
             if self.ranker is None:
                 score = cands.features[:, FEATURES.index("model")]
             else:
-                score = self.ranker.probability(cands.features[:, [FEATURES.index(f) for f in self.ranker.features]])
+                score = self.ranker.probability(feature_matrix(cands.features, self.ranker.features))
             order = np.lexsort((np.arange(len(score)), -score))[: self.config.top_k]
             ranked = [Candidate(cands.concept_ids[j], cands.names[j], float(score[j]), [cands.names[j]]) for j in order]
             results.append(LinkingResult(beam.mention, ranked, beam.beam))
@@ -236,8 +254,8 @@ class HybridLinker:
 
     def fit(self, candidates: Sequence[MentionCandidates], gold: Sequence[set[str]], features: Sequence[str] = FEATURES, seed: int = 42, objective: str = "listwise") -> LinearRanker:
         """Fit the ranker on dev mentions' candidates and their gold concept ids (canonical)."""
-        columns = [FEATURES.index(f) for f in features]
-        X = np.concatenate([c.features[:, columns] for c in candidates])
+        check_features(features)
+        X = np.concatenate([feature_matrix(c.features, features) for c in candidates])
         y = np.concatenate([[cid in g for cid in c.concept_ids] for c, g in zip(candidates, gold)]).astype(int)
         self.ranker = LinearRanker.fit(X, y, features, groups=[len(c.concept_ids) for c in candidates], objective=objective, seed=seed)
         return self.ranker
@@ -284,9 +302,10 @@ class HybridLinker:
         data = json.loads(path.read_text())
         if data.get("format") != "angel-trl-hybrid":
             raise ValueError(f"{path}: not an angel-trl hybrid linker file")
-        unknown = set(data["ranker"]["features"]) - set(FEATURES)
-        if unknown:
-            raise ValueError(f"{path}: unknown ranker feature(s) {sorted(unknown)}")
+        try:
+            check_features(data["ranker"]["features"])
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
         return cls(linker, data["train_counts"], HybridConfig(**data["config"]), LinearRanker(**data["ranker"]))
 
 

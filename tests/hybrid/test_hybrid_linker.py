@@ -9,7 +9,7 @@ from angel_trl.data.corpus import load_corpus
 from angel_trl.data.dictionary import dictionary_protocol, table_with_training_texts, training_link_counts
 from angel_trl.errors import InputFormatError
 from angel_trl.hybrid.candidates_file import read_candidates
-from angel_trl.hybrid.linker import FEATURES, HYBRID_FILE, HybridLinker
+from angel_trl.hybrid.linker import FEATURES, HYBRID_FILE, HybridLinker, check_features, feature_matrix
 from angel_trl.hybrid.ranker import LinearRanker, precision_coverage
 from angel_trl.hybrid.scoring import name_log_probs
 from angel_trl.linking.linker import EntityLinker
@@ -107,6 +107,15 @@ def test_ranker_on_one_feature_ranks_by_it(tmp_path, objective):
     (tmp_path / "bad.json").write_text(json.dumps({"format": "angel-trl-ranker", "features": ["model"], "mean": [0.0], "scale": [1.0, 2.0], "coef": [1.0], "intercept": 0.0}))
     with pytest.raises(ValueError, match="one length"):
         LinearRanker.load(tmp_path / "bad.json")
+
+
+def test_interaction_features_are_products_of_two_columns():
+    X = np.arange(2 * len(FEATURES), dtype=float).reshape(2, len(FEATURES))
+    a, b = FEATURES.index("mention_seen"), FEATURES.index("tfidf")
+    np.testing.assert_array_equal(feature_matrix(X, ["tfidf", "mention_seen*tfidf"]), np.column_stack([X[:, b], X[:, a] * X[:, b]]))
+    for bad in (["tfidf*nope"], ["a*b*c"], []):
+        with pytest.raises(ValueError, match="ranker features"):
+            check_features(bad)
 
 
 def test_a_ranker_file_written_before_the_listwise_objective_loads_as_pointwise(tmp_path):
