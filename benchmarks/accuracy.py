@@ -40,11 +40,12 @@ def main() -> None:
     ap.add_argument("--zero-shot", action="store_true", help="The zero-shot protocol: train and dev lose every mention of a concept that occurs in test (the peers' training dictionary too; give angel-trl models trained with zero_shot: true); results go to <dataset>_zeroshot.{json,md,png}.")
     ap.add_argument("--hybrid", action="store_true", help="Also each angel-trl model as a hybrid linker (beam + retrieved candidates, exact model scores, a ranker fit on dev) under each protocol.")
     ap.add_argument("--hybrid-ablation", action="store_true", help="With --hybrid, also the ablation rankers (model score only; + TF-IDF score; all features fit pointwise) on the same scored candidates.")
+    ap.add_argument("--protocols", nargs="+", choices=["kb", "kb+train"], default=["kb", "kb+train"], help="Dictionary protocols to run: KB names only, and/or KB + training mentions as synonyms (default: both).")
     ap.add_argument("--decode-again", action="store_true", help="Decode the KB protocol of angel-trl models even where the run saved predictions_<split>.jsonl for the same mentions.")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--link-batch-size", type=int, default=32)
     ap.add_argument("--results-dir", default="benchmarks/results")
-    ap.add_argument("--cache-dir", default="benchmarks/work", help="Dense name embeddings are cached here (.npy).")
+    ap.add_argument("--cache-dir", default="benchmarks/work", help="Dense name embeddings (.npy) and the hybrid's scored candidates (JSON lines) are cached here.")
     args = ap.parse_args()
     if args.hybrid_ablation and not args.hybrid:
         ap.error("--hybrid-ablation refits the hybrid's ranker: give --hybrid too")
@@ -54,7 +55,7 @@ def main() -> None:
             if (Path(args.models_from) / f"{args.dataset}-{stage}" / "linker_config.json").exists():
                 models.setdefault(label, str(Path(args.models_from) / f"{args.dataset}-{stage}"))
     options = BenchmarkOptions(
-        splits=args.splits, no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation,
+        splits=args.splits, no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation, protocols=args.protocols,
         decode_again=args.decode_again, device=args.device, link_batch_size=args.link_batch_size, results_dir=args.results_dir, cache_dir=args.cache_dir,
     )
     run_benchmark(benchmark_data(args.dataset, REPO_DATA_DIR), args.dataset, models, options, " ".join([Path(sys.executable).name, *sys.argv]))

@@ -37,11 +37,12 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--no-dense", action="store_true", help="Leave out the dense peer (it encodes every KB name once; cached in --cache-dir).")
     p.add_argument("--hybrid", action="store_true", help="Also each model as a hybrid linker, its ranker fit on --dev.")
     p.add_argument("--hybrid-ablation", action="store_true", help="With --hybrid, also the ablation rankers (model score only; + TF-IDF score; all features fit pointwise) on the same scored candidates.")
+    p.add_argument("--protocols", nargs="+", choices=["kb", "kb+train"], default=["kb", "kb+train"], help="Dictionary protocols to run: KB names only, and/or KB + training mentions as synonyms (default: both).")
     p.add_argument("--expand-abbreviations", action="store_true", help="Every system links an abbreviation defined in its document as its long form.")
     p.add_argument("--zero-shot", action="store_true", help="The zero-shot protocol: train and dev lose every mention of a test concept.")
     p.add_argument("--device", metavar="DEVICE", help="Torch device (default: cuda when available, else cpu).")
     p.add_argument("--batch-size", type=positive_int, default=32, metavar="N", help="Mentions per decoding batch (default: %(default)s).")
-    p.add_argument("--cache-dir", default="benchmarks/work", metavar="DIR", help="Dense name embeddings are cached here (default: %(default)s).")
+    p.add_argument("--cache-dir", default="benchmarks/work", metavar="DIR", help="Dense name embeddings and the hybrid's scored candidates are cached here (default: %(default)s).")
     p.set_defaults(handler=run)
 
 
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         train_file=args.train, dev_file=args.dev, test_file=args.test, corpus_format=args.corpus_format, entity_types=args.entity_type,
     )
     options = BenchmarkOptions(
-        no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation,
+        no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation, protocols=args.protocols,
         link_batch_size=args.batch_size, results_dir=args.results_dir, cache_dir=args.cache_dir, **({"device": args.device} if args.device else {}),
     )
     run_benchmark(data, args.name, _models(args.model), options, "angel-trl " + shlex.join(sys.argv[1:]))

@@ -452,6 +452,25 @@ def test_benchmark_runs_every_peer_and_the_model_on_any_files(capsys, model_dir,
     assert_user_error(rc, err, "--hybrid fits its rankers on --dev")
 
 
+def test_benchmark_hybrid_ablation_on_one_protocol_reuses_its_scored_candidates(capsys, model_dir, toy_dir, tmp_path):
+    args = ["benchmark", "--kb", toy_dir / "kb.jsonl", "--train", toy_dir / "train.jsonl", "--dev", toy_dir / "train.jsonl", "--test", toy_dir / "train.jsonl",
+            "--model", f"toy={model_dir}", "--no-dense", "--name", "toy", "--protocols", "kb+train", "--hybrid", "--hybrid-ablation", "--cache-dir", tmp_path / "cache"]
+    reports = []
+    for attempt in ("first", "second"):
+        rc, _, err = run(capsys, *args, "--results-dir", tmp_path / attempt)
+        assert rc == 0, err
+        reports.append(json.loads((tmp_path / attempt / "toy.json").read_text()))
+    systems = reports[0]["splits"]["test"]
+    hybrids = ["toy, hybrid", "toy, hybrid [model score only]", "toy, hybrid [model + TF-IDF scores]", "toy, hybrid [all features, pointwise]"]
+    assert set(hybrids) <= set(systems) and all(set(by_protocol) == {"KB + train"} for by_protocol in systems.values())
+    assert set(reports[0]["hybrid_candidates"].values()) == {"computed"} and len(reports[0]["hybrid_candidates"]) == 2  # dev's and test's
+    assert set(reports[1]["hybrid_candidates"].values()) == {"reused"}
+    again = reports[1]["splits"]["test"]
+    assert [again[h]["KB + train"]["acc@1"] for h in hybrids] == [systems[h]["KB + train"]["acc@1"] for h in hybrids]
+    rc, err = rc_and_stderr(capsys, "benchmark", "--kb", toy_dir / "kb.jsonl", "--train", toy_dir / "train.jsonl", "--test", toy_dir / "train.jsonl", "--hybrid-ablation")
+    assert_user_error(rc, err, "--hybrid-ablation refits the hybrid's ranker: give --hybrid too")
+
+
 def test_link_writes_the_corpus_with_predicted_ids_as_pubtator_and_bigbio(capsys, model_dir, linker, toy_dir, tmp_path):
     from angel_trl.data.bigbio import read_bigbio
     from angel_trl.data.corpus import read_pubtator
