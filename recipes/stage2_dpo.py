@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from accelerate import PartialState
 
 from angel_trl.data.arguments import DataArguments
-from angel_trl.evaluation import comparison_table, scores_table
 from angel_trl.hub import data_files, publish_linker, take_over_push
-from angel_trl.training.iterative import train_stage2_iterative
+from angel_trl.training.iterative import train_stage2_rounds
 from angel_trl.mining import MiningConfig
 from angel_trl.training.finish import end_processes
-from angel_trl.training.stage2 import Stage2Arguments, train_stage2
+from angel_trl.training.stage2 import Stage2Arguments
 from angel_trl.trainers import Seq2SeqDPOConfig
 from angel_trl.training.progress import progress_on_terminal
 from angel_trl.recipe_args import parse_recipe_args, run_recipe
@@ -49,21 +48,12 @@ def main() -> None:
     stage2_args, data_args, config, rounds_args, mining = parse_recipe_args(ARGUMENTS, sys.argv[1:])
     progress_on_terminal(config)
     hub = take_over_push(config)  # --push_to_hub: the scored linker is pushed once, below, not by the Trainer
-    if rounds_args.rounds == 1:
-        summary = train_stage2(data_args, stage2_args, config)
-        linker_dir, reference, train_pairs = config.output_dir, stage2_args.stage1_model, stage2_args.train_pairs
-        table = scores_table({k: summary[k] for k in ("dev", "test") if k in summary}, f"Stage 2 ({config.output_dir})")
-    else:
-        summary = train_stage2_iterative(data_args, stage2_args, config, mining, rounds_args.rounds)
-        best = summary["rounds"][summary["best_round"] - 1]
-        linker_dir, reference, train_pairs = best["output_dir"], best["reference"], best["train_pairs"]
-        runs = {f"round {rec['round']}": rec for rec in summary["rounds"]}
-        table = f"Stage 2, {len(runs)} rounds ({config.output_dir}); best by dev acc@1: round {best['round']} ({linker_dir})\n\n" + comparison_table(runs)
+    run = train_stage2_rounds(data_args, stage2_args, config, mining, rounds_args.rounds)
     if PartialState().is_main_process:
         # Only the linker that is kept (the best round's) gets a card, and is pushed.
-        pairs = {"train pairs": train_pairs, "dev pairs": stage2_args.dev_pairs}
-        publish_linker(linker_dir, hub, base_model=reference, data_files=data_files(data_args, **pairs), datasets=list(pairs.values()))
-    print(table)
+        pairs = {"train pairs": run.train_pairs, "dev pairs": stage2_args.dev_pairs}
+        publish_linker(run.linker_dir, hub, base_model=run.reference, data_files=data_files(data_args, **pairs), datasets=list(pairs.values()))
+    print(run.table)
     end_processes()
 
 

@@ -157,6 +157,41 @@ def dpo_losses(
     return loss
 
 
+def _loss_settings(args: Seq2SeqDPOConfig) -> tuple[list[str], list[float]]:
+    """The loss types and their weights; raise for a loss or a setting encoder-decoder DPO cannot train with."""
+    unknown = [t for t in args.loss_type if t not in SUPPORTED_LOSSES]
+    if unknown:
+        raise ValueError(f"loss_type {unknown} not supported for encoder-decoder DPO; choose from {SUPPORTED_LOSSES}")
+    loss_types = list(args.loss_type)
+    loss_weights = list(args.loss_weights or [1.0] * len(loss_types))
+    if len(loss_weights) != len(loss_types):
+        raise ValueError(f"{len(loss_weights)} loss_weights for {len(loss_types)} loss types")
+    if "robust" in loss_types and not 0 <= args.label_smoothing < 0.5:
+        raise ValueError(f"label_smoothing must lie in [0, 0.5) for the robust loss, got {args.label_smoothing}")
+    return loss_types, loss_weights
+
+
+def _tokenize_splits(
+    train_dataset: Dataset, eval_dataset: Dataset | None, encoder: SequenceEncoder,
+) -> tuple[Dataset, Dataset | None, dict[str, int]]:
+    """Both pair datasets tokenised, and how many sources of each were cut to ``max_source_length``."""
+    train_dataset, truncated = tokenize_pairs(train_dataset, encoder)
+    truncated_sources = {"train": truncated}
+    if eval_dataset is not None:
+        eval_dataset, truncated_sources["eval"] = tokenize_pairs(eval_dataset, encoder)
+    return train_dataset, eval_dataset, truncated_sources
+
+
+def _frozen_reference(model, ref_model, ref_is_base_model: bool):
+    """``ref_model``, or a copy of ``model`` when it is None, frozen in eval mode; None when the
+    reference is the PEFT policy's base model (no copy is made)."""
+    if ref_model is None and not ref_is_base_model:
+        ref_model = copy.deepcopy(model)
+    if ref_model is not None:
+        ref_model.eval().requires_grad_(False)
+    return ref_model
+
+
 class Seq2SeqDPOTrainer(UsualPermissionsMixin, WholeRunLossMixin, LinkingEvalMixin, Trainer):
     """DPO on (prompt, decoder_prompt, chosen, rejected) pairs for encoder-decoder models.
 
@@ -181,23 +216,12 @@ class Seq2SeqDPOTrainer(UsualPermissionsMixin, WholeRunLossMixin, LinkingEvalMix
     ):
         if not getattr(model.config, "is_encoder_decoder", False):
             raise TypeError("Seq2SeqDPOTrainer needs an encoder-decoder model; use trl.DPOTrainer for decoder-only models")
-        unknown = [t for t in args.loss_type if t not in SUPPORTED_LOSSES]
-        if unknown:
-            raise ValueError(f"loss_type {unknown} not supported for encoder-decoder DPO; choose from {SUPPORTED_LOSSES}")
-        self.loss_types = list(args.loss_type)
-        self.loss_weights = list(args.loss_weights or [1.0] * len(self.loss_types))
-        if len(self.loss_weights) != len(self.loss_types):
-            raise ValueError(f"{len(self.loss_weights)} loss_weights for {len(self.loss_types)} loss types")
-        if "robust" in self.loss_types and not 0 <= args.label_smoothing < 0.5:
-            raise ValueError(f"label_smoothing must lie in [0, 0.5) for the robust loss, got {args.label_smoothing}")
+        self.loss_types, self.loss_weights = _loss_settings(args)
         validate_preference_dataset(train_dataset, "train_dataset")
         if eval_dataset is not None:
             validate_preference_dataset(eval_dataset, "eval_dataset")
         self.encoder = SequenceEncoder(processing_class, args.max_source_length)
-        train_dataset, truncated = tokenize_pairs(train_dataset, self.encoder)
-        self.truncated_sources = {"train": truncated}
-        if eval_dataset is not None:
-            eval_dataset, self.truncated_sources["eval"] = tokenize_pairs(eval_dataset, self.encoder)
+        train_dataset, eval_dataset, self.truncated_sources = _tokenize_splits(train_dataset, eval_dataset, self.encoder)
         if any(self.truncated_sources.values()):
             logger.warning("pair sources cut to max_source_length=%d: %s", args.max_source_length, self.truncated_sources)
         if args.disable_dropout:
@@ -205,10 +229,7 @@ class Seq2SeqDPOTrainer(UsualPermissionsMixin, WholeRunLossMixin, LinkingEvalMix
         self.collator = PreferenceCollator(processing_class.pad_token_id, model.config.decoder_start_token_id)
         self.precompute_ref = args.precompute_ref_log_probs
         self.ref_is_base_model = ref_model is None and is_peft_model(model)
-        if ref_model is None and not self.ref_is_base_model:
-            ref_model = copy.deepcopy(model)
-        if ref_model is not None:
-            ref_model.eval().requires_grad_(False)
+        ref_model = _frozen_reference(model, ref_model, self.ref_is_base_model)
         super().__init__(model=model, args=args, data_collator=self.collator, train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks)
         # BART's forward takes **kwargs, so the Trainer would think our loss is normalised by its
         # token count and skip dividing it by the accumulation steps; it is a mean over pairs (as in TRL).
@@ -222,19 +243,24 @@ class Seq2SeqDPOTrainer(UsualPermissionsMixin, WholeRunLossMixin, LinkingEvalMix
             # After the Trainer has placed the model (and the reference) on the accelerator's device:
             # the pass runs there, under training's autocast, each process scoring its share (TRL's
             # ``_precompute_ref_logps``). Before ``super().__init__`` it would run on the CPU in fp32.
-            reference = self.model if self.ref_is_base_model else self.ref_model
-            self.train_dataset = self.add_reference_logps(reference, self.train_dataset, self._precompute_batch_size(), "train")
-            if self.eval_dataset is not None:
-                self.eval_dataset = self.add_reference_logps(reference, self.eval_dataset, self._precompute_batch_size(), "eval")
-            if not self.ref_is_base_model:
-                # Not kept on the device: saves its memory and a forward per step. A dataset passed to
-                # evaluate() later is scored with it, moved back for the pass.
-                self._offloaded_ref = self.ref_model.to("cpu")
-                self.ref_model = None
+            self._precompute_reference()
         self.linking_evaluator = linking_evaluator
         self.beta = args.beta
         self.label_smoothing = args.label_smoothing
         self._metrics: dict[str, dict[str, list[float]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
+
+    def _precompute_reference(self) -> None:
+        """Add the reference log-probs to the train (and eval) pairs, then take a separate reference
+        off the device."""
+        reference = self.model if self.ref_is_base_model else self.ref_model
+        self.train_dataset = self.add_reference_logps(reference, self.train_dataset, self._precompute_batch_size(), "train")
+        if self.eval_dataset is not None:
+            self.eval_dataset = self.add_reference_logps(reference, self.eval_dataset, self._precompute_batch_size(), "eval")
+        if not self.ref_is_base_model:
+            # Not kept on the device: saves its memory and a forward per step. A dataset passed to
+            # evaluate() later is scored with it, moved back for the pass.
+            self._offloaded_ref = self.ref_model.to("cpu")
+            self.ref_model = None
 
     @torch.no_grad()
     def reference_logps(self, ref_model, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -16,6 +16,7 @@ from angel_trl.evaluation import TrainingSeen
 from angel_trl.text.examples import ExampleConfig, Stage1Rows, build_kb_rows, build_stage1_rows
 from angel_trl.linking.linker import EntityLinker, LinkerConfig
 from angel_trl.training.modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer, warm_start
+from angel_trl.data.kb import KnowledgeBase
 from angel_trl.data.names import NameTable
 from angel_trl.training.lora import LoraArguments, apply_lora
 from angel_trl.training.finish import locked_output_dir, resume_arg, resumed_checkpoint, score_and_save
@@ -107,9 +108,7 @@ def _train_stage1(
     example_config = ExampleConfig(config.max_context_words, config.lowercase)
 
     if rows is None:
-        rows = build_stage1_rows(train, kb, table, matcher, example_config, config.target_top_k, avoid_shared=config.avoid_shared_targets)
-        if config.kb_rows:
-            build_kb_rows(table, matcher, example_config, config.kb_target_top_k, config.max_kb_names, config.seed, rows, config.avoid_shared_targets)
+        rows = _train_rows(train, kb, table, matcher, example_config, config)
     model, tokenizer = make_model(model_args, config, table.names + rows.sources)
     encoder = SequenceEncoder(tokenizer, config.max_source_length, decoder_start_token_id=model.config.decoder_start_token_id)
     train_dataset, truncated = encode_rows(rows, encoder)
@@ -117,7 +116,41 @@ def _train_stage1(
     summary["trainable_parameters"] = model.num_parameters(only_trainable=True)  # fewer with LoRA
     logger.info("stage-1 data: %s", summary)
 
-    linker_config = LinkerConfig(
+    linker_config = _linker_config(config, data_args)
+    linker = EntityLinker(model, tokenizer, table, config=linker_config, kb=kb)
+    summary["trie_collisions"] = linker.trie.num_collisions  # names sharing another's token path (all reachable)
+    summary["names_truncated"] = encoder.count_truncated_names(table.names)  # cut to max_name_tokens in the trie
+    seen = TrainingSeen.of(train.mentions, kb) if train else None
+    evaluator = None
+    eval_dataset = None
+    if dev is not None:
+        eval_dataset, summary["truncated_sources"]["dev"], summary["dev_rows"] = _dev_rows(dev, kb, table, matcher, example_config, encoder, config)
+        evaluator = _dev_evaluator(dev, linker, seen, config)
+    elif config.eval_strategy != "no":
+        raise ValueError("eval_strategy is set but there is no dev_file to evaluate on")
+    if any(summary["truncated_sources"].values()):
+        logger.warning("sources cut to max_source_length=%d: %s", config.max_source_length, summary["truncated_sources"])
+
+    trainer = _stage1_trainer(model, tokenizer, config, train_dataset, eval_dataset, evaluator, callbacks)
+    train_result = trainer.train(resume_from_checkpoint=resume_arg(config.resume_from_checkpoint))
+    summary["train"] = train_result.metrics
+
+    return score_and_save(trainer, linker, kb, {"dev": dev, "test": test}, seen, summary, "stage1_results.json")
+
+
+def _train_rows(
+    train: Corpus, kb: KnowledgeBase, table: NameTable, matcher: TfidfNameMatcher, example_config: ExampleConfig, config: Stage1Config,
+) -> Stage1Rows:
+    """Stage-1 rows from the train split, plus rows from the KB's own names with ``kb_rows``."""
+    rows = build_stage1_rows(train, kb, table, matcher, example_config, config.target_top_k, avoid_shared=config.avoid_shared_targets)
+    if config.kb_rows:
+        build_kb_rows(table, matcher, example_config, config.kb_target_top_k, config.max_kb_names, config.seed, rows, config.avoid_shared_targets)
+    return rows
+
+
+def _linker_config(config: Stage1Config, data_args: DataArguments) -> LinkerConfig:
+    """How the trained linker links, saved with it: the training run's settings."""
+    return LinkerConfig(
         num_beams=config.link_num_beams,
         top_k=config.link_top_k,
         batch_size=config.link_batch_size,
@@ -126,26 +159,33 @@ def _train_stage1(
         lowercase=config.lowercase,
         expand_abbreviations=bool(data_args.expand_abbreviations),
     )
-    linker = EntityLinker(model, tokenizer, table, config=linker_config, kb=kb)
-    summary["trie_collisions"] = linker.trie.num_collisions  # names sharing another's token path (all reachable)
-    summary["names_truncated"] = encoder.count_truncated_names(table.names)  # cut to max_name_tokens in the trie
-    seen = TrainingSeen.of(train.mentions, kb) if train else None
-    evaluator = None
-    eval_dataset = None
-    if dev is not None:
-        dev_rows = build_stage1_rows(dev, kb, table, matcher, example_config, top_k=1, avoid_shared=config.avoid_shared_targets)
-        eval_dataset, summary["truncated_sources"]["dev"] = encode_rows(dev_rows, encoder)
-        summary["dev_rows"] = dict(dev_rows.counts)
-        dev_mentions = dev.mentions
-        evaluator = LinkingEvaluator(dev_mentions, linker.inputs_for(dev_mentions, dev.texts()), kb, table, linker.trie, linker_config, seen, config.max_eval_mentions, config.seed)
-    elif config.eval_strategy != "no":
-        raise ValueError("eval_strategy is set but there is no dev_file to evaluate on")
-    if any(summary["truncated_sources"].values()):
-        logger.warning("sources cut to max_source_length=%d: %s", config.max_source_length, summary["truncated_sources"])
 
+
+def _dev_rows(
+    dev: Corpus, kb: KnowledgeBase, table: NameTable, matcher: TfidfNameMatcher, example_config: ExampleConfig, encoder: SequenceEncoder,
+    config: Stage1Config,
+) -> tuple[Dataset, int, dict]:
+    """The tokenised dev rows (one target per mention) for eval loss, their truncation count and row counts."""
+    dev_rows = build_stage1_rows(dev, kb, table, matcher, example_config, top_k=1, avoid_shared=config.avoid_shared_targets)
+    eval_dataset, truncated = encode_rows(dev_rows, encoder)
+    return eval_dataset, truncated, dict(dev_rows.counts)
+
+
+def _dev_evaluator(dev: Corpus, linker: EntityLinker, seen: TrainingSeen | None, config: Stage1Config) -> LinkingEvaluator:
+    """Links the dev mentions with ``linker`` at each evaluation."""
+    dev_mentions = dev.mentions
+    inputs = linker.inputs_for(dev_mentions, dev.texts())
+    return LinkingEvaluator(dev_mentions, inputs, linker.kb, linker.table, linker.trie, linker.config, seen, config.max_eval_mentions, config.seed)
+
+
+def _stage1_trainer(
+    model, tokenizer, config: Stage1Config, train_dataset: Dataset, eval_dataset: Dataset | None, evaluator: LinkingEvaluator | None,
+    callbacks: list[TrainerCallback] | None,
+) -> Stage1Trainer:
+    """The ``Stage1Trainer`` on the encoded rows, with early stopping when ``early_stopping_patience`` is set."""
     if config.early_stopping_patience is not None:
         callbacks = [*(callbacks or []), EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)]
-    trainer = Stage1Trainer(
+    return Stage1Trainer(
         model=model,
         args=config,
         data_collator=PromptedSeq2SeqCollator(tokenizer.pad_token_id, model.config.decoder_start_token_id),
@@ -155,7 +195,3 @@ def _train_stage1(
         linking_evaluator=evaluator,
         callbacks=callbacks,
     )
-    train_result = trainer.train(resume_from_checkpoint=resume_arg(config.resume_from_checkpoint))
-    summary["train"] = train_result.metrics
-
-    return score_and_save(trainer, linker, kb, {"dev": dev, "test": test}, seen, summary, "stage1_results.json")
