@@ -30,6 +30,14 @@ REQUIRED = {
 }
 
 
+def interruptible() -> None:
+    """In the child before exec: Ctrl-C's default action, as in a terminal. A shell that starts a job
+    in the background hands it SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture()
 def data(tmp_path) -> dict[str, str]:
     return {
@@ -179,7 +187,7 @@ def test_sigint_ends_a_recipe_with_one_line():
         "run_recipe(main, prog='stage1.py')\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=interruptible)
     try:
         assert proc.stdout.readline().strip() == "ready"
         proc.send_signal(signal.SIGINT)
@@ -196,7 +204,7 @@ def test_sigint_while_a_recipe_imports_ends_it_with_one_line():
         "import time\nprint('ready', flush=True)\ntime.sleep(120)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=interruptible)
     try:
         assert proc.stdout.readline().strip() == "ready"
         proc.send_signal(signal.SIGINT)

@@ -18,6 +18,14 @@ from angel_trl.data.corpus import read_corpus_jsonl
 TEXTS = ["Patients with [ST] lung cancer [ET] were treated with surgery.", "A sweat test confirmed [ST] CF [ET] in the infant."]
 
 
+
+def interruptible() -> None:
+    """In the child before exec: Ctrl-C's default action, as in a terminal. A shell that starts a job
+    in the background hands it SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -334,7 +342,7 @@ def test_sigint_ends_the_cli_with_one_line(toy_dir):
         f"kb_stats.run = waiting\nsys.exit(app.main(['kb-stats', '--kb', {str(toy_dir / 'kb.jsonl')!r}]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=interruptible)
     try:
         assert proc.stdout.readline().strip() == "ready"
         proc.send_signal(signal.SIGINT)
