@@ -107,3 +107,25 @@ def require_shared_data() -> Path:
     if not (d / "README.md").exists():
         pytest.skip(f"real benchmark data not found at {d} (set ANGEL_TRL_DATA to its folder)")
     return d
+
+
+def interrupt_when_ready(child: str) -> tuple[int, str]:
+    """Run Python source ``child`` (the repo importable) until it prints ``ready``, send it SIGINT,
+    and return its exit status and stderr. The child gets Ctrl-C's default action first, as in a
+    terminal: a shell that starts a job in the background hands it SIGINT ignored, and Python then
+    never raises KeyboardInterrupt."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.returncode, err

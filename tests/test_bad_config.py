@@ -4,8 +4,6 @@ and the field (angel_trl.recipe_args), and Ctrl-C ends it with one 'interrupted'
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import yaml
 from trl import TrlParser
 
 from angel_trl.recipe_args import parse_recipe_args, run_recipe
-from tests.conftest import TOY_KB, toy_documents, write_jsonl
+from tests.conftest import TOY_KB, interrupt_when_ready, toy_documents, write_jsonl
 from tests.recipes.test_recipe_configs import CONFIGS, RECIPE_OF, recipe_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,13 +27,6 @@ REQUIRED = {
     "fit_hybrid": {"model_dir": "some/linker"},
 }
 
-
-def interruptible() -> None:
-    """In the child before exec: Ctrl-C's default action, as in a terminal. A shell that starts a job
-    in the background hands it SIGINT ignored, and Python then never raises KeyboardInterrupt."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture()
@@ -186,15 +177,8 @@ def test_sigint_ends_a_recipe_with_one_line():
         "def main():\n    print('ready', flush=True)\n    time.sleep(120)\n"
         "run_recipe(main, prog='stage1.py')\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=interruptible)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "stage1.py: interrupted" and "Traceback" not in err
+    returncode, err = interrupt_when_ready(child)
+    assert returncode == 130 and err.strip().splitlines()[-1] == "stage1.py: interrupted" and "Traceback" not in err
 
 
 def test_sigint_while_a_recipe_imports_ends_it_with_one_line():
@@ -203,15 +187,8 @@ def test_sigint_while_a_recipe_imports_ends_it_with_one_line():
         "from angel_trl.errors import exit_quietly_on_ctrl_c\nexit_quietly_on_ctrl_c('stage1.py')\n"
         "import time\nprint('ready', flush=True)\ntime.sleep(120)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=interruptible)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130 and err == "stage1.py: interrupted\n"
+    returncode, err = interrupt_when_ready(child)
+    assert returncode == 130 and err == "stage1.py: interrupted\n"
 
 
 def test_every_recipe_quiets_ctrl_c_before_its_imports():

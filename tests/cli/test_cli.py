@@ -19,13 +19,6 @@ TEXTS = ["Patients with [ST] lung cancer [ET] were treated with surgery.", "A sw
 
 
 
-def interruptible() -> None:
-    """In the child before exec: Ctrl-C's default action, as in a terminal. A shell that starts a job
-    in the background hands it SIGINT ignored, and Python then never raises KeyboardInterrupt."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -333,23 +326,15 @@ def test_ctrl_c_is_one_interrupted_line(capsys, monkeypatch, toy_dir):
 
 
 def test_sigint_ends_the_cli_with_one_line(toy_dir):
-    import os
-    import signal
+    from tests.conftest import interrupt_when_ready
 
     child = (
         "import sys, time\nfrom angel_trl.cli import app, kb_stats\n"
         "def waiting(args):\n    print('ready', flush=True)\n    time.sleep(120)\n"
         f"kb_stats.run = waiting\nsys.exit(app.main(['kb-stats', '--kb', {str(toy_dir / 'kb.jsonl')!r}]))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=interruptible)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130 and err == "angel-trl: interrupted\n"
+    returncode, err = interrupt_when_ready(child)
+    assert returncode == 130 and err == "angel-trl: interrupted\n"
 
 
 # ---------------------------------------------------------------------------------------- outputs checked first
