@@ -29,7 +29,7 @@ from angel_trl.data.dictionary import dictionary_protocol
 from angel_trl.data.files import atomic_write_text, write_json
 from angel_trl.data.names import NameTable
 from angel_trl.evaluation import TrainingSeen, evaluate_linking, saved_results
-from angel_trl.hybrid.linker import FEATURES, HybridLinker
+from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
 from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
 
 
@@ -94,15 +94,28 @@ HYBRID_ABLATION = {
     "model + TF-IDF scores": (("model", "tfidf"), "listwise"),
     "all features, pointwise": (FEATURES, "pointwise"),
 }
+# With the dense retriever among the candidates: what its features add.
+DENSE_FEATURES = ("dense", "dense_margin", "dense_rank", "dense_top")
+HYBRID_DENSE_ABLATION = {
+    "model + TF-IDF + dense scores": (("model", "tfidf", "dense"), "listwise"),
+    "all features but dense": (tuple(f for f in FEATURES if f not in DENSE_FEATURES), "listwise"),
+}
+HYBRID_DENSE_CANDIDATES = 10  # as many as the TF-IDF retriever adds
 
 
-def hybrid_runs(linker: EntityLinker, train_counts, dev, kb, fits: dict, cache: Path, ablation: bool, log: dict) -> list[tuple[str, object]]:
+def hybrid_runs(
+    linker: EntityLinker, train_counts, dev, kb, fits: dict, cache: Path, ablation: bool, log: dict, embedding_cache_dir: str | None = None
+) -> list[tuple[str, object]]:
     """Runs of the hybrid over ``linker`` (its dictionary: the protocol's): the full ranker and, with
     ``ablation``, the :data:`HYBRID_ABLATION` ones, as (label suffix, run). Each ranker is fit on
     ``dev`` at its first call (what the fit saw goes to ``fits``); the candidates of every split are
-    scored once, kept in files under ``cache`` and reused (``log`` says which were computed)."""
-    base = HybridLinker(linker, train_counts)
-    variants = {"": (FEATURES, "listwise")} | (HYBRID_ABLATION if ablation else {})
+    scored once, kept in files under ``cache`` and reused (``log`` says which were computed). With
+    ``embedding_cache_dir`` the dense retriever joins the candidates (its name embeddings cached
+    there, shared with the dense peer) and the ablation adds :data:`HYBRID_DENSE_ABLATION`."""
+    dense = embedding_cache_dir is not None
+    config = HybridConfig(top_k=linker.config.top_k, dense_candidates=HYBRID_DENSE_CANDIDATES if dense else 0)
+    base = HybridLinker(linker, train_counts, config, embedding_cache_dir=embedding_cache_dir)
+    variants = {"": (FEATURES, "listwise")} | (HYBRID_ABLATION | (HYBRID_DENSE_ABLATION if dense else {}) if ablation else {})
 
     def cached(split: str) -> Path:
         path = cache / f"{split}.jsonl"
@@ -110,7 +123,7 @@ def hybrid_runs(linker: EntityLinker, train_counts, dev, kb, fits: dict, cache: 
         return path
 
     def variant(features, objective):
-        hybrid = copy.copy(base)  # shares the dictionary and its TF-IDF matcher
+        hybrid = copy.copy(base)  # shares the dictionary and its retrievers
 
         def run(corpus, split):
             if hybrid.ranker is None:
@@ -174,7 +187,8 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
             systems += [(name, p.name, model_ranking), (f"{name} + exact match first", p.name, exact_first)]
             if args.hybrid:
                 cache = Path(args.cache_dir, "hybrid", stem, re.sub(r"[^A-Za-z0-9.-]+", "_", f"{name}_{p.name}"))
-                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files):
+                dense_cache = None if args.no_dense else args.cache_dir
+                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache):
                     systems.append((f"{name}, hybrid" + (f" [{label}]" if label else ""), p.name, run))
 
     report: dict = {

@@ -10,7 +10,7 @@ from angel_trl.data.arguments import DataArguments
 from angel_trl.data.files import write_json, write_jsonl
 from angel_trl.errors import check_choice
 from angel_trl.evaluation import TrainingSeen, evaluate_linking
-from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker, check_features
+from angel_trl.hybrid.linker import EMBEDDINGS_DIR, FEATURES, HybridConfig, HybridLinker, check_features
 from angel_trl.hybrid.ranker import OBJECTIVES, precision_coverage
 from angel_trl.linking.linker import EntityLinker
 
@@ -48,16 +48,18 @@ def fit_hybrid(args: HybridArguments, config: HybridConfig, data_args: DataArgum
         raise ValueError("the hybrid's ranker is fit on the dev split: set dev_file")
     if args.dictionary == "kb+train" and train is None:
         raise ValueError("dictionary 'kb+train' needs train_file (or use dictionary: kb)")
-    hybrid = HybridLinker.from_training(linker, train if args.dictionary == "kb+train" else None, config)
-    summary: dict = {"model_dir": args.model_dir, "dictionary": args.dictionary, "config": vars(config), "fit": hybrid.fit_on(dev, kb, args.features, args.seed, show_progress, args.objective)}
     out = Path(args.output_dir or args.model_dir)
+    hybrid = HybridLinker.from_training(linker, train if args.dictionary == "kb+train" else None, config, embedding_cache_dir=out / EMBEDDINGS_DIR)
+    # Dev's candidates are scored once: the ranker is fit on them and dev is then ranked with them.
+    dev_scored = hybrid.candidates(hybrid.inputs_for(dev.mentions, dev.texts()), show_progress)
+    summary: dict = {"model_dir": args.model_dir, "dictionary": args.dictionary, "config": vars(config), "fit": hybrid.fit_mentions(dev.mentions, dev_scored[1], kb, args.features, args.seed, args.objective)}
     hybrid.save(out)
     seen = TrainingSeen.of(train.mentions, kb) if train else None
     for split in ("dev", "test"):
-        corpus = data_args.load_split(split)
+        corpus = dev if split == "dev" else data_args.load_split(split)
         if corpus is None:
             continue
-        beams, candidates = hybrid.candidates(hybrid.inputs_for(corpus.mentions, corpus.texts()), show_progress)
+        beams, candidates = dev_scored if split == "dev" else hybrid.candidates(hybrid.inputs_for(corpus.mentions, corpus.texts()), show_progress)
         summary[split], rows = evaluate_linking(corpus.mentions, hybrid.rank(beams, candidates), kb, seen)
         summary[f"{split}_beam_only"], _ = evaluate_linking(corpus.mentions, beams, kb, seen)
         write_jsonl(out / f"predictions_hybrid_{split}.jsonl", rows)

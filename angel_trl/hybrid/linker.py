@@ -6,18 +6,22 @@ learnt. For each mention the hybrid takes the union of
 
 * the concepts of the constrained beam search (the generative linker's own candidates),
 * the top concepts of a TF-IDF retriever (character 3-grams within words) over the dictionary,
+* optionally (``dense_candidates``), the top concepts of a dense retriever (sentence-encoder
+  cosine, :class:`~angel_trl.text.dense.DenseNameMatcher`): synonyms that share few letters,
 * the concepts with a name equal to the mention, and the concepts training mentions with this
   text were linked to (the "KB + train" dictionary),
 
 scores every candidate concept exactly with the model (teacher-forced log p(name | mention) of its
-best-scoring name among the beam's names and its names nearest the mention,
+best-scoring name among the beam's names and its names nearest the mention by each retriever,
 :func:`~angel_trl.hybrid.scoring.name_log_probs`), and ranks them with a
 :class:`~angel_trl.hybrid.ranker.LinearRanker` fit on dev over these features:
 
 ``model`` (that log-prob), ``model_margin`` (to the mention's best), ``model_rank``, ``model_top``
 (rank 0), ``in_beam``, ``beam_rank``, ``beam_top`` (the beam's top-1), ``tfidf`` (best cosine of the
-concept's names), ``tfidf_margin``, ``tfidf_rank``, ``tfidf_top``, ``exact`` (a name equals the mention), ``train_share`` (share of this text's training links that
-go to the concept), ``mention_seen`` (the text occurs in training) and ``name_tokens`` (length of
+concept's names), ``tfidf_margin``, ``tfidf_rank``, ``tfidf_top``, ``dense``, ``dense_margin``,
+``dense_rank``, ``dense_top`` (the same four for the dense cosine; constant, so inert, without the
+dense retriever), ``exact`` (a name equals the mention), ``train_share`` (share of this text's
+training links that go to the concept), ``mention_seen`` (the text occurs in training) and ``name_tokens`` (length of
 the best name). A candidate's score in the results is the ranker's probability that it is right.
 """
 
@@ -44,9 +48,11 @@ from angel_trl.text.tfidf import TfidfNameMatcher
 
 FEATURES = (
     "model", "model_margin", "model_rank", "model_top", "in_beam", "beam_rank", "beam_top",
-    "tfidf", "tfidf_margin", "tfidf_rank", "tfidf_top", "exact", "train_share", "mention_seen", "name_tokens",
+    "tfidf", "tfidf_margin", "tfidf_rank", "tfidf_top", "dense", "dense_margin", "dense_rank", "dense_top",
+    "exact", "train_share", "mention_seen", "name_tokens",
 )
 HYBRID_FILE = "hybrid.json"
+EMBEDDINGS_DIR = "hybrid_embeddings"  # beside hybrid.json: the dense retriever's name embeddings
 
 
 def check_features(names: Sequence[str]) -> None:
@@ -74,7 +80,9 @@ class HybridConfig:
 
     tfidf_candidates: int = field(default=10, metadata={"help": "Concepts the TF-IDF retriever adds per mention."})
     names_per_query: int = field(default=50, metadata={"help": "Nearest dictionary names the TF-IDF retriever reads to find its concepts."})
-    names_per_concept: int = field(default=3, metadata={"help": "Names of a candidate concept the model scores besides the beam's (its nearest to the mention by TF-IDF)."})
+    names_per_concept: int = field(default=3, metadata={"help": "Names of a candidate concept the model scores besides the beam's (its nearest to the mention by TF-IDF; with the dense retriever, also its one nearest by that)."})
+    dense_candidates: int = field(default=0, metadata={"help": "Concepts the dense retriever adds per mention; 0 leaves it out (it needs sentence-transformers: pip install 'angel-trl[bench]')."})
+    dense_model: str | None = field(default=None, metadata={"help": "Sentence-transformers model of the dense retriever (the packaged all-MiniLM-L6-v2 when unset)."})
     top_k: int = field(default=5, metadata={"help": "Concepts returned per mention."})
     mentions_per_batch: int = field(default=16, metadata={"help": "Mentions whose candidates are scored together (one encoder pass)."})
 
@@ -92,10 +100,13 @@ class HybridLinker:
     """A generative :class:`EntityLinker` plus retrievers over its dictionary, ranked by ``ranker``
     (fit with :meth:`fit`; unfit, candidates are ranked by the model score alone)."""
 
-    def __init__(self, linker: EntityLinker, train_counts: Mapping[str, Mapping[str, int]] | None = None, config: HybridConfig | None = None, ranker: LinearRanker | None = None):
+    def __init__(
+        self, linker: EntityLinker, train_counts: Mapping[str, Mapping[str, int]] | None = None, config: HybridConfig | None = None, ranker: LinearRanker | None = None, embedding_cache_dir: str | Path | None = None
+    ):
         """``train_counts`` (normalised training mention text -> {concept id: links}) makes the
         dictionary "KB + train" (the texts become synonyms of their concepts); without it the
-        retrievers search the linker's own KB names."""
+        retrievers search the linker's own KB names. ``embedding_cache_dir`` keeps the dense
+        retriever's name embeddings (encoding a large KB takes long on a CPU)."""
         self.linker = linker
         self.train_counts = {text: dict(counts) for text, counts in (train_counts or {}).items()}
         if self.train_counts and linker.kb is None:
@@ -104,6 +115,11 @@ class HybridLinker:
         self.config = config or HybridConfig(top_k=linker.config.top_k)
         self.ranker = ranker
         self.matcher = TfidfNameMatcher(self.table, analyzer="char_wb")
+        self.dense = None
+        if self.config.dense_candidates > 0:
+            from angel_trl.text.dense import DenseNameMatcher  # optional dependency, imported only when asked for
+
+            self.dense = DenseNameMatcher(self.table, self.config.dense_model, device=str(linker.model.device), cache_dir=embedding_cache_dir, show_progress=True)
 
     # What evaluation.link_and_score needs of a linker, as the generative linker has it.
     @property
@@ -120,16 +136,17 @@ class HybridLinker:
         items = [LinkInput.from_marked(x, ex) if isinstance(x, str) else x for x in inputs]
         beams = self.linker.link(items, show_progress=show_progress)
         retrieved = self._tfidf_concepts([it.mention for it in items])
+        queries, dense = self._dense_concepts([it.mention for it in items])
         out: list[MentionCandidates] = []
         step = self.config.mentions_per_batch
         for lo in tqdm(range(0, len(items), step), desc="hybrid scoring", disable=not show_progress, unit="batch"):
             batch = range(lo, min(lo + step, len(items)))
             # per mention: each candidate concept's names to score, and its best TF-IDF cosine
-            gathered = [self._gather(items[i].mention, beams[i], retrieved[i]) for i in batch]
-            flat = [[name for names in concepts.values() for name in names] for concepts, _ in gathered]
+            gathered = [self._gather(items[i].mention, beams[i], retrieved[i], dense[i], queries[i] if self.dense else None) for i in batch]
+            flat = [[name for names in concepts.values() for name in names] for concepts, _, _ in gathered]
             scores = name_log_probs(self.linker.model, self.linker.encoder, [items[i].source for i in batch], [ex.prompt(items[i].mention) for i in batch], flat, mentions_per_batch=step)
-            for i, (concepts, cosines), score in zip(batch, gathered, scores):
-                out.append(self._features(items[i].mention, concepts, cosines, beams[i], score))
+            for i, (concepts, cosines, dense_cosines), score in zip(batch, gathered, scores):
+                out.append(self._features(items[i].mention, concepts, cosines, dense_cosines, beams[i], score))
         return beams, out
 
     def candidates_cached(self, inputs: Sequence[LinkInput], path: str | Path | None, show_progress: bool = False) -> tuple[list[LinkingResult], list[MentionCandidates]]:
@@ -155,45 +172,68 @@ class HybridLinker:
         """Per mention, the first ``tfidf_candidates`` concepts of its nearest names -> best cosine."""
         if not mentions:
             return []
-        idx, sims = self.matcher.nearest(list(mentions), self.config.names_per_query)
+        return self._first_concepts(*self.matcher.nearest(list(mentions), self.config.names_per_query), self.config.tfidf_candidates)
+
+    def _dense_concepts(self, mentions: Sequence[str]) -> tuple[np.ndarray | None, list[dict[str, float]]]:
+        """The mentions' dense embeddings and, per mention, the first ``dense_candidates`` concepts
+        of its nearest names by the dense retriever -> best cosine (none without it)."""
+        if self.dense is None or not mentions:
+            return None, [{} for _ in mentions]
+        queries = self.dense.encode_mentions(mentions)
+        return queries, self._first_concepts(*self.dense.nearest(queries, self.config.names_per_query), self.config.dense_candidates)
+
+    def _first_concepts(self, idx: np.ndarray, sims: np.ndarray, most: int) -> list[dict[str, float]]:
+        """Per row of ranked names, the concepts of its first names (at most ``most``) -> best cosine."""
         found = []
         for row, sim in zip(idx, sims):
             concepts: dict[str, float] = {}
             for i, s in zip(row.tolist(), sim.tolist()):
                 for cid in self.table.concept_ids[i]:
-                    if cid not in concepts and len(concepts) < self.config.tfidf_candidates:
+                    if cid not in concepts and len(concepts) < most:
                         concepts[cid] = float(s)
             found.append(concepts)
         return found
 
-    def _union(self, mention: str, beam: LinkingResult, tfidf: dict[str, float]) -> list[str]:
-        """Beam concepts, then retrieved, exact-match and training-dictionary ones (first seen first)."""
+    def _union(self, mention: str, beam: LinkingResult, tfidf: dict[str, float], dense: dict[str, float]) -> list[str]:
+        """Beam concepts, then retrieved (TF-IDF, dense), exact-match and training-dictionary ones (first seen first)."""
         union = dict.fromkeys(cid for b in beam.beam for cid in b.concept_ids)
         union.update(dict.fromkeys(tfidf))
+        union.update(dict.fromkeys(dense))
         exact = self.table.index_of(mention)
         if exact is not None:
             union.update(dict.fromkeys(self.table.concept_ids[exact]))
         union.update(dict.fromkeys(self.train_counts.get(self.table.normalize(mention), {})))
         return list(union)
 
-    def _gather(self, mention: str, beam: LinkingResult, tfidf: dict[str, float]) -> tuple[dict[str, list[str]], list[float]]:
+    def _gather(
+        self, mention: str, beam: LinkingResult, tfidf: dict[str, float], dense: dict[str, float], query: np.ndarray | None
+    ) -> tuple[dict[str, list[str]], list[float], list[float]]:
         """Each candidate concept's names to score (its beam names, then its dictionary names nearest
-        the mention by TF-IDF, no repeats) and its best cosine over all its names."""
-        union = self._union(mention, beam, tfidf)
+        the mention by TF-IDF, then its one nearest by the dense retriever, no repeats) and its best
+        TF-IDF and dense cosines over all its names (dense: 0 without the dense retriever)."""
+        union = self._union(mention, beam, tfidf, dense)
         name_idx = [np.asarray(self.table.names_of_concept(cid), dtype=np.int64) for cid in union]
-        # One sparse product for all the names of all candidates of this mention.
-        sims = self.matcher.similarities(mention, np.concatenate(name_idx)) if union else np.zeros(0)
-        concepts, cosines, pos = {}, [], 0
+        # One product per retriever for all the names of all candidates of this mention.
+        every = np.concatenate(name_idx) if union else np.zeros(0, dtype=np.int64)
+        sims = self.matcher.similarities(mention, every) if union else np.zeros(0)
+        dense_sims = self.dense.similarities(query, every) if union and self.dense is not None else None
+        concepts, cosines, dense_cosines, pos = {}, [], [], 0
         for cid, idx in zip(union, name_idx):
             sim = sims[pos : pos + len(idx)]
-            pos += len(idx)
             nearest = idx[np.lexsort((idx, -sim))[: self.config.names_per_concept]]  # as TfidfNameMatcher.top_names
-            beam_names = [b.name for b in beam.beam if cid in b.concept_ids]
-            concepts[cid] = list(dict.fromkeys(beam_names + [self.table.names[i] for i in nearest.tolist()]))  # never empty
+            names = [b.name for b in beam.beam if cid in b.concept_ids] + [self.table.names[i] for i in nearest.tolist()]
+            if dense_sims is not None:
+                dense_sim = dense_sims[pos : pos + len(idx)]
+                names.append(self.table.names[int(idx[np.lexsort((idx, -dense_sim))[0]])])  # one: it is dearer to score than to find
+                dense_cosines.append(float(dense_sim.max()) if len(dense_sim) else 0.0)
+            else:
+                dense_cosines.append(0.0)
+            pos += len(idx)
+            concepts[cid] = list(dict.fromkeys(names))  # never empty
             cosines.append(float(sim.max()) if len(sim) else 0.0)
-        return concepts, cosines
+        return concepts, cosines, dense_cosines
 
-    def _features(self, mention: str, concepts: dict[str, list[str]], cosines: list[float], beam: LinkingResult, scores: list[float]) -> MentionCandidates:
+    def _features(self, mention: str, concepts: dict[str, list[str]], cosines: list[float], dense_cosines: list[float], beam: LinkingResult, scores: list[float]) -> MentionCandidates:
         """Features of each candidate concept; ``scores`` are its names' log-probs, concept by concept."""
         union = list(concepts)
         key = self.table.normalize(mention)
@@ -212,7 +252,7 @@ class HybridLinker:
             best_score.append(scores[pos + j])
             pos += len(names)
         model = np.asarray(best_score)
-        cos = np.asarray(cosines)
+        cos, dense = np.asarray(cosines), np.asarray(dense_cosines)
         rows = np.column_stack(
             [
                 model,
@@ -226,6 +266,10 @@ class HybridLinker:
                 cos - cos.max(),
                 _ranks(cos),
                 _ranks(cos) == 0,
+                dense,
+                dense - dense.max(),
+                _ranks(dense),
+                _ranks(dense) == 0,
                 [cid in exact_ids for cid in union],
                 [counts.get(cid, 0) / total if total else 0.0 for cid in union],
                 np.full(len(union), float(total > 0)),
@@ -262,20 +306,23 @@ class HybridLinker:
 
     # ------------------------------------------------------------------ saving
     def save(self, directory: str | Path) -> Path:
-        """``hybrid.json`` beside the linker: config, ranker and training dictionary (plain JSON)."""
+        """``hybrid.json`` beside the linker: config, ranker and training dictionary (plain JSON);
+        with the dense retriever, its name embeddings in ``hybrid_embeddings/`` (``.npy``, no pickle)."""
         if self.ranker is None:
             raise ValueError("fit the ranker before saving the hybrid linker")
         path = Path(directory) / HYBRID_FILE
+        if self.dense is not None:
+            self.dense.save_name_vectors(Path(directory) / EMBEDDINGS_DIR)
         payload = {"format": "angel-trl-hybrid", "version": 1, "config": asdict(self.config), "ranker": asdict(self.ranker), "train_counts": self.train_counts}
         atomic_write_text(path, json.dumps(payload, ensure_ascii=False) + "\n")
         return path
 
     @classmethod
-    def from_training(cls, linker: EntityLinker, train: Corpus | None, config: HybridConfig | None = None) -> HybridLinker:
+    def from_training(cls, linker: EntityLinker, train: Corpus | None, config: HybridConfig | None = None, embedding_cache_dir: str | Path | None = None) -> HybridLinker:
         """The hybrid over "KB + train" (``train`` given; its mentions' links become the training
         dictionary) or over the KB alone (``train`` is None)."""
         counts = training_link_counts(train, linker.kb, linker.table.lowercase) if train is not None else None
-        return cls(linker, counts, config)
+        return cls(linker, counts, config, embedding_cache_dir=embedding_cache_dir)
 
     def fit_on(
         self, corpus: Corpus, kb: KnowledgeBase, features: Sequence[str] = FEATURES, seed: int = 42, show_progress: bool = False, objective: str = "listwise", cache: str | Path | None = None
@@ -284,6 +331,12 @@ class HybridLinker:
         ``cache``: a candidates file to reuse or write (:meth:`candidates_cached`)."""
         mentions = [m for m in corpus.mentions if not m.is_nil]
         _, candidates = self.candidates_cached(self.inputs_for(mentions, corpus.texts()), cache, show_progress)
+        return self.fit_mentions(mentions, candidates, kb, features, seed, objective)
+
+    def fit_mentions(self, mentions: Sequence, candidates: Sequence[MentionCandidates], kb: KnowledgeBase, features: Sequence[str] = FEATURES, seed: int = 42, objective: str = "listwise") -> dict:
+        """Fit the ranker on scored ``candidates`` of ``mentions`` (NIL ones are left out); returns what it saw."""
+        kept = [(m, c) for m, c in zip(mentions, candidates, strict=True) if not m.is_nil]
+        mentions, candidates = [m for m, _ in kept], [c for _, c in kept]
         gold = [{kb.canonical_id(g) for g in m.ids} - {None} for m in mentions]
         ranker = self.fit(candidates, gold, features, seed, objective)
         return {
@@ -296,6 +349,7 @@ class HybridLinker:
 
     @classmethod
     def load(cls, linker: EntityLinker, path: str | Path) -> HybridLinker:
+        """The hybrid saved at ``path`` (``hybrid.json`` or its folder) over ``linker``."""
         path = Path(path)
         if path.is_dir():
             path = path / HYBRID_FILE
@@ -306,7 +360,7 @@ class HybridLinker:
             check_features(data["ranker"]["features"])
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
-        return cls(linker, data["train_counts"], HybridConfig(**data["config"]), LinearRanker(**data["ranker"]))
+        return cls(linker, data["train_counts"], HybridConfig(**data["config"]), LinearRanker(**data["ranker"]), embedding_cache_dir=path.parent / EMBEDDINGS_DIR)
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from angel_trl.baselines.peers import (
 from angel_trl.data.dictionary import dictionary_protocol, training_link_counts, with_training_mentions
 from angel_trl.data.corpus import Corpus, Document, Mention
 from angel_trl.data.names import NameTable
+from angel_trl.text.dense import DenseNameMatcher
 from angel_trl.text.tfidf import TfidfNameMatcher, rows_per_block
 
 
@@ -73,9 +74,9 @@ def test_dense_linker_ranks_names_by_cosine(toy_kb, tmp_path, monkeypatch):
     results = linker.link(ms)
     assert [r.top_ids[0] for r in results] == ["C1", "C5"]
     # brute force: the best candidate's score is the max cosine over all names
-    q = linker._encode([table.normalize(ms[0].text)])[0]
-    assert results[0].candidates[0].score == pytest.approx(float(np.max(linker.name_vectors @ q)), abs=1e-5)
+    q = linker.matcher.encode([table.normalize(ms[0].text)])[0]
+    assert results[0].candidates[0].score == pytest.approx(float(np.max(linker.matcher.name_vectors @ q)), abs=1e-5)
     # the cache is reused: a second linker over the same names encodes none of them
-    monkeypatch.setattr(DenseLinker, "_encode", lambda self, texts, progress=False: pytest.fail(f"encoded again: {list(texts)[:3]}"))
+    monkeypatch.setattr(DenseNameMatcher, "encode", lambda self, texts, progress=False: pytest.fail(f"encoded again: {list(texts)[:3]}"))
     cached = DenseLinker(table, top_k=3, cache_dir=tmp_path)
-    assert np.array_equal(cached.name_vectors, linker.name_vectors)
+    assert np.array_equal(cached.matcher.name_vectors, linker.matcher.name_vectors)

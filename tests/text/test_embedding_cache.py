@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from angel_trl.baselines.embedding_cache import EmbeddingCache
+from angel_trl.text.embedding_cache import EmbeddingCache
 
 
 class FakeEncoder:
