@@ -30,6 +30,7 @@ from angel_trl.data.files import atomic_write_text, write_json
 from angel_trl.data.names import NameTable
 from angel_trl.evaluation import TrainingSeen, evaluate_linking, saved_results
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
+from angel_trl.hybrid.selection import RANKER_MENU
 from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
 
 
@@ -115,24 +116,26 @@ def hybrid_runs(
     dense = embedding_cache_dir is not None
     config = HybridConfig(top_k=linker.config.top_k, dense_candidates=HYBRID_DENSE_CANDIDATES if dense else 0)
     base = HybridLinker(linker, train_counts, config, embedding_cache_dir=embedding_cache_dir)
-    variants = {"": (FEATURES, "listwise")} | (HYBRID_ABLATION | (HYBRID_DENSE_ABLATION if dense else {}) if ablation else {})
+    fixed = HYBRID_ABLATION | (HYBRID_DENSE_ABLATION if dense else {}) if ablation else {}
+    # The hybrid itself chooses its ranker by cross-validation on dev; the ablation rows fit theirs as given.
+    variants = {"": (FEATURES, "listwise", RANKER_MENU)} | {label: (features, objective, None) for label, (features, objective) in fixed.items()}
 
     def cached(split: str) -> Path:
         path = cache / f"{split}.jsonl"
         log.setdefault(str(path), "reused" if path.exists() else "computed")
         return path
 
-    def variant(features, objective):
+    def variant(features, objective, choose_from):
         hybrid = copy.copy(base)  # shares the dictionary and its retrievers
 
         def run(corpus, split):
             if hybrid.ranker is None:
-                fits[f"{len(fits)}"] = hybrid.fit_on(dev, kb, features, objective=objective, show_progress=True, cache=cached("dev-fit"))
+                fits[f"{len(fits)}"] = hybrid.fit_on(dev, kb, features, objective=objective, show_progress=True, cache=cached("dev-fit"), choose_from=choose_from)
             return hybrid.rank(*hybrid.candidates_cached(hybrid.inputs_for(corpus.mentions, corpus.texts()), cached(split), show_progress=True))
 
         return run
 
-    return [(label, variant(features, objective)) for label, (features, objective) in variants.items()]
+    return [(label, variant(*spec)) for label, spec in variants.items()]
 
 
 def model_info(directory: str) -> dict:

@@ -12,6 +12,7 @@ from angel_trl.errors import check_choice
 from angel_trl.evaluation import TrainingSeen, evaluate_linking
 from angel_trl.hybrid.linker import EMBEDDINGS_DIR, FEATURES, HybridConfig, HybridLinker, check_features
 from angel_trl.hybrid.ranker import OBJECTIVES, precision_coverage
+from angel_trl.hybrid.selection import RANKER_MENU
 from angel_trl.linking.linker import EntityLinker
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,9 @@ class HybridArguments:
     dictionary: str = field(default="kb+train", metadata={"help": "What the retrievers search: 'kb+train' (training mentions as synonyms, the peers' strongest protocol) or 'kb'."})
     features: list[str] = field(default_factory=lambda: list(FEATURES), metadata={"help": f"Ranker features (an ablation drops some): {', '.join(FEATURES)}, or a*b, the product of two."})
     objective: str = field(default="listwise", metadata={"help": "Ranker objective: 'listwise' (softmax over each mention's candidates) or 'pointwise' (logistic regression per candidate)."})
-    seed: int = field(default=42, metadata={"help": "Seed of the ranker fit."})
+    choose_ranker: bool = field(default=True, metadata={"help": "Choose the ranker among `features`/`objective` and the menu of simpler ones (model + retriever scores; model + TF-IDF; model alone) by held-out acc@1 over `cv_folds` document folds of dev; off: fit `features` with `objective`."})
+    cv_folds: int = field(default=5, metadata={"help": "Document folds of dev for choose_ranker."})
+    seed: int = field(default=42, metadata={"help": "Seed of the ranker fit and of the folds."})
     link_batch_size: int | None = field(default=None, metadata={"help": "Mentions per beam-search batch (the saved linker config when unset)."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (model default when unset)."})
 
@@ -33,6 +36,8 @@ class HybridArguments:
         check_choice("objective", self.objective, OBJECTIVES)
         check_choice("dictionary", self.dictionary, ("kb+train", "kb"))
         check_features(self.features)
+        if self.cv_folds < 2:
+            raise ValueError(f"cv_folds must be at least 2, not {self.cv_folds}")
 
 
 def fit_hybrid(args: HybridArguments, config: HybridConfig, data_args: DataArguments, show_progress: bool = True) -> dict:
@@ -52,7 +57,7 @@ def fit_hybrid(args: HybridArguments, config: HybridConfig, data_args: DataArgum
     hybrid = HybridLinker.from_training(linker, train if args.dictionary == "kb+train" else None, config, embedding_cache_dir=out / EMBEDDINGS_DIR)
     # Dev's candidates are scored once: the ranker is fit on them and dev is then ranked with them.
     dev_scored = hybrid.candidates(hybrid.inputs_for(dev.mentions, dev.texts()), show_progress)
-    summary: dict = {"model_dir": args.model_dir, "dictionary": args.dictionary, "config": vars(config), "fit": hybrid.fit_mentions(dev.mentions, dev_scored[1], kb, args.features, args.seed, args.objective)}
+    summary: dict = {"model_dir": args.model_dir, "dictionary": args.dictionary, "config": vars(config), "fit": hybrid.fit_mentions(dev.mentions, dev_scored[1], kb, args.features, args.seed, args.objective, RANKER_MENU if args.choose_ranker else None, args.cv_folds)}
     hybrid.save(out)
     seen = TrainingSeen.of(train.mentions, kb) if train else None
     for split in ("dev", "test"):

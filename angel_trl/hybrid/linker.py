@@ -36,12 +36,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from angel_trl.data.corpus import Corpus
+from angel_trl.data.corpus import Corpus, Mention
 from angel_trl.data.dictionary import table_with_training_texts, training_link_counts
 from angel_trl.data.files import atomic_write_text
 from angel_trl.data.kb import KnowledgeBase
 from angel_trl.hybrid.candidates_file import read_candidates, write_candidates
 from angel_trl.hybrid.ranker import LinearRanker
+from angel_trl.hybrid.selection import choose_ranker
 from angel_trl.hybrid.scoring import name_log_probs
 from angel_trl.linking.linker import Candidate, EntityLinker, LinkInput, LinkingResult
 from angel_trl.text.tfidf import TfidfNameMatcher
@@ -325,21 +326,53 @@ class HybridLinker:
         return cls(linker, counts, config, embedding_cache_dir=embedding_cache_dir)
 
     def fit_on(
-        self, corpus: Corpus, kb: KnowledgeBase, features: Sequence[str] = FEATURES, seed: int = 42, show_progress: bool = False, objective: str = "listwise", cache: str | Path | None = None
+        self,
+        corpus: Corpus,
+        kb: KnowledgeBase,
+        features: Sequence[str] = FEATURES,
+        seed: int = 42,
+        show_progress: bool = False,
+        objective: str = "listwise",
+        cache: str | Path | None = None,
+        choose_from: Mapping[str, tuple[Sequence[str], str]] | None = None,
+        folds: int = 5,
     ) -> dict:
         """Fit the ranker on ``corpus`` (the dev split; NIL mentions left out); returns what it saw.
-        ``cache``: a candidates file to reuse or write (:meth:`candidates_cached`)."""
+        ``cache``: a candidates file to reuse or write (:meth:`candidates_cached`); ``choose_from``:
+        see :meth:`fit_mentions`."""
         mentions = [m for m in corpus.mentions if not m.is_nil]
         _, candidates = self.candidates_cached(self.inputs_for(mentions, corpus.texts()), cache, show_progress)
-        return self.fit_mentions(mentions, candidates, kb, features, seed, objective)
+        return self.fit_mentions(mentions, candidates, kb, features, seed, objective, choose_from, folds)
 
-    def fit_mentions(self, mentions: Sequence, candidates: Sequence[MentionCandidates], kb: KnowledgeBase, features: Sequence[str] = FEATURES, seed: int = 42, objective: str = "listwise") -> dict:
-        """Fit the ranker on scored ``candidates`` of ``mentions`` (NIL ones are left out); returns what it saw."""
+    def fit_mentions(
+        self,
+        mentions: Sequence[Mention],
+        candidates: Sequence[MentionCandidates],
+        kb: KnowledgeBase,
+        features: Sequence[str] = FEATURES,
+        seed: int = 42,
+        objective: str = "listwise",
+        choose_from: Mapping[str, tuple[Sequence[str], str]] | None = None,
+        folds: int = 5,
+    ) -> dict:
+        """Fit the ranker on scored ``candidates`` of ``mentions`` (NIL ones are left out); returns
+        what it saw. With ``choose_from`` (name -> (features, objective), e.g.
+        :data:`~angel_trl.hybrid.selection.RANKER_MENU`), the ranker fit is the best by held-out
+        acc@1 over ``folds`` document folds among ``features``/``objective`` ("given") and those."""
         kept = [(m, c) for m, c in zip(mentions, candidates, strict=True) if not m.is_nil]
         mentions, candidates = [m for m, _ in kept], [c for _, c in kept]
         gold = [{kb.canonical_id(g) for g in m.ids} - {None} for m in mentions]
+        choice = None
+        if choose_from:
+            for names, _ in choose_from.values():
+                check_features(names)
+            menu = {"given": (tuple(features), objective), **choose_from}
+            rows = [np.asarray([cid in g for cid in c.concept_ids]) for c, g in zip(candidates, gold)]
+            choice = choose_ranker(lambda names: [feature_matrix(c.features, names) for c in candidates], rows, [m.doc_id for m in mentions], menu, folds, seed)
+            features, objective = choice.features, choice.objective
         ranker = self.fit(candidates, gold, features, seed, objective)
         return {
+            **({"selection": asdict(choice)} if choice else {}),
             "objective": objective,
             "mentions": len(mentions),
             "candidates": int(sum(len(c.concept_ids) for c in candidates)),

@@ -1,0 +1,61 @@
+"""Choosing the hybrid's ranker by cross-validation on dev, documents kept whole."""
+
+import numpy as np
+import pytest
+
+from angel_trl.hybrid.linker import FEATURES, HybridLinker
+from angel_trl.hybrid.selection import RANKER_MENU, choose_ranker, document_folds, held_out_acc1
+
+
+def test_document_folds_keep_documents_whole_and_follow_the_seed():
+    docs = [f"d{i // 3}" for i in range(30)]  # 10 documents of 3 mentions
+    fold = document_folds(docs, 4, seed=1)
+    for d in set(docs):
+        assert len({int(f) for f, x in zip(fold, docs) if x == d}) == 1
+    assert sorted(np.bincount(fold).tolist()) == [6, 6, 9, 9]  # 10 documents dealt round 4 folds
+    assert np.array_equal(fold, document_folds(docs, 4, seed=1))
+    assert not np.array_equal(fold, document_folds(docs, 4, seed=2))
+
+
+def _candidates(rng, n=80):
+    """Per mention 2-6 candidate rows [a, b]: the gold has the highest ``a``; ``b`` is noise."""
+    X, gold = [], []
+    for _ in range(n):
+        g = int(rng.integers(2, 7))
+        a, b = rng.normal(size=g), rng.normal(size=g)
+        X.append(np.column_stack([a, b]))
+        gold.append(np.arange(g) == int(np.argmax(a)))
+    return X, gold
+
+
+def test_choose_ranker_takes_the_best_held_out_choice_and_the_first_of_equals():
+    X, gold = _candidates(np.random.default_rng(0))
+    docs = [f"d{i // 4}" for i in range(len(X))]
+    columns = lambda names: [x[:, [["a", "b"].index(n) for n in names]] for x in X]  # noqa: E731
+    choice = choose_ranker(columns, gold, docs, {"noise": (("b",), "listwise"), "signal": (("a",), "listwise"), "both": (("a", "b"), "listwise")}, folds=4)
+    assert choice.cv_acc1["signal"] == 100.0 and choice.cv_acc1["noise"] < 60.0
+    assert choice.name in ("signal", "both") and choice.cv_acc1[choice.name] == max(choice.cv_acc1.values())
+    same = choose_ranker(columns, gold, docs, {"first": (("a",), "listwise"), "second": (("a",), "pointwise")}, folds=4)
+    assert same.cv_acc1["first"] == same.cv_acc1["second"] == 100.0 and same.name == "first"
+    # every held-out mention is ranked by a fit that never saw its document
+    fold = document_folds(docs, 4, seed=42)
+    assert held_out_acc1(columns(["a"]), gold, ["a"], "listwise", fold, 42) == 100.0
+    with pytest.raises(ValueError, match="at least one"):
+        choose_ranker(columns, gold, docs, {})
+
+
+def test_fit_with_a_choice_reports_it_and_fits_the_chosen_ranker(trained_toy, toy_dir, toy_kb):
+    from angel_trl.data.corpus import load_corpus
+    from angel_trl.linking.linker import EntityLinker
+
+    linker = EntityLinker.from_pretrained(trained_toy[0], num_beams=6, top_k=3)
+    corpus = load_corpus(toy_dir / "train.jsonl", "jsonl")
+    hybrid = HybridLinker.from_training(linker, corpus)
+    summary = hybrid.fit_on(corpus, toy_kb, choose_from=RANKER_MENU, folds=3)
+    chosen = summary["selection"]
+    assert set(chosen["cv_acc1"]) == {"given", *RANKER_MENU} and chosen["folds"] == 3
+    assert chosen["cv_acc1"][chosen["name"]] == max(chosen["cv_acc1"].values())
+    assert hybrid.ranker.features == chosen["features"] and hybrid.ranker.objective == chosen["objective"]
+    assert chosen["name"] != "given" or chosen["features"] == list(FEATURES)
+    with pytest.raises(ValueError, match="ranker features"):
+        hybrid.fit_on(corpus, toy_kb, choose_from={"bad": (("nope",), "listwise")})
