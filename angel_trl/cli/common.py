@@ -187,3 +187,5 @@ def with_hybrid(linker, path: Path | None):
         return HybridLinker.load(linker, path)
     except (ValueError, KeyError, TypeError) as e:
         raise CliError(f"{path}: not a usable hybrid linker file: {e}") from None
+    except ImportError as e:  # a hybrid saved with the dense retriever, on an install without the 'bench' extra
+        raise CliError(f"{path}: {e}") from None

@@ -308,6 +308,24 @@ def test_link_and_evaluate_with_the_hybrid_linker(capsys, model_dir, linker, toy
     # No hybrid.json beside the model: one line naming the file, before the model loads.
     rc, err = rc_and_stderr(capsys, "link", model_dir, "--text", "[ST] ADA [ET] deficiency", "--hybrid")
     assert_user_error(rc, err, str(Path(model_dir) / "hybrid.json"), "fit_hybrid.py")
+    # A hybrid saved with the dense retriever, on an install without sentence-transformers: one line.
+    data = json.loads(path.read_text())
+    data["config"]["dense_candidates"] = 2
+    (tmp_path / "dense").mkdir()
+    (tmp_path / "dense" / "hybrid.json").write_text(json.dumps(data))
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_sentence_transformers(name, *args, **kwargs):
+        if name.startswith("sentence_transformers"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(builtins, "__import__", no_sentence_transformers)
+        rc, err = rc_and_stderr(capsys, "link", model_dir, "--text", "[ST] ADA [ET] deficiency", "--hybrid", tmp_path / "dense" / "hybrid.json")
+    assert_user_error(rc, err, "hybrid.json", "sentence-transformers", "angel-trl[bench]")
 
 
 # ---------------------------------------------------------------------------------------- Ctrl-C
