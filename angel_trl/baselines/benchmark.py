@@ -91,6 +91,7 @@ def generative_runs(linker: EntityLinker, table: NameTable, saved_dir: str | Non
 # Rankers fit beside the full one by --hybrid-ablation: which features carry the gain, and what the
 # listwise objective adds over the pointwise one. Each reuses the full hybrid's scored candidates.
 HYBRID_ABLATION = {
+    "all features": (FEATURES, "listwise"),
     "model score only": (("model",), "listwise"),
     "model + TF-IDF scores": (("model", "tfidf"), "listwise"),
     "all features, pointwise": (FEATURES, "pointwise"),
@@ -105,14 +106,15 @@ HYBRID_DENSE_CANDIDATES = 10  # as many as the TF-IDF retriever adds
 
 
 def hybrid_runs(
-    linker: EntityLinker, train_counts, dev, kb, fits: dict, cache: Path, ablation: bool, log: dict, embedding_cache_dir: str | None = None
+    linker: EntityLinker, train_counts, dev, kb, fits: dict, cache: Path, ablation: bool, log: dict, embedding_cache_dir: str | None = None, system: str = "hybrid"
 ) -> list[tuple[str, object]]:
     """Runs of the hybrid over ``linker`` (its dictionary: the protocol's): the full ranker and, with
     ``ablation``, the :data:`HYBRID_ABLATION` ones, as (label suffix, run). Each ranker is fit on
     ``dev`` at its first call (what the fit saw goes to ``fits``); the candidates of every split are
     scored once, kept in files under ``cache`` and reused (``log`` says which were computed). With
     ``embedding_cache_dir`` the dense retriever joins the candidates (its name embeddings cached
-    there, shared with the dense peer) and the ablation adds :data:`HYBRID_DENSE_ABLATION`."""
+    there, shared with the dense peer) and the ablation adds :data:`HYBRID_DENSE_ABLATION`. Each fit
+    in ``fits`` names its row: ``system`` and the label."""
     dense = embedding_cache_dir is not None
     config = HybridConfig(top_k=linker.config.top_k, dense_candidates=HYBRID_DENSE_CANDIDATES if dense else 0)
     base = HybridLinker(linker, train_counts, config, embedding_cache_dir=embedding_cache_dir)
@@ -125,17 +127,31 @@ def hybrid_runs(
         log.setdefault(str(path), "reused" if path.exists() else "computed")
         return path
 
-    def variant(features, objective, choose_from):
+    def variant(label, features, objective, choose_from):
         hybrid = copy.copy(base)  # shares the dictionary and its retrievers
 
         def run(corpus, split):
             if hybrid.ranker is None:
-                fits[f"{len(fits)}"] = hybrid.fit_on(dev, kb, features, objective=objective, show_progress=True, cache=cached("dev-fit"), choose_from=choose_from)
+                fit = hybrid.fit_on(dev, kb, features, objective=objective, show_progress=True, cache=cached("dev-fit"), choose_from=choose_from)
+                fits[f"{len(fits)}"] = {"system": system + (f" [{label}]" if label else ""), **fit}
             return hybrid.rank(*hybrid.candidates_cached(hybrid.inputs_for(corpus.mentions, corpus.texts()), cached(split), show_progress=True))
 
         return run
 
-    return [(label, variant(*spec)) for label, spec in variants.items()]
+    return [(label, variant(label, *spec)) for label, spec in variants.items()]
+
+
+def hybrid_choice_lines(fits: dict) -> list[str]:
+    """Markdown: the ranker each hybrid row chose on dev, beside every option's held-out acc@1."""
+    chosen = [f for f in fits.values() if "selection" in f]
+    if not chosen:
+        return []
+    lines = ["## The hybrid's ranker, chosen on dev", "", "Held-out acc@1 over document folds of dev (the ranker with the best one is then fit on all of dev; test plays no part):", ""]
+    for fit in chosen:
+        sel = fit["selection"]
+        options = ", ".join(f"{'**' if n == sel['name'] else ''}{n} {acc:.2f}{'**' if n == sel['name'] else ''}" for n, acc in sel["cv_acc1"].items())
+        lines.append(f"- {fit['system']}, {sel['folds']} folds: {options} (\"given\": all features, listwise)")
+    return lines + [""]
 
 
 def model_info(directory: str) -> dict:
@@ -191,7 +207,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
             if args.hybrid:
                 cache = Path(args.cache_dir, "hybrid", stem, re.sub(r"[^A-Za-z0-9.-]+", "_", f"{name}_{p.name}"))
                 dense_cache = None if args.no_dense else args.cache_dir
-                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache):
+                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache, f"{name}, hybrid ({p.name})"):
                     systems.append((f"{name}, hybrid" + (f" [{label}]" if label else ""), p.name, run))
 
     report: dict = {
@@ -239,6 +255,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
         plot_systems = {s: m for s, m in by_system.items() if s.endswith("(KB)")}
         plot_bins(plot_systems or by_system, Path(args.results_dir) / f"{stem}_{split}_similarity.png", f"{stem} {split}: acc@1 by mention-gold similarity" + (" (KB names)" if plot_systems else ""))
         md += [f"![acc@1 by similarity]({stem}_{split}_similarity.png)", ""]
+    md += hybrid_choice_lines(report_fits)
     write_json(Path(args.results_dir) / f"{stem}.json", report)
     atomic_write_text(Path(args.results_dir) / f"{stem}.md", "\n".join(md) + "\n")
     print("\n".join(md))

@@ -473,7 +473,7 @@ def test_benchmark_hybrid_ablation_on_one_protocol_reuses_its_scored_candidates(
         assert rc == 0, err
         reports.append(json.loads((tmp_path / attempt / "toy.json").read_text()))
     systems = reports[0]["splits"]["test"]
-    hybrids = ["toy, hybrid", "toy, hybrid [model score only]", "toy, hybrid [model + TF-IDF scores]", "toy, hybrid [all features, pointwise]"]
+    hybrids = ["toy, hybrid", "toy, hybrid [all features]", "toy, hybrid [model score only]", "toy, hybrid [model + TF-IDF scores]", "toy, hybrid [all features, pointwise]"]
     assert set(hybrids) <= set(systems) and all(set(by_protocol) == {"KB + train"} for by_protocol in systems.values())
     assert set(reports[0]["hybrid_candidates"].values()) == {"computed"} and len(reports[0]["hybrid_candidates"]) == 2  # dev's and test's
     assert set(reports[1]["hybrid_candidates"].values()) == {"reused"}
@@ -494,6 +494,9 @@ def test_benchmark_hybrid_with_the_dense_retriever_chooses_its_ranker_on_dev(cap
     assert {"dense MiniLM-L6", "toy, hybrid", "toy, hybrid [model + TF-IDF + dense scores]", "toy, hybrid [all features but dense]"} <= set(systems)
     chosen = report["hybrid_fits"]["0"]["selection"]  # the hybrid row's ranker, chosen by cross-validation on dev
     assert chosen["cv_acc1"][chosen["name"]] == max(chosen["cv_acc1"].values()) and "selection" not in report["hybrid_fits"]["1"]
+    assert [f["system"] for f in report["hybrid_fits"].values()][:2] == ["toy, hybrid (KB + train)", "toy, hybrid (KB + train) [all features]"]
+    markdown = (tmp_path / "out" / "toy.md").read_text()
+    assert f"- toy, hybrid (KB + train), {chosen['folds']} folds: " in markdown and f"**{chosen['name']} " in markdown  # the choice is in the report
     assert len(list((tmp_path / "cache").glob("dense-*"))) == 1  # the peer and the retriever share one embedding cache
 
 
