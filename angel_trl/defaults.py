@@ -5,7 +5,8 @@ from ``MiningConfig`` or ``LinkerConfig``; both of those take their defaults fro
 """
 
 MINING_RULES = ("paper", "all", "official", "tfidf")
-MINING_DEFAULTS = {"rule": "paper", "top_k": 5, "num_beams": 10, "tfidf_negatives": 5}
+MINING_DEFAULTS = {"rule": "paper", "top_k": 5, "num_beams": 10, "tfidf_negatives": 5, "negatives_from": "beam"}
+MINING_NEGATIVE_SOURCES = ("beam", "hybrid")  # what the rules paper and all rank: the beam's concepts, or the hybrid's candidates
 # Beside the pairs (<output_dir>/<split>): one summary keyed by split, from recipes/mine.py, the CLI and cross-fitting.
 MINING_SUMMARY = "mining_summary.json"
 MAX_NAME_TOKENS = 64

@@ -25,7 +25,7 @@ from angel_trl.data.kb import KnowledgeBase
 from angel_trl.linking.linker import BeamName, Candidate, EntityLinker, LinkingResult
 from angel_trl.data.names import NameTable
 from angel_trl.text.tfidf import TfidfNameMatcher
-from angel_trl.defaults import MINING_DEFAULTS, MINING_RULES, MINING_SUMMARY, check_beams
+from angel_trl.defaults import MINING_DEFAULTS, MINING_NEGATIVE_SOURCES, MINING_RULES, MINING_SUMMARY, check_beams
 from angel_trl.errors import InputFormatError, check_choice
 from angel_trl.data.files import atomic_write_text, check_replaceable_dataset, exclusive_output_dir, replaced_dir
 
@@ -41,9 +41,13 @@ class MiningConfig:
     num_beams: int = field(default=MINING_DEFAULTS["num_beams"], metadata={"help": "Beams of constrained decoding while mining (the official code: 10). Beams hold synonyms of one concept, so more beams than top_k find top_k distinct concepts."})
     gold_fallback: bool = field(default=False, metadata={"help": "When no correct concept is in the beam, use the gold concept's most TF-IDF-similar name as chosen (counted)."})
     tfidf_negatives: int = field(default=MINING_DEFAULTS["tfidf_negatives"], metadata={"help": "Negatives per mention for rule=tfidf."})
+    negatives_from: str = field(default=MINING_DEFAULTS["negatives_from"], metadata={"help": "The ranking rules paper and all pair: 'beam' (the paper: the constrained beam's top_k concepts) or 'hybrid' (the hybrid linker's candidates: the beam's concepts plus TF-IDF-retrieved ones over the KB names, every one scored exactly by the model and ranked by that score, so a confusable concept the beam pruned can be a negative, and a gold concept it missed a chosen)."})
 
     def __post_init__(self) -> None:
         check_choice("rule", self.rule, MINING_RULES)  # at parse time, not after the linker loads
+        check_choice("negatives_from", self.negatives_from, MINING_NEGATIVE_SOURCES)
+        if self.negatives_from == "hybrid" and self.rule not in ("paper", "all"):
+            raise ValueError(f"negatives_from 'hybrid' ranks concepts for the rules paper and all, not {self.rule!r}")
         check_beams(self.num_beams, self.top_k)
 
 
@@ -132,7 +136,7 @@ def mine_pairs(
     else:
         _mine_ranked_predictions(linker, mentions, kb, config, matcher, rows, show_progress)
     counts["pairs"] = len(rows.rows)
-    summary = {"rule": config.rule, "corpus_mentions": len(corpus.mentions), "mentions": len(mentions), **dict(sorted(counts.items()))}
+    summary = {"rule": config.rule, "negatives_from": config.negatives_from, "corpus_mentions": len(corpus.mentions), "mentions": len(mentions), **dict(sorted(counts.items()))}
     if counts.get("mentions_linked"):
         summary["top1_correct_share"] = round(counts["top1_correct"] / counts["mentions_linked"], 4)
     return rows.dataset(), summary
@@ -205,6 +209,13 @@ def _link_across_processes(linker: EntityLinker, mentions: list[Mention], texts:
     # Mine the model's own ranking (never dictionary-first) with the mining beams, on a view of the
     # linker: the caller's linker config stays as it was.
     linker = EntityLinker(linker.model, linker.tokenizer, linker.table, linker.trie, replace(linker.config, num_beams=config.num_beams, top_k=config.top_k, exact_match_first=False), linker.kb)
+    if config.negatives_from == "hybrid":
+        # The hybrid sits later in the package; imported here, only when asked for. Unfit, it ranks its
+        # candidates by the model's exact log-prob. Its dictionary is the KB's names alone: training
+        # mentions as synonyms would hand every mined mention its own gold link.
+        from angel_trl.hybrid.linker import HybridConfig, HybridLinker
+
+        linker = HybridLinker(linker, None, HybridConfig(top_k=config.top_k))
     with state.split_between_processes(list(range(len(mentions)))) as mine:
         local = list(zip(mine, linker.link(linker.inputs_for([mentions[i] for i in mine], texts), show_progress=show_progress)))
     return sorted(gather_object(local) if state.num_processes > 1 else local, key=lambda x: x[0])
@@ -228,6 +239,8 @@ def _add_ranking_pairs(m: Mention, gold: set[str], result: LinkingResult, config
     scores: dict[str, float] = {}
     for b in result.beam:  # best first: a name's score is its best beam's
         scores.setdefault(b.name, b.score)
+    for c in cands:  # a hybrid candidate's name outside the beam has the exact score it was ranked by
+        scores.setdefault(c.name, c.score)
     for p in pairs:
         rej = cands[p.rejected]
         rejected, rejected_score = _rejected_name(rej, gold, table, matcher, m, scores)

@@ -119,6 +119,42 @@ def test_ambiguous_names_yield_pairs_with_names_of_their_own(trained_toy, toy_di
     assert "skipped_same_name" not in summary or summary["skipped_same_name"] == 0
 
 
+def test_hybrid_negatives_find_the_confusable_concepts_a_narrow_beam_prunes(trained_toy, toy_dir, toy_kb):
+    """With 2 beams most mentions finish on names of their gold concept alone, so the beam offers no
+    negative; the hybrid's candidates (beam + TF-IDF-retrieved concepts, ranked by the model's exact
+    log-prob) give the pairs a 6-beam search finds, with the same (exact) scores."""
+    from angel_trl.data.corpus import read_corpus_jsonl
+    from angel_trl.linking.linker import EntityLinker
+    from angel_trl.mining import MiningConfig, mine_pairs
+
+    linker = EntityLinker.from_pretrained(trained_toy[0])
+    corpus = read_corpus_jsonl(toy_dir / "train.jsonl")
+
+    def mine(num_beams, top_k, source):
+        ds, summary = mine_pairs(linker, corpus, toy_kb, MiningConfig(num_beams=num_beams, top_k=top_k, negatives_from=source), show_progress=False)
+        assert summary["negatives_from"] == source
+        return ds.to_list(), summary
+
+    narrow, _ = mine(2, 2, "beam")
+    hybrid, summary = mine(2, 2, "hybrid")
+    assert (hybrid, summary) == mine(2, 2, "hybrid")  # deterministic
+    wide, _ = mine(6, 5, "beam")
+    key = lambda r: (r["mention_id"], r["chosen"], r["rejected"], r["rejected_id"])  # noqa: E731
+    assert len(narrow) < len(hybrid) and sorted(map(key, hybrid)) == sorted(map(key, wide))
+    by_key = {key(r): r for r in wide}
+    for row in hybrid:
+        assert row["rejected_score"] == pytest.approx(by_key[key(row)]["rejected_score"], abs=1e-4)
+        assert row["chosen_score"] == pytest.approx(by_key[key(row)]["chosen_score"], abs=1e-4)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"negatives_from": "retriever"}, "negatives_from"), ({"negatives_from": "hybrid", "rule": "official"}, "paper and all")])
+def test_mining_config_refuses_unknown_negative_sources(kwargs, message):
+    from angel_trl.mining import MiningConfig
+
+    with pytest.raises(ValueError, match=message):
+        MiningConfig(**kwargs)
+
+
 def test_linker_keeps_every_beam_name_per_concept(trained_toy):
     from angel_trl.linking.linker import EntityLinker
 

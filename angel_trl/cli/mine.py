@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from angel_trl.cli.common import as_linker_expects, check_outputs, corpus_from_args, kb_for_linker, kb_from_args, linker_from_args, show_progress
+from angel_trl.cli.common import UsageError, as_linker_expects, check_outputs, corpus_from_args, kb_for_linker, kb_from_args, linker_from_args, show_progress
 from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_kb_options, add_linker_options, positive_int
-from angel_trl.defaults import MINING_DEFAULTS, MINING_RULES
+from angel_trl.defaults import MINING_DEFAULTS, MINING_NEGATIVE_SOURCES, MINING_RULES
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -33,6 +33,8 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--top-k", type=positive_int, default=MINING_DEFAULTS["top_k"], metavar="K", help="Distinct concepts kept per mention (default: %(default)s).")
     p.add_argument("--num-beams", type=positive_int, default=MINING_DEFAULTS["num_beams"], metavar="N", help="Beams of the constrained search while mining (default: %(default)s).")
     p.add_argument("--tfidf-negatives", type=positive_int, default=MINING_DEFAULTS["tfidf_negatives"], metavar="N", help="Negatives per mention for --rule tfidf (default: %(default)s).")
+    p.add_argument("--negatives-from", choices=MINING_NEGATIVE_SOURCES, default=MINING_DEFAULTS["negatives_from"],
+                   help="What --rule paper/all ranks: the beam's concepts, or the hybrid linker's candidates (beam + TF-IDF-retrieved concepts, ranked by the model's exact score) (default: %(default)s).")
     p.add_argument("--gold-fallback", action="store_true", help="When no correct concept is in the beam, use the gold concept's most similar name as chosen.")
     p.add_argument("--seed", type=int, default=42, help="Random seed set before mining (default: %(default)s).")
     p.set_defaults(handler=run)
@@ -53,6 +55,10 @@ def _mine(args: argparse.Namespace) -> int:
 
     from angel_trl.mining import MiningConfig, mine_pairs, read_mining_summaries, save_mined_pairs
 
+    try:  # settings that cannot go together fail before anything loads
+        config = MiningConfig(rule=args.rule, top_k=args.top_k, num_beams=args.num_beams, gold_fallback=args.gold_fallback, tfidf_negatives=args.tfidf_negatives, negatives_from=args.negatives_from)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     corpus = corpus_from_args(args.corpus, args)
     kb = kb_from_args(args) if args.kb else None
     # Read before mining: a damaged summary fails at once.
@@ -62,7 +68,6 @@ def _mine(args: argparse.Namespace) -> int:
     linker = linker_from_args(args, batch_size=args.batch_size)
     kb = kb_for_linker(kb, linker, args.model)
     (corpus,) = as_linker_expects(args, linker, corpus)
-    config = MiningConfig(rule=args.rule, top_k=args.top_k, num_beams=args.num_beams, gold_fallback=args.gold_fallback, tfidf_negatives=args.tfidf_negatives)
     pairs, summary = mine_pairs(linker, corpus, kb, config, show_progress=show_progress())
     if not show_progress():
         disable_progress_bars()  # save_to_disk draws a bar even into a log file

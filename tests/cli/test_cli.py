@@ -183,6 +183,20 @@ def test_mine_writes_the_recipe_layout(capsys, model_dir, toy_dir, tmp_path):
     assert len(load_from_disk(str(out_dir / "dev"))) == summaries["dev"]["pairs"] > 0
 
 
+@pytest.mark.parametrize("extra, message", [(("--rule", "official", "--negatives-from", "hybrid"), "paper and all"), (("--num-beams", 2, "--top-k", 4), "num_beams")])
+def test_mine_refuses_settings_that_cannot_go_together_in_one_line(capsys, model_dir, toy_dir, tmp_path, extra, message):
+    rc, err = rc_and_stderr(capsys, "mine", model_dir, "--corpus", toy_dir / "train.jsonl", "--output-dir", tmp_path / "pairs", *extra)
+    assert_user_error(rc, err, message)
+    assert not (tmp_path / "pairs").exists()
+
+
+def test_mine_with_hybrid_negatives(capsys, model_dir, toy_dir, tmp_path):
+    rc, out, _ = run(capsys, "mine", model_dir, "--corpus", toy_dir / "train.jsonl", "--output-dir", tmp_path / "pairs", "--num-beams", 2, "--top-k", 2, "--negatives-from", "hybrid")
+    assert rc == 0
+    summary = json.loads(out)
+    assert summary["negatives_from"] == "hybrid" and summary["mentions_linked"] == 8
+
+
 def test_cli_defaults_are_the_library_defaults():
     """The torch-free defaults the CLI shows are the ones the library uses."""
     from angel_trl.linking.linker import LinkerConfig
