@@ -2,7 +2,7 @@
 
     python benchmarks/report.py                      # benchmarks/results/*.json -> benchmarks/results/REPORT.md
 
-Reads what ``accuracy.py`` (``<dataset>.json``, ``<dataset>_abbreviations.json``), ``seeds_summary.py``
+Reads what ``accuracy.py`` (``<dataset>.json``, ``<dataset>_abbreviations.json``, ``<dataset>_zeroshot.json``), ``seeds_summary.py``
 (files with ``arms``), ``trie_bench.py`` (``trie.json``) and ``speed_bench.py`` (``speed_*.json``) wrote, and
 lays it out side by side: test acc@1 (seen / unseen) per system, dataset and dictionary protocol, the
 gap between the best angel-trl system and the best peer, and each speed goal of the benchmark against
@@ -169,6 +169,7 @@ def sources_section(results_dir: Path, names: list[str]) -> list[str]:
 def build_report(results_dir: Path) -> str:
     plain = {d: r for d in DATASETS if (r := load(results_dir / f"{d}.json")) is not None}
     expanded = {d: r for d in DATASETS if (r := load(results_dir / f"{d}_abbreviations.json")) is not None}
+    zero_shot = {d: r for d in DATASETS if (r := load(results_dir / f"{d}_zeroshot.json")) is not None}
     lines = [
         "# angel-trl benchmark report",
         "",
@@ -184,11 +185,14 @@ def build_report(results_dir: Path) -> str:
     if expanded:
         lines += ["## Accuracy with abbreviations expanded (`--expand-abbreviations`)", ""] + accuracy_section(expanded)
         lines += ["### Best angel-trl system against the best peer, abbreviations expanded", ""] + gap_section(expanded)
+    if zero_shot:
+        lines += ["## Zero-shot protocol (`--zero-shot`: train and dev without any test concept)", ""] + accuracy_section(zero_shot)
+        lines += ["### Best angel-trl system against the best peer, zero-shot", ""] + gap_section(zero_shot)
     seeds = seeds_section(results_dir)
     if seeds:
         lines += ["## Seeds", ""] + seeds
     lines += ["## Speed and memory goals", ""] + speed_section(results_dir)
-    accuracy_files = [f"{d}.json" for d in plain] + [f"{d}_abbreviations.json" for d in expanded]
+    accuracy_files = [f"{d}.json" for d in plain] + [f"{d}_abbreviations.json" for d in expanded] + [f"{d}_zeroshot.json" for d in zero_shot]
     lines += ["## Sources", ""] + sources_section(results_dir, accuracy_files + ["trie.json"] + [p.name for p in sorted(results_dir.glob("speed_*.json"))])
     return "\n".join(lines)
 
