@@ -84,6 +84,20 @@ def test_report_lays_out_accuracy_gaps_and_speed_goals(tmp_path):
     assert "BC5CDR" not in report.split("## Speed")[0].split("### Best")[0]  # absent datasets get no column
 
 
+def test_report_gives_the_zero_shot_protocol_its_own_section(tmp_path):
+    from report import build_report
+
+    standard = accuracy_result(["ours"], {"TF-IDF": {"KB + train": 80.0}, "ours": {"KB + train": 82.0}})
+    zero_shot = accuracy_result(["ours"], {"TF-IDF": {"KB + train": 60.0}, "ours": {"KB + train": 40.0}})
+    (tmp_path / "ncbi.json").write_text(json.dumps(standard))
+    (tmp_path / "ncbi_zeroshot.json").write_text(json.dumps(zero_shot))
+    report = build_report(tmp_path)
+    before, section = report.split("## Zero-shot protocol", 1)
+    assert "| NCBI | KB + train | ours: 82.0 | TF-IDF: 80.0 | +2.0" in before and "40.0" not in before
+    assert "| NCBI | KB + train | ours: 40.0 | TF-IDF: 60.0 | -20.0" in section
+    assert "`ncbi_zeroshot.json`" in section.split("## Sources")[1]
+
+
 def test_data_dir_is_the_environment_else_the_one_given(tmp_path, monkeypatch):
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
     assert resolve_data_path("{data_dir}/kb.txt", tmp_path) == f"{tmp_path}/kb.txt"
