@@ -20,6 +20,11 @@ from angel_trl.data.files import atomic_write_text
 DATASETS = {"ncbi": "NCBI", "bc5cdr-disease": "BC5CDR-disease", "bc5cdr-chemical": "BC5CDR-chemical"}
 PROTOCOLS = {"KB": "KB names only", "KB + train": "KB + training mentions as synonyms"}
 EXACT_FIRST = " + exact match first"
+# The benchmark's variant runs, each written to <dataset><suffix>.json: (suffix, section title, gap title's tail).
+VARIANTS = (
+    ("_abbreviations", "Accuracy with abbreviations expanded (`--expand-abbreviations`)", "abbreviations expanded"),
+    ("_zeroshot", "Zero-shot protocol (`--zero-shot`: train and dev without any test concept)", "zero-shot"),
+)
 HYBRID = ", hybrid"  # benchmarks/accuracy.py --hybrid names a model's hybrid linker so
 
 
@@ -167,9 +172,10 @@ def sources_section(results_dir: Path, names: list[str]) -> list[str]:
 
 
 def build_report(results_dir: Path) -> str:
-    plain = {d: r for d in DATASETS if (r := load(results_dir / f"{d}.json")) is not None}
-    expanded = {d: r for d in DATASETS if (r := load(results_dir / f"{d}_abbreviations.json")) is not None}
-    zero_shot = {d: r for d in DATASETS if (r := load(results_dir / f"{d}_zeroshot.json")) is not None}
+    def results(suffix: str) -> dict[str, dict]:
+        return {d: r for d in DATASETS if (r := load(results_dir / f"{d}{suffix}.json")) is not None}
+
+    plain = results("")
     lines = [
         "# angel-trl benchmark report",
         "",
@@ -182,17 +188,17 @@ def build_report(results_dir: Path) -> str:
     lines += accuracy_section(plain) if plain else ["No accuracy results yet: run `benchmarks/accuracy.py` (or `make bench`).", ""]
     if plain:
         lines += ["### Best angel-trl system against the best peer", ""] + gap_section(plain)
-    if expanded:
-        lines += ["## Accuracy with abbreviations expanded (`--expand-abbreviations`)", ""] + accuracy_section(expanded)
-        lines += ["### Best angel-trl system against the best peer, abbreviations expanded", ""] + gap_section(expanded)
-    if zero_shot:
-        lines += ["## Zero-shot protocol (`--zero-shot`: train and dev without any test concept)", ""] + accuracy_section(zero_shot)
-        lines += ["### Best angel-trl system against the best peer, zero-shot", ""] + gap_section(zero_shot)
+    accuracy_files = [f"{d}.json" for d in plain]
+    for suffix, title, gap_title in VARIANTS:
+        variant = results(suffix)
+        if variant:
+            lines += [f"## {title}", ""] + accuracy_section(variant)
+            lines += [f"### Best angel-trl system against the best peer, {gap_title}", ""] + gap_section(variant)
+            accuracy_files += [f"{d}{suffix}.json" for d in variant]
     seeds = seeds_section(results_dir)
     if seeds:
         lines += ["## Seeds", ""] + seeds
     lines += ["## Speed and memory goals", ""] + speed_section(results_dir)
-    accuracy_files = [f"{d}.json" for d in plain] + [f"{d}_abbreviations.json" for d in expanded] + [f"{d}_zeroshot.json" for d in zero_shot]
     lines += ["## Sources", ""] + sources_section(results_dir, accuracy_files + ["trie.json"] + [p.name for p in sorted(results_dir.glob("speed_*.json"))])
     return "\n".join(lines)
 
