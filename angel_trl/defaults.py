@@ -10,6 +10,8 @@ MINING_NEGATIVE_SOURCES = ("beam", "hybrid")  # what the rules paper and all ran
 # Beside the pairs (<output_dir>/<split>): one summary keyed by split, from recipes/mine.py, the CLI and cross-fitting.
 MINING_SUMMARY = "mining_summary.json"
 MAX_NAME_TOKENS = 64
+# Which dev mentions the hybrid's ranker is fit on: all, or those of concepts no training mention carries.
+HYBRID_FIT_SETS = ("all", "unseen-concept")
 # The mention markers of encoder inputs (``left [ST] mention [ET] right``): special tokens of every
 # tokenizer we train or extend. Text never contains them as such (see angel_trl.text.examples.plain_text).
 START_MARKER = "[ST]"

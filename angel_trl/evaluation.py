@@ -29,6 +29,10 @@ class TrainingSeen:
         concepts = {kb.canonical_id(g) for m in mentions if not m.is_nil for g in m.ids} - {None}
         return cls(frozenset(seen_mention_texts(mentions)), frozenset(concepts))
 
+    def has_concept_of(self, gold_ids: Iterable[str], kb: KnowledgeBase) -> bool:
+        """Whether a training mention carries one of ``gold_ids`` (alternative ids mapped by ``kb``)."""
+        return bool({kb.canonical_id(g) or g for g in gold_ids} & self.concepts)
+
 
 def seen_mention_texts(mentions: Iterable[Mention]) -> set[str]:
     """Normalised texts of training mentions: a test mention with the same text counts as *seen*."""
@@ -75,7 +79,7 @@ def evaluate_linking(
     references = [[kb.canonical_id(g) or g for g in m.ids] if not m.is_nil else [] for m in mentions]
     predictions = [[kb.canonical_id(c) or c for c in r.top_ids] for r in results]
     seen_text = [normalize_name(m.text) in seen.texts for m in mentions] if seen is not None else None
-    seen_concept = [bool(set(ref) & seen.concepts) for ref in references] if seen is not None else None
+    seen_concept = [seen.has_concept_of(m.ids, kb) for m in mentions] if seen is not None else None
     groups = None
     if seen is not None:
         groups = {"seen": seen_text, "unseen": [not s for s in seen_text], "seen_concept": seen_concept, "unseen_concept": [not s for s in seen_concept]}

@@ -114,6 +114,11 @@ def test_an_unknown_model_size_fails_at_parse_time(recipe, tmp_path, data):
     assert message.endswith("error: --model_size: 'huge' is not one of tiny, small, base")
 
 
+def test_the_hybrids_fit_set_is_checked_at_parse_time(tmp_path, data):
+    config = write_config(tmp_path, "fit_hybrid", data, fit_on="unseen")
+    assert f"{config}:{line_of(config, 'fit_on')}: fit_on: 'unseen' is not one of all, unseen-concept" in parse_error("fit_hybrid", ["--config", str(config)])
+
+
 def test_yaml_and_command_line_errors(tmp_path, data):
     config = write_config(tmp_path, "stage1", data)
     broken = tmp_path / "broken.yaml"

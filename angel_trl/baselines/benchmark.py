@@ -28,9 +28,11 @@ from angel_trl.data.arguments import DataArguments, resolve_expansion
 from angel_trl.data.dictionary import dictionary_protocol
 from angel_trl.data.files import atomic_write_text, write_json
 from angel_trl.data.names import NameTable
+from angel_trl.defaults import HYBRID_FIT_SETS
+from angel_trl.errors import FieldError, check_choice
 from angel_trl.evaluation import TrainingSeen, evaluate_linking, saved_results
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
-from angel_trl.hybrid.selection import RANKER_MENU
+from angel_trl.hybrid.selection import RANKER_MENU, fit_set_filter
 from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
 
 
@@ -50,6 +52,9 @@ class BenchmarkOptions:
     zero_shot: bool = False
     hybrid: bool = False
     hybrid_ablation: bool = False
+    # Which dev mentions the hybrid's ranker is fit on (HYBRID_FIT_SETS); unset: those of unseen concepts
+    # under the zero-shot protocol (every test concept is new there), all of dev otherwise.
+    hybrid_fit_on: str | None = None
     decode_again: bool = False
     device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
     link_batch_size: int = 32
@@ -103,14 +108,29 @@ HYBRID_DENSE_ABLATION = {
     "all features but dense": (tuple(f for f in FEATURES if f not in DENSE_FEATURES), "listwise"),
 }
 HYBRID_DENSE_CANDIDATES = 10  # as many as the TF-IDF retriever adds
+# The ablation's row with the ranker fit on the other set of dev mentions (its ranker chosen like the hybrid's).
+FIT_SET_ROWS = {"all": "ranker fit on all of dev", "unseen-concept": "ranker fit on dev's unseen-concept mentions"}
 
 
 def hybrid_runs(
-    linker: EntityLinker, train_counts, dev, kb, fits: dict, cache: Path, ablation: bool, log: dict, embedding_cache_dir: str | None = None, system: str = "hybrid"
+    linker: EntityLinker,
+    train_counts,
+    dev,
+    kb,
+    fits: dict,
+    cache: Path,
+    ablation: bool,
+    log: dict,
+    embedding_cache_dir: str | None = None,
+    system: str = "hybrid",
+    fit_on: str = "all",
+    seen: TrainingSeen | None = None,
 ) -> list[tuple[str, object]]:
     """Runs of the hybrid over ``linker`` (its dictionary: the protocol's): the full ranker and, with
-    ``ablation``, the :data:`HYBRID_ABLATION` ones, as (label suffix, run). Each ranker is fit on
-    ``dev`` at its first call (what the fit saw goes to ``fits``); the candidates of every split are
+    ``ablation``, the :data:`HYBRID_ABLATION` ones and the hybrid fit on the other of
+    :data:`FIT_SET_ROWS`, as (label suffix, run). Each ranker is fit on ``dev`` (its mentions chosen
+    by ``fit_on``, see :func:`~angel_trl.hybrid.selection.fit_set_filter`; ``seen``: what training
+    holds) at its first call (what the fit saw goes to ``fits``); the candidates of every split are
     scored once, kept in files under ``cache`` and reused (``log`` says which were computed). With
     ``embedding_cache_dir`` the dense retriever joins the candidates (its name embeddings cached
     there, shared with the dense peer) and the ablation adds :data:`HYBRID_DENSE_ABLATION`. Each fit
@@ -119,21 +139,37 @@ def hybrid_runs(
     config = HybridConfig(top_k=linker.config.top_k, dense_candidates=HYBRID_DENSE_CANDIDATES if dense else 0)
     base = HybridLinker(linker, train_counts, config, embedding_cache_dir=embedding_cache_dir)
     fixed = HYBRID_ABLATION | (HYBRID_DENSE_ABLATION if dense else {}) if ablation else {}
+
+    # Each fit set is checked now, before any decoding: an empty one is an error for the hybrid row, and
+    # leaves the other set's ablation row out (said on the console).
+    def fit_size(fit_set: str) -> int:
+        keep = fit_set_filter(fit_set, seen, kb)
+        return sum(not m.is_nil and (keep is None or keep(m)) for m in dev.mentions)
+
+    if not fit_size(fit_on):
+        raise FieldError("hybrid_fit_on", f"{system}: no dev mention to fit the ranker on with {fit_on!r} ({len(dev.mentions)} dev mentions; 'unseen-concept' needs mentions of concepts no training mention carries)")
     # The hybrid itself chooses its ranker by cross-validation on dev; the ablation rows fit theirs as given.
-    variants = {"": (FEATURES, "listwise", RANKER_MENU)} | {label: (features, objective, None) for label, (features, objective) in fixed.items()}
+    variants = {"": (FEATURES, "listwise", RANKER_MENU, fit_on)} | {label: (features, objective, None, fit_on) for label, (features, objective) in fixed.items()}
+    for other, label in FIT_SET_ROWS.items():
+        if ablation and other != fit_on:
+            if fit_size(other):
+                variants[label] = (FEATURES, "listwise", RANKER_MENU, other)
+            else:
+                print(f"{system}: no row [{label}]: dev has no such mention", flush=True)
 
     def cached(split: str) -> Path:
         path = cache / f"{split}.jsonl"
         log.setdefault(str(path), "reused" if path.exists() else "computed")
         return path
 
-    def variant(label, features, objective, choose_from):
+    def variant(label, features, objective, choose_from, fit_set):
         hybrid = copy.copy(base)  # shares the dictionary and its retrievers
 
         def run(corpus, split):
             if hybrid.ranker is None:
-                fit = hybrid.fit_on(dev, kb, features, objective=objective, show_progress=True, cache=cached("dev-fit"), choose_from=choose_from)
-                fits[f"{len(fits)}"] = {"system": system + (f" [{label}]" if label else ""), **fit}
+                keep = fit_set_filter(fit_set, seen, kb)
+                fit = hybrid.fit_on(dev, kb, features, objective=objective, show_progress=True, cache=cached("dev-fit"), choose_from=choose_from, keep=keep)
+                fits[f"{len(fits)}"] = {"system": system + (f" [{label}]" if label else ""), "fit_on": fit_set, **fit}
             return hybrid.rank(*hybrid.candidates_cached(hybrid.inputs_for(corpus.mentions, corpus.texts()), cached(split), show_progress=True))
 
         return run
@@ -150,7 +186,8 @@ def hybrid_choice_lines(fits: dict) -> list[str]:
     for fit in chosen:
         sel = fit["selection"]
         options = ", ".join(f"{'**' if n == sel['name'] else ''}{n} {acc:.2f}{'**' if n == sel['name'] else ''}" for n, acc in sel["cv_acc1"].items())
-        lines.append(f"- {fit['system']}, {sel['folds']} folds: {options} (\"given\": all features, listwise)")
+        on = f" of {fit['mentions']} dev mentions" + (" (those of concepts no training mention carries)" if fit.get("fit_on") == "unseen-concept" else "")
+        lines.append(f"- {fit['system']}, {sel['folds']} folds{on}: {options} (\"given\": all features, listwise)")
     return lines + [""]
 
 
@@ -170,6 +207,8 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
     kb = data.load_kb()
     train = data.load_split("train", kb)
     dev = data.load_split("dev", kb) if args.hybrid else None
+    fit_on = args.hybrid_fit_on or ("unseen-concept" if args.zero_shot else "all")
+    check_choice("hybrid_fit_on", fit_on, HYBRID_FIT_SETS)
     seen = TrainingSeen.of(train.mentions, kb)
     unknown = sorted(set(args.protocols) - set(PROTOCOLS))
     if unknown or not args.protocols:
@@ -177,7 +216,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
     protocols = [dictionary_protocol(kb) if p == "kb" else dictionary_protocol(kb, train) for p in PROTOCOLS if p in args.protocols]
     gold_similarity = GoldSimilarity(kb)
     models = dict(models)
-    linkers = {name: EntityLinker.from_pretrained(d, device=args.device, batch_size=args.link_batch_size) for name, d in models.items()}
+    linkers = {model: EntityLinker.from_pretrained(d, device=args.device, batch_size=args.link_batch_size) for model, d in models.items()}
     for linker in linkers.values():
         resolve_expansion(args.expand_abbreviations, linker.config.expand_abbreviations)  # warns when a model was trained the other way
 
@@ -193,22 +232,22 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
             systems.append(("train dictionary + TF-IDF", p.name, peer_run(TrainDictionaryLinker(p.train_counts, tfidf))))
         if not args.no_dense:
             systems.append(("dense MiniLM-L6", p.name, peer_run(DenseLinker(p.table, device=args.device, cache_dir=args.cache_dir, show_progress=True))))
-        for name, linker in linkers.items():
+        for model, linker in linkers.items():
             # Under KB a model decodes over its own saved trie when that holds this KB's names (then its
             # training run's saved ranking can serve); a model trained on another reading of the KB (an
             # older reader, another release) is given this one's, like every peer.
             own_trie = p.train_counts is None and linker.table.names == p.table.names
             if p.train_counts is None and not own_trie:
-                print(f"{name}: its saved names differ from this KB's in {len(set(linker.table.names) ^ set(p.table.names))} names; decoding over this KB's", flush=True)
+                print(f"{model}: its saved names differ from this KB's in {len(set(linker.table.names) ^ set(p.table.names))} names; decoding over this KB's", flush=True)
             under = linker if own_trie else EntityLinker(linker.model, linker.tokenizer, p.table, config=linker.config, kb=p.kb)
             reuse = own_trie and not args.decode_again
-            model_ranking, exact_first = generative_runs(under, p.table, models[name] if reuse else None)
-            systems += [(name, p.name, model_ranking), (f"{name} + exact match first", p.name, exact_first)]
+            model_ranking, exact_first = generative_runs(under, p.table, models[model] if reuse else None)
+            systems += [(model, p.name, model_ranking), (f"{model} + exact match first", p.name, exact_first)]
             if args.hybrid:
-                cache = Path(args.cache_dir, "hybrid", stem, re.sub(r"[^A-Za-z0-9.-]+", "_", f"{name}_{p.name}"))
+                cache = Path(args.cache_dir, "hybrid", stem, re.sub(r"[^A-Za-z0-9.-]+", "_", f"{model}_{p.name}"))
                 dense_cache = None if args.no_dense else args.cache_dir
-                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache, f"{name}, hybrid ({p.name})"):
-                    systems.append((f"{name}, hybrid" + (f" [{label}]" if label else ""), p.name, run))
+                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache, f"{model}, hybrid ({p.name})", fit_on, seen):
+                    systems.append((f"{model}, hybrid" + (f" [{label}]" if label else ""), p.name, run))
 
     report: dict = {
         "dataset": name,
@@ -216,8 +255,9 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
         "command": command,
         "machine": {"platform": platform.platform(), "cpus": torch.get_num_threads(), "device": args.device, "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
         "kb": kb.stats(),
-        "models": {name: model_info(d) for name, d in models.items()},
+        "models": {model: model_info(d) for model, d in models.items()},
         "zero_shot": {"train": train.stats().get("zero_shot_dropped_mentions", 0)} if args.zero_shot else None,
+        "hybrid_fit_on": fit_on if args.hybrid else None,
         "hybrid_fits": report_fits,
         "hybrid_candidates": candidate_files,
         "splits": {},

@@ -10,6 +10,8 @@ from pathlib import Path
 from angel_trl.cli.common import UsageError, check_outputs, check_source
 from angel_trl.cli.options import Subparsers, add_command, add_kb_options, positive_int
 from angel_trl.data.corpus import CORPUS_FORMATS
+from angel_trl.defaults import HYBRID_FIT_SETS
+from angel_trl.errors import FieldError
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -36,7 +38,8 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--results-dir", default="benchmarks/results", metavar="DIR", help="Where the JSON, markdown and plots go (default: %(default)s).")
     p.add_argument("--no-dense", action="store_true", help="Leave out the dense peer and the hybrid's dense retriever (they encode every KB name once; cached in --cache-dir).")
     p.add_argument("--hybrid", action="store_true", help="Also each model as a hybrid linker, its ranker fit on --dev (its retrievers: TF-IDF and, unless --no-dense, the dense encoder).")
-    p.add_argument("--hybrid-ablation", action="store_true", help="With --hybrid, also the ablation rankers (model score only; + TF-IDF score; all features fit pointwise; with the dense retriever, + dense score and all but dense) on the same scored candidates.")
+    p.add_argument("--hybrid-ablation", action="store_true", help="With --hybrid, also the ablation rankers (model score only; + TF-IDF score; all features fit pointwise; with the dense retriever, + dense score and all but dense) and the hybrid fit on the other --hybrid-fit-on set, on the same scored candidates.")
+    p.add_argument("--hybrid-fit-on", choices=HYBRID_FIT_SETS, help="Which dev mentions the hybrid's ranker is fit on: all, or unseen-concept (those of concepts no training mention carries, like test's under --zero-shot). Default: unseen-concept under --zero-shot, else all.")
     p.add_argument("--protocols", nargs="+", choices=["kb", "kb+train"], default=["kb", "kb+train"], help="Dictionary protocols to run: KB names only, and/or KB + training mentions as synonyms (default: both).")
     p.add_argument("--expand-abbreviations", action="store_true", help="Every system links an abbreviation defined in its document as its long form.")
     p.add_argument("--zero-shot", action="store_true", help="The zero-shot protocol: train and dev lose every mention of a test concept.")
@@ -75,8 +78,11 @@ def run(args: argparse.Namespace) -> int:
         train_file=args.train, dev_file=args.dev, test_file=args.test, corpus_format=args.corpus_format, entity_types=args.entity_type,
     )
     options = BenchmarkOptions(
-        no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation, protocols=args.protocols,
+        no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation, hybrid_fit_on=args.hybrid_fit_on, protocols=args.protocols,
         link_batch_size=args.batch_size, results_dir=args.results_dir, cache_dir=args.cache_dir, **({"device": args.device} if args.device else {}),
     )
-    run_benchmark(data, args.name, _models(args.model), options, "angel-trl " + shlex.join(sys.argv[1:]))
+    try:
+        run_benchmark(data, args.name, _models(args.model), options, "angel-trl " + shlex.join(sys.argv[1:]))
+    except FieldError as e:  # an option that cannot work with these files (checked before any decoding)
+        raise UsageError(f"--{e.field.replace('_', '-')}: {e.problem}") from None
     return 0

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from angel_trl.data.arguments import DataArguments
 from angel_trl.data.files import write_json, write_jsonl
-from angel_trl.errors import check_choice
+from angel_trl.defaults import HYBRID_FIT_SETS
+from angel_trl.errors import FieldError, check_choice
 from angel_trl.evaluation import TrainingSeen, evaluate_linking
 from angel_trl.hybrid.linker import EMBEDDINGS_DIR, FEATURES, HybridConfig, HybridLinker, check_features
 from angel_trl.hybrid.ranker import OBJECTIVES, precision_coverage
-from angel_trl.hybrid.selection import RANKER_MENU
+from angel_trl.hybrid.selection import RANKER_MENU, fit_set_filter
 from angel_trl.linking.linker import EntityLinker
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class HybridArguments:
     features: list[str] = field(default_factory=lambda: list(FEATURES), metadata={"help": f"Ranker features (an ablation drops some): {', '.join(FEATURES)}, or a*b, the product of two."})
     objective: str = field(default="listwise", metadata={"help": "Ranker objective: 'listwise' (softmax over each mention's candidates) or 'pointwise' (logistic regression per candidate)."})
     choose_ranker: bool = field(default=True, metadata={"help": "Choose the ranker among `features`/`objective` and the menu of simpler ones (model + retriever scores; model + TF-IDF; model alone) by held-out acc@1 over `cv_folds` document folds of dev; off: fit `features` with `objective`."})
+    fit_on: str = field(default="all", metadata={"help": "Which dev mentions the ranker is fit on: 'all', or 'unseen-concept' (those whose gold concept no training mention carries: for KBs where most concepts were never annotated, whose test mentions look like those; needs train_file)."})
     cv_folds: int = field(default=5, metadata={"help": "Document folds of dev for choose_ranker."})
     seed: int = field(default=42, metadata={"help": "Seed of the ranker fit and of the folds."})
     link_batch_size: int | None = field(default=None, metadata={"help": "Mentions per beam-search batch (the saved linker config when unset)."})
@@ -35,6 +37,7 @@ class HybridArguments:
     def __post_init__(self) -> None:
         check_choice("objective", self.objective, OBJECTIVES)
         check_choice("dictionary", self.dictionary, ("kb+train", "kb"))
+        check_choice("fit_on", self.fit_on, HYBRID_FIT_SETS)
         check_features(self.features)
         if self.cv_folds < 2:
             raise ValueError(f"cv_folds must be at least 2, not {self.cv_folds}")
@@ -57,9 +60,13 @@ def fit_hybrid(args: HybridArguments, config: HybridConfig, data_args: DataArgum
     hybrid = HybridLinker.from_training(linker, train if args.dictionary == "kb+train" else None, config, embedding_cache_dir=out / EMBEDDINGS_DIR)
     # Dev's candidates are scored once: the ranker is fit on them and dev is then ranked with them.
     dev_scored = hybrid.candidates(hybrid.inputs_for(dev.mentions, dev.texts()), show_progress)
-    summary: dict = {"model_dir": args.model_dir, "dictionary": args.dictionary, "config": vars(config), "fit": hybrid.fit_mentions(dev.mentions, dev_scored[1], kb, args.features, args.seed, args.objective, RANKER_MENU if args.choose_ranker else None, args.cv_folds)}
-    hybrid.save(out)
     seen = TrainingSeen.of(train.mentions, kb) if train else None
+    keep = fit_set_filter(args.fit_on, seen, kb)
+    if keep is not None and not any(keep(m) for m in dev.mentions if not m.is_nil):
+        raise FieldError("fit_on", f"no mention of {args.fit_on!r} in dev ({data_args.dev_file}: {len(dev.mentions)} mentions, every gold concept carried by a training mention)")
+    fit = hybrid.fit_mentions(dev.mentions, dev_scored[1], kb, args.features, args.seed, args.objective, RANKER_MENU if args.choose_ranker else None, args.cv_folds, keep)
+    summary: dict = {"model_dir": args.model_dir, "dictionary": args.dictionary, "config": vars(config), "fit": {"fit_on": args.fit_on, **fit}}
+    hybrid.save(out)
     for split in ("dev", "test"):
         corpus = dev if split == "dev" else data_args.load_split(split)
         if corpus is None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -336,13 +336,16 @@ class HybridLinker:
         cache: str | Path | None = None,
         choose_from: Mapping[str, tuple[Sequence[str], str]] | None = None,
         folds: int = 5,
+        keep: Callable[[Mention], bool] | None = None,
     ) -> dict:
         """Fit the ranker on ``corpus`` (the dev split; NIL mentions left out); returns what it saw.
         ``cache``: a candidates file to reuse or write (:meth:`candidates_cached`); ``choose_from``:
-        see :meth:`fit_mentions`."""
+        see :meth:`fit_mentions`; ``keep``: which mentions the fit uses (e.g.
+        :func:`~angel_trl.hybrid.selection.fit_set_filter`; all when unset). Every mention is scored
+        (and cached) either way, so fits on different subsets share one candidates file."""
         mentions = [m for m in corpus.mentions if not m.is_nil]
         _, candidates = self.candidates_cached(self.inputs_for(mentions, corpus.texts()), cache, show_progress)
-        return self.fit_mentions(mentions, candidates, kb, features, seed, objective, choose_from, folds)
+        return self.fit_mentions(mentions, candidates, kb, features, seed, objective, choose_from, folds, keep)
 
     def fit_mentions(
         self,
@@ -354,12 +357,16 @@ class HybridLinker:
         objective: str = "listwise",
         choose_from: Mapping[str, tuple[Sequence[str], str]] | None = None,
         folds: int = 5,
+        keep: Callable[[Mention], bool] | None = None,
     ) -> dict:
-        """Fit the ranker on scored ``candidates`` of ``mentions`` (NIL ones are left out); returns
-        what it saw. With ``choose_from`` (name -> (features, objective), e.g.
-        :data:`~angel_trl.hybrid.selection.RANKER_MENU`), the ranker fit is the best by held-out
-        acc@1 over ``folds`` document folds among ``features``/``objective`` ("given") and those."""
-        kept = [(m, c) for m, c in zip(mentions, candidates, strict=True) if not m.is_nil]
+        """Fit the ranker on scored ``candidates`` of ``mentions`` (NIL ones and, with ``keep``, those
+        it rejects are left out); returns what it saw. With ``choose_from`` (name -> (features,
+        objective), e.g. :data:`~angel_trl.hybrid.selection.RANKER_MENU`), the ranker fit is the best
+        by held-out acc@1 over ``folds`` document folds among ``features``/``objective`` ("given") and those."""
+        kept = [(m, c) for m, c in zip(mentions, candidates, strict=True) if not m.is_nil and (keep is None or keep(m))]
+        if not kept:
+            raise ValueError(f"no dev mention is left to fit the hybrid's ranker on ({len(mentions)} given, {sum(m.is_nil for m in mentions)} NIL)")
+        left_out = sum(not m.is_nil for m in mentions) - len(kept)  # by ``keep``
         mentions, candidates = [m for m, _ in kept], [c for _, c in kept]
         gold = [{kb.canonical_id(g) for g in m.ids} - {None} for m in mentions]
         choice = None
@@ -375,6 +382,7 @@ class HybridLinker:
             **({"selection": asdict(choice)} if choice else {}),
             "objective": objective,
             "mentions": len(mentions),
+            "mentions_left_out": left_out,
             "candidates": int(sum(len(c.concept_ids) for c in candidates)),
             "gold_in_candidates": int(sum(bool(set(c.concept_ids) & g) for c, g in zip(candidates, gold))),
             "features": dict(zip(ranker.features, ranker.coef)),

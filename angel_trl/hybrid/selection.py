@@ -15,6 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from angel_trl.data.corpus import Mention
+from angel_trl.data.kb import KnowledgeBase
+from angel_trl.defaults import HYBRID_FIT_SETS
+from angel_trl.errors import FieldError, check_choice
+from angel_trl.evaluation import TrainingSeen
 from angel_trl.hybrid.ranker import LinearRanker
 
 # name -> (features, objective); the first of equal held-out accuracy wins, so simpler ones come later
@@ -24,6 +29,21 @@ RANKER_MENU: dict[str, tuple[tuple[str, ...], str]] = {
     "model + TF-IDF score": (("model", "tfidf"), "listwise"),
     "model score only": (("model",), "listwise"),
 }
+
+# Which dev mentions the ranker is fit on. Where test's concepts are new (a KB most of whose concepts
+# no annotation carries; the zero-shot protocol), dev mentions of trained concepts teach the ranker
+# to trust the model and the training dictionary, which know those concepts and not test's: fit on
+# dev's mentions of concepts no training mention carries instead (HYBRID_FIT_SETS).
+
+
+def fit_set_filter(fit_on: str, seen: TrainingSeen | None, kb: KnowledgeBase) -> Callable[[Mention], bool] | None:
+    """Which dev mentions the ranker is fit on (``None``: all); ``seen``: what training holds."""
+    check_choice("fit_on", fit_on, HYBRID_FIT_SETS)
+    if fit_on == "all":
+        return None
+    if seen is None:
+        raise FieldError("fit_on", "'unseen-concept' needs the training split (which concepts it carries)")
+    return lambda mention: not seen.has_concept_of(mention.ids, kb)
 
 
 @dataclass
@@ -52,8 +72,8 @@ def held_out_acc1(X: Sequence[np.ndarray], gold: Sequence[np.ndarray], features:
     for k in np.unique(fold):
         train = [i for i in range(len(X)) if fold[i] != k]
         test = [i for i in range(len(X)) if fold[i] == k]
-        y = np.concatenate([gold[i] for i in train]).astype(int)
-        if len(set(y.tolist())) < 2:  # a fold whose complement has no gold or no wrong candidate: rank by the first feature
+        y = np.concatenate([gold[i] for i in train]).astype(int) if train else np.zeros(0, dtype=int)
+        if len(set(y.tolist())) < 2:  # a fold whose complement is empty or has no gold or no wrong candidate: rank by the first feature
             ranker = None
         else:
             ranker = LinearRanker.fit(np.concatenate([X[i] for i in train]), y, features, groups=[len(X[i]) for i in train], objective=objective, seed=seed)

@@ -14,6 +14,7 @@ import pytest
 from angel_trl.cli.app import main
 from angel_trl.defaults import MAX_NAME_TOKENS, MINING_DEFAULTS, MINING_RULES
 from angel_trl.data.corpus import read_corpus_jsonl
+from tests.conftest import toy_documents, write_jsonl
 
 TEXTS = ["Patients with [ST] lung cancer [ET] were treated with surgery.", "A sweat test confirmed [ST] CF [ET] in the infant."]
 
@@ -510,8 +511,35 @@ def test_benchmark_hybrid_with_the_dense_retriever_chooses_its_ranker_on_dev(cap
     assert chosen["cv_acc1"][chosen["name"]] == max(chosen["cv_acc1"].values()) and "selection" not in report["hybrid_fits"]["1"]
     assert [f["system"] for f in report["hybrid_fits"].values()][:2] == ["toy, hybrid (KB + train)", "toy, hybrid (KB + train) [all features]"]
     markdown = (tmp_path / "out" / "toy.md").read_text()
-    assert f"- toy, hybrid (KB + train), {chosen['folds']} folds: " in markdown and f"**{chosen['name']} " in markdown  # the choice is in the report
+    assert f"- toy, hybrid (KB + train), {chosen['folds']} folds of 8 dev mentions: " in markdown and f"**{chosen['name']} " in markdown  # the choice is in the report
     assert len(list((tmp_path / "cache").glob("dense-*"))) == 1  # the peer and the retriever share one embedding cache
+
+
+def test_benchmark_hybrid_fits_on_devs_unseen_concept_mentions_when_asked(capsys, model_dir, toy_dir, tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", [d for d in toy_documents() if d["mentions"][0]["ids"][0] not in ("C5", "C7")])
+    common = ["benchmark", "--kb", toy_dir / "kb.jsonl", "--train", train, "--dev", toy_dir / "train.jsonl", "--test", toy_dir / "train.jsonl", "--model", f"toy={model_dir}",
+              "--no-dense", "--name", "toy", "--protocols", "kb+train", "--hybrid", "--hybrid-ablation", "--cache-dir", tmp_path / "cache"]
+    rc, _, err = run(capsys, *common, "--hybrid-fit-on", "unseen-concept", "--results-dir", tmp_path / "out")
+    assert rc == 0, err
+    report = json.loads((tmp_path / "out" / "toy.json").read_text())
+    assert report["dataset"] == "toy" and (tmp_path / "out" / "toy.md").read_text().startswith("# toy: ")  # the report's name, not a model's
+    assert report["hybrid_fit_on"] == "unseen-concept"
+    fits = {f["system"]: f for f in report["hybrid_fits"].values()}
+    hybrid, on_all = fits["toy, hybrid (KB + train)"], fits["toy, hybrid (KB + train) [ranker fit on all of dev]"]
+    assert (hybrid["fit_on"], hybrid["mentions"], hybrid["mentions_left_out"]) == ("unseen-concept", 2, 6)  # CF and type 2 diabetes
+    assert (on_all["fit_on"], on_all["mentions"], on_all["mentions_left_out"]) == ("all", 8, 0)
+    assert {"toy, hybrid", "toy, hybrid [ranker fit on all of dev]"} <= set(report["splits"]["test"])
+    assert "folds of 2 dev mentions (those of concepts no training mention carries)" in (tmp_path / "out" / "toy.md").read_text()
+    # By default (not zero-shot) the hybrid fits on all of dev and the ablation adds the unseen-concept fit.
+    rc, _, err = run(capsys, *common, "--results-dir", tmp_path / "default")
+    assert rc == 0, err
+    report = json.loads((tmp_path / "default" / "toy.json").read_text())
+    assert report["hybrid_fit_on"] == "all" and "toy, hybrid [ranker fit on dev's unseen-concept mentions]" in report["splits"]["test"]
+    # A dev with no mention of an untrained concept cannot fit that ranker: said before any decoding.
+    common[common.index(train)] = toy_dir / "train.jsonl"
+    rc, err = rc_and_stderr(capsys, *common, "--hybrid-fit-on", "unseen-concept", "--results-dir", tmp_path / "none")
+    assert_user_error(rc, err, "--hybrid-fit-on: toy, hybrid (KB + train): no dev mention to fit the ranker on with 'unseen-concept'")
+    assert not (tmp_path / "none" / "toy.json").exists()
 
 
 def test_link_writes_the_corpus_with_predicted_ids_as_pubtator_and_bigbio(capsys, model_dir, linker, toy_dir, tmp_path):

@@ -59,3 +59,45 @@ def test_fit_with_a_choice_reports_it_and_fits_the_chosen_ranker(trained_toy, to
     assert chosen["name"] != "given" or chosen["features"] == list(FEATURES)
     with pytest.raises(ValueError, match="ranker features"):
         hybrid.fit_on(corpus, toy_kb, choose_from={"bad": (("nope",), "listwise")})
+
+
+def test_fit_set_filter_keeps_the_dev_mentions_of_concepts_no_training_mention_carries(toy_kb):
+    from angel_trl.data.corpus import Mention
+    from angel_trl.errors import FieldError
+    from angel_trl.evaluation import TrainingSeen
+    from angel_trl.hybrid.selection import fit_set_filter
+
+    def mention(text, *ids):
+        return Mention(doc_id="d", start=0, end=len(text), text=text, ids=tuple(ids))
+
+    seen = TrainingSeen.of([mention("lung cancer", "C1"), mention("IDDM", "OMIM:222100")], toy_kb)  # C6 by its alternative id
+    assert fit_set_filter("all", seen, toy_kb) is None
+    keep = fit_set_filter("unseen-concept", seen, toy_kb)
+    assert keep(mention("CF", "C5")) and keep(mention("ADA", "C2"))
+    assert not keep(mention("pulmonary carcinoma", "C1")) and not keep(mention("type 1 diabetes", "C6"))
+    assert not keep(mention("lung cancer or CF", "C1", "C5"))  # a composite mention with one trained concept is of a seen concept
+    assert keep(mention("new", "NOT-IN-KB"))  # a gold id the KB lacks: no training mention carries it
+    with pytest.raises(FieldError, match="needs the training split"):
+        fit_set_filter("unseen-concept", None, toy_kb)
+    with pytest.raises(FieldError, match="fit_on"):
+        fit_set_filter("unseen", seen, toy_kb)
+
+
+def test_fit_on_a_subset_fits_on_its_mentions_only_and_refuses_an_empty_one(trained_toy, toy_dir, toy_kb):
+    from angel_trl.data.corpus import load_corpus
+    from angel_trl.linking.linker import EntityLinker
+
+    linker = EntityLinker.from_pretrained(trained_toy[0], num_beams=6, top_k=3)
+    corpus = load_corpus(toy_dir / "train.jsonl", "jsonl")
+    hybrid = HybridLinker.from_training(linker, corpus)
+    summary = hybrid.fit_on(corpus, toy_kb, keep=lambda m: m.ids[0] in ("C1", "C2", "C3"))
+    assert (summary["mentions"], summary["mentions_left_out"]) == (4, 4)
+    assert summary["candidates"] < hybrid.fit_on(corpus, toy_kb)["candidates"]
+    with pytest.raises(ValueError, match="no dev mention is left"):
+        hybrid.fit_on(corpus, toy_kb, keep=lambda m: False)
+
+
+def test_a_fold_with_nothing_left_to_fit_on_ranks_by_the_first_feature():
+    X, gold = _candidates(np.random.default_rng(3), n=3)
+    # one document: its only fold has no other fold to be fit on
+    assert held_out_acc1([x[:, [0]] for x in X], gold, ["a"], "listwise", np.zeros(3, dtype=np.int64), 42) == 100.0
