@@ -114,6 +114,15 @@ def test_an_unknown_model_size_fails_at_parse_time(recipe, tmp_path, data):
     assert message.endswith("error: --model_size: 'huge' is not one of tiny, small, base")
 
 
+@pytest.mark.parametrize("change, problem", [
+    ({"kb_names_per_concept": 1, "max_kb_names": 100}, "sample KB names either by max_kb_names or by kb_names_per_concept, not both"),
+    ({"kb_names_per_concept": 0}, "must be at least 1, not 0"),
+])
+def test_kb_name_sampling_is_checked_at_parse_time(change, problem, tmp_path, data):
+    config = write_config(tmp_path, "stage1", data, **change)
+    assert f"{config}:{line_of(config, 'kb_names_per_concept')}: kb_names_per_concept: {problem}" in parse_error("stage1", ["--config", str(config)])
+
+
 def test_the_hybrids_fit_set_is_checked_at_parse_time(tmp_path, data):
     config = write_config(tmp_path, "fit_hybrid", data, fit_on="unseen")
     assert f"{config}:{line_of(config, 'fit_on')}: fit_on: 'unseen' is not one of all, unseen-concept" in parse_error("fit_hybrid", ["--config", str(config)])

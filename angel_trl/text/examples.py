@@ -182,19 +182,30 @@ def build_kb_rows(
     seed: int = 0,
     rows: Stage1Rows | None = None,
     avoid_shared: bool = True,
+    names_per_concept: int | None = None,
 ) -> Stage1Rows:
     """KB synonym rows: a KB name, marked without context, -> the ``top_k`` most similar names of its
     concept (itself first, unless it is shared with other concepts and ``avoid_shared``).
 
     A model trained on corpus mentions alone memorises them (prototype: 96.5 acc@1 on seen NCBI
     mentions, 32.0 on unseen ones); these rows teach it to reach every KB name. ``max_names``
-    samples that many source names (seeded) to bound the cost on large KBs.
+    samples that many source names (seeded) to bound the cost on large KBs; ``names_per_concept``
+    instead samples at most that many names of every concept, so that no concept is left without a
+    row: a uniform sample of names misses most concepts that have few (8,000 of MEDIC's 74,978 names
+    reach 4,601 of its 11,915 concepts) while those of many synonyms get several rows.
     """
+    if max_names is not None and names_per_concept is not None:
+        raise ValueError("sample KB names either by max_names or by names_per_concept, not both")
     rows = rows if rows is not None else Stage1Rows()
     order = list(range(len(table)))
-    if max_names is not None and max_names < len(order):
+    if names_per_concept is not None:
+        rng = random.Random(seed)
+        concepts = sorted({cid for ids in table.concept_ids for cid in ids})
+        order = sorted({i for cid in concepts for i in _sample(rng, table.names_of_concept(cid), names_per_concept)})
+    elif max_names is not None and max_names < len(order):
         order = sorted(random.Random(seed).sample(order, max_names))
-        rows.counts["kb_names_not_sampled"] += len(table) - max_names
+    if len(order) < len(table):
+        rows.counts["kb_names_not_sampled"] += len(table) - len(order)
     for i in order:
         name = table.names[i]
         candidates = sorted({j for cid in table.concept_ids[i] for j in table.names_of_concept(cid)})
@@ -202,3 +213,7 @@ def build_kb_rows(
         for j in matcher.top_names(name, candidates, top_k, avoid_shared):
             rows.add(source, config.prompt(name), table.names[j], "kb")
     return rows
+
+
+def _sample(rng: random.Random, items: list[int], most: int) -> list[int]:
+    return items if len(items) <= most else rng.sample(items, most)

@@ -1,9 +1,11 @@
-"""Dev linking during training, shared by both stages' configs: beams, top-k, the dev sample, early stopping."""
+"""Dev linking during training, shared by both stages' configs: beams, top-k, the dev sample, early
+stopping; and the one device setting both fix the same way (pinned memory)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from transformers import TrainingArguments
 
 from angel_trl.defaults import check_beams
@@ -20,6 +22,14 @@ FINAL_EVAL_SPLITS_HELP = (
     "scored it, on max_eval_mentions of them, to pick the checkpoint. Iterative stage 2 needs dev here to pick its best round "
     "(without it, the last round is kept)."
 )
+
+
+def pin_memory_only_with_an_accelerator(args: TrainingArguments) -> None:
+    """Turn ``dataloader_pin_memory`` (the Trainer's default: on) off where there is no accelerator to
+    copy to: pinning does nothing there, and torch warns about it for every dataloader (each dev
+    evaluation makes one), burying a CPU run's log lines."""
+    if args.dataloader_pin_memory and not torch.accelerator.is_available():  # (use_cpu: transformers turns it off itself)
+        args.dataloader_pin_memory = False
 
 
 def check_dev_linking(args: TrainingArguments) -> None:

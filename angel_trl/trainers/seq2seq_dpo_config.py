@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from trl import DPOConfig
 
-from angel_trl.trainers.dev_linking_config import DevLinkingArguments, check_dev_linking, check_early_stopping, check_final_eval_splits
+from angel_trl.trainers.dev_linking_config import DevLinkingArguments, check_dev_linking, check_early_stopping, check_final_eval_splits, pin_memory_only_with_an_accelerator
 
 
 @dataclass
@@ -42,6 +42,7 @@ class Seq2SeqDPOConfig(DevLinkingArguments, DPOConfig):
         check_early_stopping(self)
         check_final_eval_splits(self)
         check_dev_linking(self)
+        pin_memory_only_with_an_accelerator(self)
 
 
 # DPOConfig fields this trainer does not implement. Left at TRL's default they are harmless; set to

@@ -280,7 +280,7 @@ class Seq2SeqDPOTrainer(UsualPermissionsMixin, WholeRunLossMixin, LinkingEvalMix
         in dataset order. The device is recorded in ``self.reference_device``."""
         loader = self.accelerator.prepare(torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=self.collator, shuffle=False))
         chosen, rejected = [], []
-        for batch in tqdm(loader, desc=f"reference log-probs ({split} pairs)", unit="batch", disable=not PartialState().is_local_main_process):
+        for batch in tqdm(loader, desc=f"reference log-probs ({split} pairs)", unit="batch", disable=self.args.disable_tqdm or not PartialState().is_local_main_process):
             batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
             with self.autocast_smart_context_manager():
                 c, r = self.reference_logps(ref_model, batch).chunk(2)

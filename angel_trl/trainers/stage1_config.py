@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from transformers import Seq2SeqTrainingArguments
 
-from angel_trl.errors import check_choice
+from angel_trl.errors import FieldError, check_choice
 from angel_trl.training.modeling import SIZE_PRESETS
-from angel_trl.trainers.dev_linking_config import DevLinkingArguments, check_dev_linking, check_early_stopping, check_final_eval_splits
+from angel_trl.trainers.dev_linking_config import DevLinkingArguments, check_dev_linking, check_early_stopping, check_final_eval_splits, pin_memory_only_with_an_accelerator
 
 @dataclass
 class Stage1Config(DevLinkingArguments, Seq2SeqTrainingArguments):
@@ -20,6 +20,10 @@ class Stage1Config(DevLinkingArguments, Seq2SeqTrainingArguments):
     kb_rows: bool = field(default=True, metadata={"help": "Add KB synonym rows (name -> names of its concept) so unseen mentions can reach every KB name."})
     kb_target_top_k: int = field(default=2, metadata={"help": "Targets per KB synonym row (the name itself first)."})
     max_kb_names: int | None = field(default=None, metadata={"help": "Sample at most this many KB names as synonym-row sources (seeded); all when unset."})
+    kb_names_per_concept: int | None = field(
+        default=None,
+        metadata={"help": "Instead of max_kb_names: sample at most this many names of every concept as synonym-row sources (seeded), so that every concept gets a row; a uniform sample of names misses most concepts that have few."},
+    )
     # Input text
     max_context_words: int = field(default=64, metadata={"help": "Words of context kept on each side of the mention."})
     lowercase: bool = field(default=True, metadata={"help": "Lowercase inputs, prompts and KB names."})
@@ -35,7 +39,13 @@ class Stage1Config(DevLinkingArguments, Seq2SeqTrainingArguments):
     def __post_init__(self):
         # At parse time: the size is otherwise only looked up once the data is built.
         check_choice("model_size", self.model_size, tuple(SIZE_PRESETS))
+        if self.kb_names_per_concept is not None:
+            if self.max_kb_names is not None:
+                raise FieldError("kb_names_per_concept", "sample KB names either by max_kb_names or by kb_names_per_concept, not both")
+            if self.kb_names_per_concept < 1:
+                raise FieldError("kb_names_per_concept", f"must be at least 1, not {self.kb_names_per_concept}")
         super().__post_init__()
         check_early_stopping(self)
         check_final_eval_splits(self)
         check_dev_linking(self)
+        pin_memory_only_with_an_accelerator(self)

@@ -47,7 +47,7 @@ def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: di
     for name, corpus in corpora.items():
         if corpus is None or name not in trainer.args.final_eval_splits:
             continue
-        results = link_across_processes(linker, linker.inputs_for(corpus.mentions, corpus.texts()), show_progress=trainer.is_world_process_zero())
+        results = link_across_processes(linker, linker.inputs_for(corpus.mentions, corpus.texts()), show_progress=trainer.is_world_process_zero() and not trainer.args.disable_tqdm)
         summary[name], predictions = evaluate_linking(corpus.mentions, results, kb, seen)
         summary[name]["truncated_sources"] = count_truncated_sources(linker, corpus)
         if trainer.is_world_process_zero():

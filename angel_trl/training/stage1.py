@@ -144,7 +144,7 @@ def _train_rows(
     """Stage-1 rows from the train split, plus rows from the KB's own names with ``kb_rows``."""
     rows = build_stage1_rows(train, kb, table, matcher, example_config, config.target_top_k, avoid_shared=config.avoid_shared_targets)
     if config.kb_rows:
-        build_kb_rows(table, matcher, example_config, config.kb_target_top_k, config.max_kb_names, config.seed, rows, config.avoid_shared_targets)
+        build_kb_rows(table, matcher, example_config, config.kb_target_top_k, config.max_kb_names, config.seed, rows, config.avoid_shared_targets, config.kb_names_per_concept)
     return rows
 
 

@@ -21,6 +21,7 @@ RECIPE_OF = {
     "demo/stage2_dpo": "stage2_dpo",
     "demo/hybrid": "fit_hybrid",
     "ncbi/stage1_cpu_zeroshot": "stage1",
+    "ncbi/stage1_cpu_zeroshot_concepts": "stage1",
     "bc5cdr-disease/stage1_cpu_zeroshot": "stage1",
     "ncbi/hybrid": "fit_hybrid",
     "bc5cdr-disease/hybrid": "fit_hybrid",

@@ -1,3 +1,5 @@
+import pytest
+
 from angel_trl.data.corpus import read_corpus_jsonl
 from angel_trl.text.examples import ExampleConfig, build_kb_rows, build_stage1_rows
 from angel_trl.data.names import NameTable
@@ -65,3 +67,22 @@ def test_kb_rows_cover_every_name_and_stay_in_concept(toy_kb):
     assert len(sampled) == 5 and sampled.counts["kb_names_not_sampled"] == len(table) - 5
     again = build_kb_rows(table, TfidfNameMatcher(table), ExampleConfig(), top_k=1, max_names=5, seed=3)
     assert again.sources == sampled.sources
+
+
+def test_kb_rows_sampled_per_concept_give_every_concept_a_row(toy_kb):
+    table = NameTable.from_kb(toy_kb)
+    concepts = {cid for ids in table.concept_ids for cid in ids}
+    rows = build_kb_rows(table, TfidfNameMatcher(table), ExampleConfig(), top_k=1, names_per_concept=1, seed=3)
+    sources = [s.removeprefix("[ST] ").removesuffix(" [ET]") for s in rows.sources]
+    covered = {cid for name in sources for cid in table.concept_ids[table.index_of(name)]}
+    assert covered == concepts
+    # one name per concept, but a name of two concepts ("ada") can serve both
+    assert len(set(sources)) <= len(concepts) and rows.counts["kb_names_not_sampled"] == len(table) - len(set(sources))
+    again = build_kb_rows(table, TfidfNameMatcher(table), ExampleConfig(), top_k=1, names_per_concept=1, seed=3)
+    assert again.sources == rows.sources
+    two = build_kb_rows(table, TfidfNameMatcher(table), ExampleConfig(), top_k=1, names_per_concept=2, seed=3)
+    per_concept = {cid: sum(cid in table.concept_ids[table.index_of(s.removeprefix("[ST] ").removesuffix(" [ET]"))] for s in two.sources) for cid in concepts}
+    assert all(1 <= n <= len(table.names_of_concept(cid)) for cid, n in per_concept.items())
+    assert len(two) > len(rows)
+    with pytest.raises(ValueError, match="not both"):
+        build_kb_rows(table, TfidfNameMatcher(table), ExampleConfig(), max_names=3, names_per_concept=1)
