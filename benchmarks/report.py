@@ -33,8 +33,13 @@ def load(path: Path) -> dict | None:
 
 
 def angel_systems(result: dict) -> set[str]:
-    """The angel-trl systems of an accuracy result: each model given, alone and with exact matches first."""
+    """The angel-trl systems of an accuracy result: each model given, alone, with exact matches first and its hybrid."""
     return {s for m in result["models"] for s in (m, m + EXACT_FIRST, m + HYBRID)}
+
+
+def is_ablation(system: str, result: dict) -> bool:
+    """A hybrid's bracketed ablation row (`<model>, hybrid [...]`): a ranker picked after seeing test, so neither side of a gap."""
+    return any(system.startswith(m + HYBRID + " [") for m in result["models"])
 
 
 def cell(score: dict | None) -> str:
@@ -73,7 +78,7 @@ def gap_section(results: dict[str, dict], split: str = "test") -> list[str]:
     for dataset, result in results.items():
         ours = angel_systems(result)
         for protocol in PROTOCOLS:
-            scored = [(s, p[protocol]) for s, p in result["splits"].get(split, {}).items() if protocol in p]
+            scored = [(s, p[protocol]) for s, p in result["splits"].get(split, {}).items() if protocol in p and not is_ablation(s, result)]
             angel = max(((s, v) for s, v in scored if s in ours), key=lambda x: x[1]["acc@1"], default=None)
             peer = max(((s, v) for s, v in scored if s not in ours), key=lambda x: x[1]["acc@1"], default=None)
             if angel is None or peer is None:

@@ -98,6 +98,19 @@ def test_report_gives_the_zero_shot_protocol_its_own_section(tmp_path):
     assert "`ncbi_zeroshot.json`" in section.split("## Sources")[1]
 
 
+def test_report_gap_leaves_out_the_hybrids_ablation_rows(tmp_path):
+    from report import build_report
+
+    result = accuracy_result(
+        ["ours"],
+        {"dense": {"KB + train": 64.0}, "ours, hybrid": {"KB + train": 63.0}, "ours, hybrid [model score only]": {"KB + train": 66.0}},
+    )
+    (tmp_path / "ncbi.json").write_text(json.dumps(result))
+    gap = build_report(tmp_path).split("### Best angel-trl system against the best peer", 1)[1].split("\n\n", 2)[1]
+    # the dev-chosen hybrid against the peer: an ablation row is neither the best angel-trl system nor a peer
+    assert "| NCBI | KB + train | ours, hybrid: 63.0 | dense: 64.0 | -1.0" in gap and "[model score only]" not in gap
+
+
 def test_data_dir_is_the_environment_else_the_one_given(tmp_path, monkeypatch):
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
     assert resolve_data_path("{data_dir}/kb.txt", tmp_path) == f"{tmp_path}/kb.txt"
