@@ -12,6 +12,11 @@ MINING_SUMMARY = "mining_summary.json"
 MAX_NAME_TOKENS = 64
 # Which dev mentions the hybrid's ranker is fit on: all, or those of concepts no training mention carries.
 HYBRID_FIT_SETS = ("all", "unseen-concept")
+# How the benchmark names a model's derived rows (benchmarks/report.py reads them back):
+# "<model> + exact match first", "<model>, hybrid" and its ablation rows "<model>, hybrid [<label>]".
+EXACT_FIRST_SUFFIX = " + exact match first"
+HYBRID_SUFFIX = ", hybrid"
+ABLATION_OPEN = " ["
 # The mention markers of encoder inputs (``left [ST] mention [ET] right``): special tokens of every
 # tokenizer we train or extend. Text never contains them as such (see angel_trl.text.examples.plain_text).
 START_MARKER = "[ST]"

@@ -16,16 +16,15 @@ import json
 from pathlib import Path
 
 from angel_trl.data.files import atomic_write_text
+from angel_trl.defaults import ABLATION_OPEN, EXACT_FIRST_SUFFIX, HYBRID_SUFFIX
 
 DATASETS = {"ncbi": "NCBI", "bc5cdr-disease": "BC5CDR-disease", "bc5cdr-chemical": "BC5CDR-chemical"}
 PROTOCOLS = {"KB": "KB names only", "KB + train": "KB + training mentions as synonyms"}
-EXACT_FIRST = " + exact match first"
 # The benchmark's variant runs, each written to <dataset><suffix>.json: (suffix, section title, gap title's tail).
 VARIANTS = (
     ("_abbreviations", "Accuracy with abbreviations expanded (`--expand-abbreviations`)", "abbreviations expanded"),
     ("_zeroshot", "Zero-shot protocol (`--zero-shot`: train and dev without any test concept)", "zero-shot"),
 )
-HYBRID = ", hybrid"  # benchmarks/accuracy.py --hybrid names a model's hybrid linker so
 
 
 def load(path: Path) -> dict | None:
@@ -34,12 +33,12 @@ def load(path: Path) -> dict | None:
 
 def angel_systems(result: dict) -> set[str]:
     """The angel-trl systems of an accuracy result: each model given, alone, with exact matches first and its hybrid."""
-    return {s for m in result["models"] for s in (m, m + EXACT_FIRST, m + HYBRID)}
+    return {s for m in result["models"] for s in (m, m + EXACT_FIRST_SUFFIX, m + HYBRID_SUFFIX)}
 
 
 def is_ablation(system: str, result: dict) -> bool:
     """A hybrid's bracketed ablation row (`<model>, hybrid [...]`): a ranker picked after seeing test, so neither side of a gap."""
-    return any(system.startswith(m + HYBRID + " [") for m in result["models"])
+    return any(system.startswith(m + HYBRID_SUFFIX + ABLATION_OPEN) for m in result["models"])
 
 
 def cell(score: dict | None) -> str:

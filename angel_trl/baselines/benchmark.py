@@ -28,7 +28,7 @@ from angel_trl.data.arguments import DataArguments, resolve_expansion
 from angel_trl.data.dictionary import dictionary_protocol
 from angel_trl.data.files import atomic_write_text, write_json
 from angel_trl.data.names import NameTable
-from angel_trl.defaults import HYBRID_FIT_SETS
+from angel_trl.defaults import ABLATION_OPEN, EXACT_FIRST_SUFFIX, HYBRID_FIT_SETS, HYBRID_SUFFIX
 from angel_trl.errors import FieldError, check_choice
 from angel_trl.evaluation import TrainingSeen, evaluate_linking, saved_results
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
@@ -242,12 +242,12 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
             under = linker if own_trie else EntityLinker(linker.model, linker.tokenizer, p.table, config=linker.config, kb=p.kb)
             reuse = own_trie and not args.decode_again
             model_ranking, exact_first = generative_runs(under, p.table, models[model] if reuse else None)
-            systems += [(model, p.name, model_ranking), (f"{model} + exact match first", p.name, exact_first)]
+            systems += [(model, p.name, model_ranking), (model + EXACT_FIRST_SUFFIX, p.name, exact_first)]
             if args.hybrid:
                 cache = Path(args.cache_dir, "hybrid", stem, re.sub(r"[^A-Za-z0-9.-]+", "_", f"{model}_{p.name}"))
                 dense_cache = None if args.no_dense else args.cache_dir
-                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache, f"{model}, hybrid ({p.name})", fit_on, seen):
-                    systems.append((f"{model}, hybrid" + (f" [{label}]" if label else ""), p.name, run))
+                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache, f"{model}{HYBRID_SUFFIX} ({p.name})", fit_on, seen):
+                    systems.append((model + HYBRID_SUFFIX + (f"{ABLATION_OPEN}{label}]" if label else ""), p.name, run))
 
     report: dict = {
         "dataset": name,
