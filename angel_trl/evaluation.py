@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ from angel_trl.data.files import read_jsonl_objects
 from angel_trl.metrics import linking_accuracy
 from angel_trl.data.kb import KnowledgeBase, normalize_name
 from angel_trl.linking.linker import Candidate, LinkingResult
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,20 +107,31 @@ def evaluate_linking(
     return metrics, rows
 
 
-def link_and_score(linker, corpus, kb: KnowledgeBase, seen: TrainingSeen | None = None, show_progress: bool = False) -> tuple[dict, list[dict]]:
-    """Link every mention of ``corpus`` with ``linker`` and score it; the metrics also count the
-    sources cut to the linker's ``max_source_length`` (``truncated_sources``)."""
+def link_and_score(
+    linker, corpus, kb: KnowledgeBase, seen: TrainingSeen | None = None, show_progress: bool = False, what: str = "corpus",
+) -> tuple[dict, list[dict]]:
+    """Link every mention of ``corpus`` (named ``what`` in warnings) with ``linker`` and score it;
+    the metrics also count the sources cut to the linker's ``max_source_length`` (``truncated_sources``)."""
     mentions = corpus.mentions
     results = linker.link(linker.inputs_for(mentions, corpus.texts()), show_progress=show_progress)
     metrics, rows = evaluate_linking(mentions, results, kb, seen)
-    metrics["truncated_sources"] = count_truncated_sources(linker, corpus)
+    metrics["truncated_sources"] = count_truncated_sources(linker, corpus, what)
     return metrics, rows
 
 
-def count_truncated_sources(linker, corpus) -> int:
-    """How many mentions of ``corpus`` have a source longer than the linker's ``max_source_length``:
-    the linker cuts their right end (the mention itself too, in an extreme case)."""
-    return linker.encoder.sources([i.source for i in linker.inputs_for(corpus.mentions, corpus.texts())])[1]
+def count_truncated_sources(linker, corpus, what: str = "corpus") -> int:
+    """How many mentions of ``corpus`` have a source longer than the linker's ``max_source_length``
+    (the linker keeps the mention and cuts context from both sides); a warning names ``what`` and
+    the setting that keeps them whole, since a score over cut sources reads like any other."""
+    sources = [i.source for i in linker.inputs_for(corpus.mentions, corpus.texts())]
+    truncated = linker.encoder.sources(sources)[1]
+    if truncated:
+        logger.warning(
+            "%s: %d of %d sources are longer than max_source_length=%d and were cut (context only); "
+            "link with a larger max_source_length (recipes/evaluate.py --max_source_length, angel-trl --max-source-length) to keep them whole",
+            what, truncated, len(sources), linker.encoder.max_source_length,
+        )
+    return truncated
 
 
 def scores_table(scores: dict[str, dict], title: str = "") -> str:

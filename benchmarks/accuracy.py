@@ -27,6 +27,7 @@ import torch
 from angel_trl.baselines.benchmark import BenchmarkOptions, run_benchmark
 from angel_trl.data.arguments import BENCHMARKS, benchmark_data
 from angel_trl.defaults import HYBRID_FIT_SETS
+from angel_trl.training.progress import progress_on_terminal
 from common import REPO_DATA_DIR
 
 
@@ -59,6 +60,7 @@ def main() -> None:
     options = BenchmarkOptions(
         splits=args.splits, no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation, hybrid_fit_on=args.hybrid_fit_on, protocols=args.protocols,
         decode_again=args.decode_again, device=args.device, link_batch_size=args.link_batch_size, results_dir=args.results_dir, cache_dir=args.cache_dir,
+        show_progress=progress_on_terminal(),
     )
     run_benchmark(benchmark_data(args.dataset, REPO_DATA_DIR), args.dataset, models, options, " ".join([Path(sys.executable).name, *sys.argv]))
 

@@ -32,6 +32,7 @@ class EvaluateArguments:
     num_beams: int | None = field(default=None, metadata={"help": "Beams (the saved linker config when unset)."})
     top_k: int | None = field(default=None, metadata={"help": "Distinct concepts kept per mention, at most num_beams (the saved linker config when unset)."})
     batch_size: int | None = field(default=None, metadata={"help": "Mentions per batch (the saved linker config when unset)."})
+    max_source_length: int | None = field(default=None, metadata={"help": "Encoder tokens per source (the saved linker config when unset): raise it when the log says sources were cut, e.g. for a KB pre-trained linker, whose saved length fits its short KB clauses."})
     exact_match_first: bool = field(default=False, metadata={"help": "Rank concepts whose name equals the mention first, then the model's ranking."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (model default when unset)."})
 
@@ -44,7 +45,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
     eval_args, data_args = parse_recipe_args(ARGUMENTS, sys.argv[1:])
     show_progress = progress_on_terminal()
-    overrides = {k: v for k, v in (("num_beams", eval_args.num_beams), ("top_k", eval_args.top_k), ("batch_size", eval_args.batch_size), ("exact_match_first", eval_args.exact_match_first)) if v}
+    overrides = {k: getattr(eval_args, k) for k in ("num_beams", "top_k", "batch_size", "max_source_length", "exact_match_first") if getattr(eval_args, k)}
     linker = EntityLinker.from_pretrained(eval_args.model_dir, device=eval_args.device, **overrides)
     data_args = data_args.following_linker(linker.config.expand_abbreviations)
     kb = data_args.load_kb()
@@ -56,7 +57,7 @@ def main() -> None:
         corpus = data_args.load_split(split)
         if corpus is None:
             continue
-        scores[split], rows = link_and_score(linker, corpus, kb, seen, show_progress=show_progress)
+        scores[split], rows = link_and_score(linker, corpus, kb, seen, show_progress=show_progress, what=f"{split} ({getattr(data_args, f'{split}_file')})")
         write_jsonl(out / f"predictions_{split}.jsonl", rows)
     write_json(out / "eval_results.json", scores)
     print(json.dumps(scores, indent=2))

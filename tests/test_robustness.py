@@ -360,7 +360,7 @@ def test_trie_takes_a_name_that_is_only_eos():
     assert sorted(trie.allowed(0).tolist()) == [2, 5] and trie.name_of([2]) == 1 and trie.name_of([5, 2]) == 0
 
 
-def test_counts_reach_the_run_summary_and_the_scores(trained_toy, toy_dir, toy_kb):
+def test_counts_reach_the_run_summary_and_the_scores(trained_toy, toy_dir, toy_kb, caplog):
     from angel_trl.evaluation import link_and_score
     from angel_trl.linking.linker import EntityLinker
 
@@ -370,8 +370,11 @@ def test_counts_reach_the_run_summary_and_the_scores(trained_toy, toy_dir, toy_k
     assert saved["kb"]["empty_names_skipped"] == 0 and saved["dev"]["truncated_sources"] == 0
     corpus = read_corpus_jsonl(toy_dir / "train.jsonl")
     short = EntityLinker.from_pretrained(out, max_source_length=6)
-    metrics, _ = link_and_score(short, corpus, toy_kb)
+    with caplog.at_level(logging.WARNING, logger="angel_trl.evaluation"):
+        metrics, _ = link_and_score(short, corpus, toy_kb, what="train.jsonl")
     assert metrics["truncated_sources"] == len(corpus.mentions)
+    # A score over cut sources reads like any other: the log names the corpus, the count and the setting.
+    assert f"train.jsonl: {len(corpus.mentions)} of {len(corpus.mentions)} sources are longer than max_source_length=6" in caplog.text
 
 
 # ------------------------------------------------------------------------------------ saved artefacts

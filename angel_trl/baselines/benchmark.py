@@ -30,7 +30,7 @@ from angel_trl.data.files import atomic_write_text, write_json
 from angel_trl.data.names import NameTable
 from angel_trl.defaults import ABLATION_OPEN, EXACT_FIRST_SUFFIX, HYBRID_FIT_SETS, HYBRID_SUFFIX
 from angel_trl.errors import FieldError, check_choice
-from angel_trl.evaluation import TrainingSeen, evaluate_linking, saved_results
+from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking, saved_results
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
 from angel_trl.hybrid.selection import RANKER_MENU, fit_set_filter
 from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
@@ -60,6 +60,9 @@ class BenchmarkOptions:
     link_batch_size: int = 32
     results_dir: str = "benchmarks/results"
     cache_dir: str = "benchmarks/work"
+    # Bars for decoding, candidate scoring and dense encoding: off for a log file (a bar redrawn into
+    # a file leaves a line per update).
+    show_progress: bool = True
 
 
 def peer_run(linker):
@@ -67,7 +70,7 @@ def peer_run(linker):
     return lambda corpus, split: linker.link(corpus.mentions)
 
 
-def generative_runs(linker: EntityLinker, table: NameTable, saved_dir: str | None = None):
+def generative_runs(linker: EntityLinker, table: NameTable, saved_dir: str | None = None, show_progress: bool = True):
     """Two runs of an angel-trl linker (each mention in its own context window): the model's ranking,
     and the same ranking with exact name matches of ``table`` first. The second reorders the
     first's output for the same corpus instead of decoding again. With ``saved_dir`` (the KB
@@ -81,7 +84,8 @@ def generative_runs(linker: EntityLinker, table: NameTable, saved_dir: str | Non
             saved = Path(saved_dir or "", f"predictions_{split}.jsonl")
             results = saved_results(saved, corpus.mentions) if saved_dir and saved.exists() else None
             if results is None:
-                results = linker.link(linker.inputs_for(corpus.mentions, corpus.texts()), show_progress=True)
+                results = linker.link(linker.inputs_for(corpus.mentions, corpus.texts()), show_progress=show_progress)
+                count_truncated_sources(linker, corpus, split)  # logs a warning when some were cut
             else:
                 print(f"{split}: reusing {saved}", flush=True)
             linked[id(corpus)] = results
@@ -125,6 +129,7 @@ def hybrid_runs(
     system: str = "hybrid",
     fit_on: str = "all",
     seen: TrainingSeen | None = None,
+    show_progress: bool = True,
 ) -> list[tuple[str, object]]:
     """Runs of the hybrid over ``linker`` (its dictionary: the protocol's): the full ranker and, with
     ``ablation``, the :data:`HYBRID_ABLATION` ones and the hybrid fit on the other of
@@ -137,7 +142,7 @@ def hybrid_runs(
     in ``fits`` names its row: ``system`` and the label."""
     dense = embedding_cache_dir is not None
     config = HybridConfig(top_k=linker.config.top_k, dense_candidates=HYBRID_DENSE_CANDIDATES if dense else 0)
-    base = HybridLinker(linker, train_counts, config, embedding_cache_dir=embedding_cache_dir)
+    base = HybridLinker(linker, train_counts, config, embedding_cache_dir=embedding_cache_dir, show_progress=show_progress)
     fixed = HYBRID_ABLATION | (HYBRID_DENSE_ABLATION if dense else {}) if ablation else {}
 
     # Each fit set is checked now, before any decoding: an empty one is an error for the hybrid row, and
@@ -168,9 +173,9 @@ def hybrid_runs(
         def run(corpus, split):
             if hybrid.ranker is None:
                 keep = fit_set_filter(fit_set, seen, kb)
-                fit = hybrid.fit_on(dev, kb, features, objective=objective, show_progress=True, cache=cached("dev-fit"), choose_from=choose_from, keep=keep)
+                fit = hybrid.fit_on(dev, kb, features, objective=objective, show_progress=show_progress, cache=cached("dev-fit"), choose_from=choose_from, keep=keep)
                 fits[f"{len(fits)}"] = {"system": system + (f" [{label}]" if label else ""), "fit_on": fit_set, **fit}
-            return hybrid.rank(*hybrid.candidates_cached(hybrid.inputs_for(corpus.mentions, corpus.texts()), cached(split), show_progress=True))
+            return hybrid.rank(*hybrid.candidates_cached(hybrid.inputs_for(corpus.mentions, corpus.texts()), cached(split), show_progress=show_progress))
 
         return run
 
@@ -231,7 +236,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
         if p.train_counts is not None:
             systems.append(("train dictionary + TF-IDF", p.name, peer_run(TrainDictionaryLinker(p.train_counts, tfidf))))
         if not args.no_dense:
-            systems.append(("dense MiniLM-L6", p.name, peer_run(DenseLinker(p.table, device=args.device, cache_dir=args.cache_dir, show_progress=True))))
+            systems.append(("dense MiniLM-L6", p.name, peer_run(DenseLinker(p.table, device=args.device, cache_dir=args.cache_dir, show_progress=args.show_progress))))
         for model, linker in linkers.items():
             # Under KB a model decodes over its own saved trie when that holds this KB's names (then its
             # training run's saved ranking can serve); a model trained on another reading of the KB (an
@@ -241,12 +246,12 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
                 print(f"{model}: its saved names differ from this KB's in {len(set(linker.table.names) ^ set(p.table.names))} names; decoding over this KB's", flush=True)
             under = linker if own_trie else EntityLinker(linker.model, linker.tokenizer, p.table, config=linker.config, kb=p.kb)
             reuse = own_trie and not args.decode_again
-            model_ranking, exact_first = generative_runs(under, p.table, models[model] if reuse else None)
+            model_ranking, exact_first = generative_runs(under, p.table, models[model] if reuse else None, args.show_progress)
             systems += [(model, p.name, model_ranking), (model + EXACT_FIRST_SUFFIX, p.name, exact_first)]
             if args.hybrid:
                 cache = Path(args.cache_dir, "hybrid", stem, re.sub(r"[^A-Za-z0-9.-]+", "_", f"{model}_{p.name}"))
                 dense_cache = None if args.no_dense else args.cache_dir
-                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache, f"{model}{HYBRID_SUFFIX} ({p.name})", fit_on, seen):
+                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache, f"{model}{HYBRID_SUFFIX} ({p.name})", fit_on, seen, args.show_progress):
                     systems.append((model + HYBRID_SUFFIX + (f"{ABLATION_OPEN}{label}]" if label else ""), p.name, run))
 
     report: dict = {

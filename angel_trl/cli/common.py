@@ -184,7 +184,7 @@ def with_hybrid(linker, path: Path | None):
     from angel_trl.hybrid.linker import HybridLinker
 
     try:
-        return HybridLinker.load(linker, path)
+        return HybridLinker.load(linker, path, show_progress=show_progress())
     except (ValueError, KeyError, TypeError) as e:
         raise CliError(f"{path}: not a usable hybrid linker file: {e}") from None
     except ImportError as e:  # a hybrid saved with the dense retriever, on an install without the 'bench' extra

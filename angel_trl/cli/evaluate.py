@@ -41,12 +41,12 @@ def run(args: argparse.Namespace) -> int:
     train = corpus_from_args(args.train, args) if args.train else None
     kb = kb_from_args(args) if args.kb else None
     hybrid = hybrid_file(args)
-    linker = linker_from_args(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size, exact_match_first=args.exact_match_first)
+    linker = linker_from_args(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size, max_source_length=args.max_source_length, exact_match_first=args.exact_match_first)
     corpus, train = as_linker_expects(args, linker, corpus, train)
     linker = linker_over_kb(linker, kb, hybrid)
     kb = kb_for_linker(kb, linker, args.model)
     seen = TrainingSeen.of(train.mentions, kb) if train else None
-    metrics, predictions = link_and_score(with_hybrid(linker, hybrid), corpus, kb, seen, show_progress=show_progress())
+    metrics, predictions = link_and_score(with_hybrid(linker, hybrid), corpus, kb, seen, show_progress=show_progress(), what=args.corpus)
     repairs = {name: c.counts for name, c in (("corpus", corpus), ("train", train)) if c is not None and c.counts}
     if repairs:
         # What the readers repaired or skipped (duplicate document ids, whitespace around mentions, ...).

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         rows, texts = _marked_inputs(args)
     hybrid = hybrid_file(args)
-    linker = linker_from_args(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size, exact_match_first=args.exact_match_first)
+    linker = linker_from_args(args, num_beams=args.num_beams, top_k=args.top_k, batch_size=args.batch_size, max_source_length=args.max_source_length, exact_match_first=args.exact_match_first)
     if args.corpus:
         (corpus,) = as_linker_expects(args, linker, corpus)
         mentions = corpus.mentions

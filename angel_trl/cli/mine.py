@@ -65,7 +65,7 @@ def _mine(args: argparse.Namespace) -> int:
     earlier = read_mining_summaries(args.output_dir)
     set_seed(args.seed)
     # Beams and top-k of mining are MiningConfig's: mine_pairs applies them to a view of the linker.
-    linker = linker_from_args(args, batch_size=args.batch_size)
+    linker = linker_from_args(args, batch_size=args.batch_size, max_source_length=args.max_source_length)
     kb = kb_for_linker(kb, linker, args.model)
     (corpus,) = as_linker_expects(args, linker, corpus)
     pairs, summary = mine_pairs(linker, corpus, kb, config, show_progress=show_progress())

@@ -57,7 +57,7 @@ def fit_hybrid(args: HybridArguments, config: HybridConfig, data_args: DataArgum
     if args.dictionary == "kb+train" and train is None:
         raise ValueError("dictionary 'kb+train' needs train_file (or use dictionary: kb)")
     out = Path(args.output_dir or args.model_dir)
-    hybrid = HybridLinker.from_training(linker, train if args.dictionary == "kb+train" else None, config, embedding_cache_dir=out / EMBEDDINGS_DIR)
+    hybrid = HybridLinker.from_training(linker, train if args.dictionary == "kb+train" else None, config, embedding_cache_dir=out / EMBEDDINGS_DIR, show_progress=show_progress)
     # Dev's candidates are scored once: the ranker is fit on them and dev is then ranked with them.
     dev_scored = hybrid.candidates(hybrid.inputs_for(dev.mentions, dev.texts()), show_progress)
     seen = TrainingSeen.of(train.mentions, kb) if train else None

@@ -102,12 +102,14 @@ class HybridLinker:
     (fit with :meth:`fit`; unfit, candidates are ranked by the model score alone)."""
 
     def __init__(
-        self, linker: EntityLinker, train_counts: Mapping[str, Mapping[str, int]] | None = None, config: HybridConfig | None = None, ranker: LinearRanker | None = None, embedding_cache_dir: str | Path | None = None
+        self, linker: EntityLinker, train_counts: Mapping[str, Mapping[str, int]] | None = None, config: HybridConfig | None = None, ranker: LinearRanker | None = None,
+        embedding_cache_dir: str | Path | None = None, show_progress: bool = False,
     ):
         """``train_counts`` (normalised training mention text -> {concept id: links}) makes the
         dictionary "KB + train" (the texts become synonyms of their concepts); without it the
         retrievers search the linker's own KB names. ``embedding_cache_dir`` keeps the dense
-        retriever's name embeddings (encoding a large KB takes long on a CPU)."""
+        retriever's name embeddings (encoding a large KB takes long on a CPU: ``show_progress``
+        draws its bar)."""
         self.linker = linker
         self.train_counts = {text: dict(counts) for text, counts in (train_counts or {}).items()}
         if self.train_counts and linker.kb is None:
@@ -120,7 +122,7 @@ class HybridLinker:
         if self.config.dense_candidates > 0:
             from angel_trl.text.dense import DenseNameMatcher  # optional dependency, imported only when asked for
 
-            self.dense = DenseNameMatcher(self.table, self.config.dense_model, device=str(linker.model.device), cache_dir=embedding_cache_dir, show_progress=True)
+            self.dense = DenseNameMatcher(self.table, self.config.dense_model, device=str(linker.model.device), cache_dir=embedding_cache_dir, show_progress=show_progress)
 
     # What evaluation.link_and_score needs of a linker, as the generative linker has it.
     @property
@@ -319,11 +321,13 @@ class HybridLinker:
         return path
 
     @classmethod
-    def from_training(cls, linker: EntityLinker, train: Corpus | None, config: HybridConfig | None = None, embedding_cache_dir: str | Path | None = None) -> HybridLinker:
+    def from_training(
+        cls, linker: EntityLinker, train: Corpus | None, config: HybridConfig | None = None, embedding_cache_dir: str | Path | None = None, show_progress: bool = False,
+    ) -> HybridLinker:
         """The hybrid over "KB + train" (``train`` given; its mentions' links become the training
         dictionary) or over the KB alone (``train`` is None)."""
         counts = training_link_counts(train, linker.kb, linker.table.lowercase) if train is not None else None
-        return cls(linker, counts, config, embedding_cache_dir=embedding_cache_dir)
+        return cls(linker, counts, config, embedding_cache_dir=embedding_cache_dir, show_progress=show_progress)
 
     def fit_on(
         self,
@@ -389,8 +393,9 @@ class HybridLinker:
         }
 
     @classmethod
-    def load(cls, linker: EntityLinker, path: str | Path) -> HybridLinker:
-        """The hybrid saved at ``path`` (``hybrid.json`` or its folder) over ``linker``."""
+    def load(cls, linker: EntityLinker, path: str | Path, show_progress: bool = False) -> HybridLinker:
+        """The hybrid saved at ``path`` (``hybrid.json`` or its folder) over ``linker``; ``show_progress``
+        draws a bar while the dense retriever encodes names its cache lacks."""
         path = Path(path)
         if path.is_dir():
             path = path / HYBRID_FILE
@@ -401,7 +406,7 @@ class HybridLinker:
             check_features(data["ranker"]["features"])
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
-        return cls(linker, data["train_counts"], HybridConfig(**data["config"]), LinearRanker(**data["ranker"]), embedding_cache_dir=path.parent / EMBEDDINGS_DIR)
+        return cls(linker, data["train_counts"], HybridConfig(**data["config"]), LinearRanker(**data["ranker"]), embedding_cache_dir=path.parent / EMBEDDINGS_DIR, show_progress=show_progress)
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:

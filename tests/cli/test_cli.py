@@ -163,6 +163,18 @@ def test_evaluate_matches_link_and_score(capsys, model_dir, linker, toy_dir, toy
     assert json.loads(metrics.read_text()) == no_seen
 
 
+def test_max_source_length_overrides_the_saved_one(capsys, caplog, model_dir, toy_dir):
+    # A linker saved with a short length (a KB pre-training run's) cuts real text: the option raises
+    # it for this run, and the cut sources are counted and warned about, naming the corpus.
+    corpus = toy_dir / "train.jsonl"
+    n = len(read_corpus_jsonl(corpus).mentions)
+    rc, out, _ = run(capsys, "evaluate", model_dir, "--corpus", corpus, "--max-source-length", "6")
+    assert rc == 0 and json.loads(out)["truncated_sources"] == n
+    assert f"{corpus}: {n} of {n} sources are longer than max_source_length=6" in caplog.text
+    rc, out, _ = run(capsys, "evaluate", model_dir, "--corpus", corpus, "--max-source-length", "512")
+    assert rc == 0 and json.loads(out)["truncated_sources"] == 0
+
+
 # ---------------------------------------------------------------------------------------- mine
 def test_mine_writes_the_recipe_layout(capsys, model_dir, toy_dir, tmp_path):
     from datasets import load_from_disk

@@ -45,6 +45,13 @@ def test_stage1_then_evaluate_recipes(tmp_path):
     scores = json.loads((ev / "eval_results.json").read_text())
     assert scores["test"] == summary["test"]  # the saved linker reproduces the in-training scores
 
+    # A shorter max_source_length than the saved one: every source is cut, counted, and the log says so.
+    done = subprocess.run([*cmd, "--max_source_length", "6", "--output_dir", str(tmp_path / "short")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    cut = json.loads((tmp_path / "short" / "eval_results.json").read_text())["test"]["truncated_sources"]
+    assert cut == summary["test"]["evaluated"] + summary["test"]["nil_excluded"] and summary["test"]["truncated_sources"] == 0
+    assert f"test (data/demo/test.jsonl): {cut} of {cut} sources are longer than max_source_length=6" in done.stderr
+
 
 @pytest.mark.slow
 def test_mine_then_stage2_recipes(trained_toy, toy_dir, tmp_path):
