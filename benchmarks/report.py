@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from angel_trl.data.files import atomic_write_text
-from angel_trl.defaults import ABLATION_OPEN, EXACT_FIRST_SUFFIX, HYBRID_SUFFIX
+from angel_trl.baselines.comparison import ANGEL, PEER, best_of_each_side, result_kinds
 
 DATASETS = {"ncbi": "NCBI", "bc5cdr-disease": "BC5CDR-disease", "bc5cdr-chemical": "BC5CDR-chemical"}
 PROTOCOLS = {"KB": "KB names only", "KB + train": "KB + training mentions as synonyms"}
@@ -29,16 +29,6 @@ VARIANTS = (
 
 def load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def angel_systems(result: dict) -> set[str]:
-    """The angel-trl systems of an accuracy result: each model given, alone, with exact matches first and its hybrid."""
-    return {s for m in result["models"] for s in (m, m + EXACT_FIRST_SUFFIX, m + HYBRID_SUFFIX)}
-
-
-def is_ablation(system: str, result: dict) -> bool:
-    """A hybrid's bracketed ablation row (`<model>, hybrid [...]`): a ranker picked after seeing test, so neither side of a gap."""
-    return any(system.startswith(m + HYBRID_SUFFIX + ABLATION_OPEN) for m in result["models"])
 
 
 def cell(score: dict | None) -> str:
@@ -72,20 +62,22 @@ def accuracy_section(results: dict[str, dict], split: str = "test") -> list[str]
 
 
 def gap_section(results: dict[str, dict], split: str = "test") -> list[str]:
-    """Best angel-trl system against the best peer, per dataset and protocol (positive: angel-trl ahead)."""
-    lines = ["| dataset | protocol | best angel-trl | best peer | angel-trl − peer (seen / unseen) |", "|---|---|---|---|---|"]
+    """Best angel-trl system against the best peer, per dataset and protocol (positive: angel-trl ahead),
+    with the benchmark's paired test of those two rows where its result file has one."""
+    lines = ["| dataset | protocol | best angel-trl | best peer | angel-trl − peer (seen / unseen) | paired p |", "|---|---|---|---|---|---|"]
     for dataset, result in results.items():
-        ours = angel_systems(result)
+        kinds = result_kinds(result)
         for protocol in PROTOCOLS:
-            scored = [(s, p[protocol]) for s, p in result["splits"].get(split, {}).items() if protocol in p and not is_ablation(s, result)]
-            angel = max(((s, v) for s, v in scored if s in ours), key=lambda x: x[1]["acc@1"], default=None)
-            peer = max(((s, v) for s, v in scored if s not in ours), key=lambda x: x[1]["acc@1"], default=None)
+            scores = {s: p[protocol] for s, p in result["splits"].get(split, {}).items() if protocol in p}
+            angel, peer = best_of_each_side(scores, kinds)
             if angel is None or peer is None:
                 continue
-            diff = {k: angel[1][k] - peer[1][k] for k in ("acc@1", "seen_acc@1", "unseen_acc@1")}
+            diff = {k: scores[angel][k] - scores[peer][k] for k in ("acc@1", "seen_acc@1", "unseen_acc@1")}
+            test = result.get("paired", {}).get(split, {}).get(protocol)
+            p_value = f"{test['p_value']:.2g} ({test['a_only']} vs {test['b_only']})" if test and (test[ANGEL], test[PEER]) == (angel, peer) else "-"
             lines.append(
-                f"| {DATASETS[dataset]} | {protocol} | {angel[0]}: {angel[1]['acc@1']:.1f} | {peer[0]}: {peer[1]['acc@1']:.1f} | "
-                f"{diff['acc@1']:+.1f} ({diff['seen_acc@1']:+.1f} / {diff['unseen_acc@1']:+.1f}) |"
+                f"| {DATASETS[dataset]} | {protocol} | {angel}: {scores[angel]['acc@1']:.1f} | {peer}: {scores[peer]['acc@1']:.1f} | "
+                f"{diff['acc@1']:+.1f} ({diff['seen_acc@1']:+.1f} / {diff['unseen_acc@1']:+.1f}) | {p_value} |"
             )
     return lines + [""]
 

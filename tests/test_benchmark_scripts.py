@@ -111,6 +111,30 @@ def test_report_gap_leaves_out_the_hybrids_ablation_rows(tmp_path):
     assert "| NCBI | KB + train | ours, hybrid: 63.0 | dense: 64.0 | -1.0" in gap and "[model score only]" not in gap
 
 
+def test_report_gap_gives_the_benchmarks_paired_test_of_the_same_two_rows(tmp_path):
+    from report import build_report
+
+    result = accuracy_result(["ours"], {"dense": {"KB": 60.0, "KB + train": 64.0}, "ours": {"KB": 70.0, "KB + train": 63.0}})
+    # Rows say whose they are: a model named like a peer row's suffix is still ours.
+    result["systems"] = {"dense": "peer", "ours": "angel-trl"}
+    result["paired"] = {"test": {"KB + train": {"angel-trl": "ours", "peer": "dense", "a_only": 3, "b_only": 4, "p_value": 1.0},
+                                 "KB": {"angel-trl": "ours", "peer": "TF-IDF", "a_only": 9, "b_only": 0, "p_value": 0.004}}}
+    (tmp_path / "ncbi.json").write_text(json.dumps(result))
+    gap = build_report(tmp_path).split("### Best angel-trl system against the best peer", 1)[1].split("\n\n", 2)[1]
+    assert "| NCBI | KB + train | ours: 63.0 | dense: 64.0 | -1.0 (-1.0 / -1.0) | 1 (3 vs 4) |" in gap
+    assert "| NCBI | KB | ours: 70.0 | dense: 60.0 | +10.0 (+10.0 / +10.0) | - |" in gap  # a test of other rows is not shown
+
+
+def test_row_kinds_from_names_and_the_best_of_each_side():
+    from angel_trl.baselines.comparison import ABLATION, ANGEL, PEER, best_of_each_side, kinds_from_names
+
+    kinds = kinds_from_names(["TF-IDF", "m", "m + exact match first", "m, hybrid", "m, hybrid [model score only]", "mx"], ["m"])
+    assert kinds == {"TF-IDF": PEER, "m": ANGEL, "m + exact match first": ANGEL, "m, hybrid": ANGEL, "m, hybrid [model score only]": ABLATION, "mx": PEER}
+    scores = {"TF-IDF": {"acc@1": 60.0}, "mx": {"acc@1": 60.0}, "m": {"acc@1": 50.0}, "m, hybrid": {"acc@1": 55.0}, "m, hybrid [model score only]": {"acc@1": 99.0}}
+    assert best_of_each_side(scores, kinds) == ("m, hybrid", "TF-IDF")  # ablation rows left out; a tie goes to the first row
+    assert best_of_each_side({"TF-IDF": {"acc@1": 1.0}}, kinds) == (None, "TF-IDF")
+
+
 def test_data_dir_is_the_environment_else_the_one_given(tmp_path, monkeypatch):
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
     assert resolve_data_path("{data_dir}/kb.txt", tmp_path) == f"{tmp_path}/kb.txt"

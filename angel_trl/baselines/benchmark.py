@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from angel_trl.baselines.analysis import GoldSimilarity, accuracy_by_similarity, bins_table, plot_bins
+from angel_trl.baselines.comparison import ABLATION, ANGEL, PEER, best_of_each_side
 from angel_trl.baselines.peers import DenseLinker, ExactMatchLinker, TfidfLinker, TrainDictionaryLinker
 from angel_trl.data.arguments import DataArguments, resolve_expansion
 from angel_trl.data.dictionary import dictionary_protocol
@@ -30,7 +31,7 @@ from angel_trl.data.files import atomic_write_text, write_json
 from angel_trl.data.names import NameTable
 from angel_trl.defaults import ABLATION_OPEN, EXACT_FIRST_SUFFIX, HYBRID_FIT_SETS, HYBRID_SUFFIX
 from angel_trl.errors import FieldError, check_choice
-from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking, saved_results
+from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking, mcnemar, saved_results
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
 from angel_trl.hybrid.selection import RANKER_MENU, fit_set_filter
 from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
@@ -204,6 +205,27 @@ def model_info(directory: str) -> dict:
     return info
 
 
+def best_rows_paired(scores: dict[str, dict[str, dict]], rows_of: dict[tuple[str, str], list[dict]], kinds: dict[str, str]) -> dict[str, dict]:
+    """Per protocol, the best angel-trl row against the best peer row (as REPORT.md's gap picks them),
+    with the exact McNemar test on their per-mention acc@1: is the gap more than chance?"""
+    paired = {}
+    for protocol in dict.fromkeys(p for by_protocol in scores.values() for p in by_protocol):
+        angel, peer = best_of_each_side({s: bp[protocol] for s, bp in scores.items() if protocol in bp}, kinds)
+        if angel is not None and peer is not None:
+            paired[protocol] = {ANGEL: angel, PEER: peer, **mcnemar(rows_of[angel, protocol], rows_of[peer, protocol])}
+    return paired
+
+
+def paired_lines(split: str, paired: dict[str, dict]) -> list[str]:
+    if not paired:
+        return []
+    lines = ["", f"### {split}: the best angel-trl row against the best peer row, paired", "",
+             "| protocol | best angel-trl | best peer | only angel-trl right | only the peer right | p (exact McNemar) |", "|---|---|---|---|---|---|"]
+    for protocol, t in paired.items():
+        lines.append(f"| {protocol} | {t[ANGEL]} | {t[PEER]} | {t['a_only']} | {t['b_only']} | {t['p_value']:.3g} |")
+    return lines
+
+
 def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: BenchmarkOptions, command: str = "") -> dict:
     """Benchmark ``models`` (label -> linker directory) and every peer on ``data``; returns the
     report written to ``<results_dir>/<name>.json`` (beside its markdown and plots)."""
@@ -227,16 +249,22 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
 
     # Built once and reused for every split: TF-IDF fits, dense encodings and tries do not depend on it.
     systems = []
+    kinds: dict[str, str] = {}  # each row's side (comparison.PEER / ANGEL / ABLATION), saved with the results
+
+    def add(system: str, protocol: str, run, kind: str = PEER) -> None:
+        systems.append((system, protocol, run))
+        kinds[system] = kind
+
     report_fits: dict = {}  # the hybrid rankers' fits on dev, in the order they ran
     candidate_files: dict = {}  # the hybrid's scored candidates: file -> computed here or reused
     for p in protocols:
-        systems.append(("exact match", p.name, peer_run(ExactMatchLinker(p.table))))
+        add("exact match", p.name, peer_run(ExactMatchLinker(p.table)))
         tfidf = TfidfLinker(p.table)
-        systems.append(("TF-IDF char-3 (word-bounded)", p.name, peer_run(tfidf)))
+        add("TF-IDF char-3 (word-bounded)", p.name, peer_run(tfidf))
         if p.train_counts is not None:
-            systems.append(("train dictionary + TF-IDF", p.name, peer_run(TrainDictionaryLinker(p.train_counts, tfidf))))
+            add("train dictionary + TF-IDF", p.name, peer_run(TrainDictionaryLinker(p.train_counts, tfidf)))
         if not args.no_dense:
-            systems.append(("dense MiniLM-L6", p.name, peer_run(DenseLinker(p.table, device=args.device, cache_dir=args.cache_dir, show_progress=args.show_progress))))
+            add("dense MiniLM-L6", p.name, peer_run(DenseLinker(p.table, device=args.device, cache_dir=args.cache_dir, show_progress=args.show_progress)))
         for model, linker in linkers.items():
             # Under KB a model decodes over its own saved trie when that holds this KB's names (then its
             # training run's saved ranking can serve); a model trained on another reading of the KB (an
@@ -247,12 +275,13 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
             under = linker if own_trie else EntityLinker(linker.model, linker.tokenizer, p.table, config=linker.config, kb=p.kb)
             reuse = own_trie and not args.decode_again
             model_ranking, exact_first = generative_runs(under, p.table, models[model] if reuse else None, args.show_progress)
-            systems += [(model, p.name, model_ranking), (model + EXACT_FIRST_SUFFIX, p.name, exact_first)]
+            add(model, p.name, model_ranking, ANGEL)
+            add(model + EXACT_FIRST_SUFFIX, p.name, exact_first, ANGEL)
             if args.hybrid:
                 cache = Path(args.cache_dir, "hybrid", stem, re.sub(r"[^A-Za-z0-9.-]+", "_", f"{model}_{p.name}"))
                 dense_cache = None if args.no_dense else args.cache_dir
                 for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache, f"{model}{HYBRID_SUFFIX} ({p.name})", fit_on, seen, args.show_progress):
-                    systems.append((model + HYBRID_SUFFIX + (f"{ABLATION_OPEN}{label}]" if label else ""), p.name, run))
+                    add(model + HYBRID_SUFFIX + (f"{ABLATION_OPEN}{label}]" if label else ""), p.name, run, ABLATION if label else ANGEL)
 
     report: dict = {
         "dataset": name,
@@ -261,6 +290,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
         "machine": {"platform": platform.platform(), "cpus": torch.get_num_threads(), "device": args.device, "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
         "kb": kb.stats(),
         "models": {model: model_info(d) for model, d in models.items()},
+        "systems": kinds,
         "zero_shot": {"train": train.stats().get("zero_shot_dropped_mentions", 0)} if args.zero_shot else None,
         "hybrid_fit_on": fit_on if args.hybrid else None,
         "hybrid_fits": report_fits,
@@ -281,6 +311,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
         corpus = data.load_split(split)
         mentions = corpus.mentions
         out = report["splits"].setdefault(split, {})
+        rows_of: dict[tuple[str, str], list[dict]] = {}
         sims = None
         for system, protocol, run in systems:
             t0 = time.perf_counter()
@@ -290,11 +321,14 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
                 sims = [gold_similarity(r["mention"], r["gold"]) for r in rows]
             metrics["by_similarity"] = accuracy_by_similarity(rows, sims)
             out.setdefault(system, {})[protocol] = metrics
+            rows_of[system, protocol] = rows
             print(f"{split} | {system} | {protocol} | acc@1 {metrics['acc@1']:.1f} | unseen {metrics['unseen_acc@1']:.1f} | unseen concept {metrics['unseen_concept_acc@1']:.1f} | {metrics['seconds']} s", flush=True)
         md += [f"## {split} ({next(iter(out[next(iter(out))].values()))['evaluated']} mentions)", "", "`+ exact match first` reorders the output of the run above it, so its seconds exclude decoding." + reuse_note + hybrid_note, "", "| system | protocol | acc@1 | acc@5 | seen acc@1 (n) | unseen acc@1 (n) | unseen-concept acc@1 (n) | seconds |", "|---|---|---|---|---|---|---|---|"]
         for system, by_protocol in out.items():
             for protocol, m in by_protocol.items():
                 md.append(f"| {system} | {protocol} | {m['acc@1']:.1f} | {m['acc@5']:.1f} | {m['seen_acc@1']:.1f} ({m['seen_mentions']}) | {m['unseen_acc@1']:.1f} ({m['unseen_mentions']}) | {m['unseen_concept_acc@1']:.1f} ({m['unseen_concept_mentions']}) | {m['seconds']} |")
+        report.setdefault("paired", {})[split] = paired = best_rows_paired(out, rows_of, kinds)
+        md += paired_lines(split, paired)
         by_system = {f"{s} ({p})": m["by_similarity"] for s, bp in out.items() for p, m in bp.items() if s != "exact match"}
         md += ["", f"### {split}: acc@1 by TF-IDF similarity between mention and closest gold name", "", bins_table(by_system), ""]
         plot_systems = {s: m for s, m in by_system.items() if s.endswith("(KB)")}

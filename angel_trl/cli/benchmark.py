@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from angel_trl.cli.common import UsageError, check_outputs, check_source, show_progress
+from angel_trl.cli.common import UsageError, check_outputs, check_source, no_loading_bar_in_a_log, show_progress
 from angel_trl.cli.options import Subparsers, add_command, add_kb_options, positive_int
 from angel_trl.data.corpus import CORPUS_FORMATS
 from angel_trl.defaults import HYBRID_FIT_SETS
@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation, hybrid_fit_on=args.hybrid_fit_on, protocols=args.protocols,
         link_batch_size=args.batch_size, results_dir=args.results_dir, cache_dir=args.cache_dir, show_progress=show_progress(), **({"device": args.device} if args.device else {}),
     )
+    no_loading_bar_in_a_log()
     try:
         run_benchmark(data, args.name, _models(args.model), options, "angel-trl " + shlex.join(sys.argv[1:]))
     except FieldError as e:  # an option that cannot work with these files (checked before any decoding)

@@ -44,6 +44,14 @@ def show_progress() -> bool:
     return sys.stderr.isatty()
 
 
+def no_loading_bar_in_a_log() -> None:
+    """transformers draws a "Loading weights" bar even into a log file: off unless on a terminal."""
+    if not show_progress():
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+
 def _is_stdout(output: str | None) -> bool:
     return output in (None, "-")
 
@@ -153,13 +161,9 @@ def loading(what: str, source: str) -> Iterator[None]:
 
 def linker_from_args(args: argparse.Namespace, **overrides: int | bool | None):
     """``EntityLinker.from_pretrained(args.model)``; ``overrides`` that are not None replace saved config fields."""
-    from transformers.utils import logging as transformers_logging
-
     from angel_trl.linking.linker import LINKER_CONFIG, NAMES_FILE, TRIE_FILE, EntityLinker
 
-    if not show_progress():
-        # transformers draws a "Loading weights" bar even into a log file.
-        transformers_logging.disable_progress_bar()
+    no_loading_bar_in_a_log()
     check_source(args.model, "a saved angel-trl linker", (LINKER_CONFIG, NAMES_FILE, TRIE_FILE))
     with loading("the linker", args.model):
         return EntityLinker.from_pretrained(args.model, revision=args.revision, device=args.device, **{k: v for k, v in overrides.items() if v is not None})

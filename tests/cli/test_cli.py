@@ -487,6 +487,15 @@ def test_benchmark_runs_every_peer_and_the_model_on_any_files(capsys, model_dir,
     assert {"exact match", "TF-IDF char-3 (word-bounded)", "train dictionary + TF-IDF", "toy", "toy + exact match first"} <= set(systems)
     assert set(systems["toy"]) == {"KB", "KB + train"} and systems["toy"]["KB"]["evaluated"] == 8
     assert (tmp_path / "toy.md").exists() and (tmp_path / "toy_test_similarity.png").exists()
+    # Every row says whose it is, and the best of each side are paired mention by mention.
+    assert report["systems"]["toy + exact match first"] == "angel-trl" and report["systems"]["train dictionary + TF-IDF"] == "peer"
+    for protocol, test in report["paired"]["test"].items():
+        ours = {s: systems[s][protocol]["acc@1"] for s in ("toy", "toy + exact match first")}
+        peers = {s: m[protocol]["acc@1"] for s, m in systems.items() if s not in ours and protocol in m}
+        assert systems[test["angel-trl"]][protocol]["acc@1"] == max(ours.values()) and systems[test["peer"]][protocol]["acc@1"] == max(peers.values())
+        net = (max(ours.values()) - max(peers.values())) * 8 / 100  # 8 mentions: the discordant counts give the gap
+        assert test["a_only"] - test["b_only"] == pytest.approx(net) and 0 < test["p_value"] <= 1
+    assert "the best angel-trl row against the best peer row, paired" in (tmp_path / "toy.md").read_text()
     rc, err = rc_and_stderr(capsys, "benchmark", "--kb", toy_dir / "kb.jsonl", "--train", toy_dir / "train.jsonl", "--test", toy_dir / "train.jsonl", "--hybrid")
     assert_user_error(rc, err, "--hybrid fits its rankers on --dev")
 
