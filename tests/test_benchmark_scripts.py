@@ -156,3 +156,27 @@ def test_benchmark_data_reads_the_data_dir_it_is_given(tmp_path, monkeypatch):
         (tmp_path / name).write_text("")
     data = benchmark_data("ncbi", tmp_path)
     assert data.data_dir == str(tmp_path) and data.resolve(data.test_file) == f"{tmp_path}/ncbi-disease/NCBItestset_corpus.txt"
+
+
+def test_budget_summary_tables_runs_by_the_cpu_time_they_took(tmp_path, monkeypatch, capsys):
+    import budget_summary
+
+    dirs = {}
+    for name, flags, runtime, rate, steps in (("a", [1, 1, 1, 0], 600.0, 20.0, -1), ("b", [1, 0, 0, 0], 900.0, 4.0, 50)):
+        run = dirs[name] = tmp_path / name
+        run.mkdir()
+        rows = [{"mention_id": f"m{i}", "correct@1": bool(c)} for i, c in enumerate(flags)]
+        (run / "predictions_test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        acc = 100 * sum(flags) / len(flags)
+        test = {"acc@1": acc, "acc@5": acc, "seen_acc@1": acc, "unseen_acc@1": acc}
+        (run / "stage1_results.json").write_text(json.dumps({"parameters": 2_000_000, "train": {"train_runtime": runtime, "train_samples_per_second": rate, "epoch": 1.0}, "test": test}))
+        (run / "training_args.json").write_text(json.dumps({"max_steps": steps, "learning_rate": 1e-3}))
+    out = tmp_path / "summary"
+    monkeypatch.setattr(sys, "argv", ["budget_summary.py", "--out", str(out), "--run", f"a={dirs['a']}", "--run", f"b={dirs['b']}", "--pair", "a", "b"])
+    budget_summary.main()
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["runs"]["a"]["rows_trained"] == 12_000 and report["runs"]["b"]["train_minutes"] == 15.0 and report["runs"]["b"]["steps"] == 50
+    assert report["paired"]["a vs b"]["a_only"] == 2 and report["paired"]["a vs b"]["b_only"] == 0
+    md = out.with_suffix(".md").read_text()
+    assert "| a | 2.0M | 1.00 | 12,000 | 10 min | 20.0 | 0.001 | 75.0 | 75.0 | 75.0 | 75.0 | - |" in md  # no concept split in this file: '-'
+    assert "| a | b | 75.00 / 25.00 | 2 | 0 | 0.5 |" in md
