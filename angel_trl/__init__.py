@@ -1,9 +1,11 @@
 """angel-trl: generative biomedical entity linking trained with negative samples (ANGEL), on TRL.
 
 The package follows the pipeline: ``data`` (KB, corpus) -> ``text`` (model inputs and targets) ->
-``linking`` (trie-constrained beam search) -> ``evaluation`` -> ``mining`` (preference pairs) ->
-``trainers`` (TRL-style configs and trainers) -> ``training`` (stage 1, stage 2 end to end) ->
-``pretraining`` -> ``hub``; ``cli`` and ``baselines`` sit on top.
+``modeling`` (building and loading models) -> ``linking`` (trie-constrained beam search) ->
+``evaluation`` -> ``hybrid`` (retrieved candidates, exact scores, a ranker) -> ``mining`` (preference
+pairs) -> ``trainers`` (TRL-style configs and trainers) -> ``training`` (stage 1, stage 2 end to end)
+-> ``pretraining``; ``baselines``, ``hub`` and ``cli`` sit on top. A module imports only from its own
+layer and those before it (``tests/test_layers.py``).
 """
 
 __version__ = "0.1.0"

@@ -22,6 +22,7 @@ from datasets import Dataset
 from angel_trl.data.corpus import Corpus, Mention
 from angel_trl.text.examples import SKIP_COUNTS, ExampleConfig
 from angel_trl.data.kb import KnowledgeBase
+from angel_trl.hybrid.linker import HybridConfig, HybridLinker
 from angel_trl.linking.linker import BeamName, Candidate, EntityLinker, LinkingResult
 from angel_trl.data.names import NameTable
 from angel_trl.text.tfidf import TfidfNameMatcher
@@ -210,11 +211,8 @@ def _link_across_processes(linker: EntityLinker, mentions: list[Mention], texts:
     # linker: the caller's linker config stays as it was.
     linker = EntityLinker(linker.model, linker.tokenizer, linker.table, linker.trie, replace(linker.config, num_beams=config.num_beams, top_k=config.top_k, exact_match_first=False), linker.kb)
     if config.negatives_from == "hybrid":
-        # The hybrid sits later in the package; imported here, only when asked for. Unfit, it ranks its
-        # candidates by the model's exact log-prob. Its dictionary is the KB's names alone: training
-        # mentions as synonyms would hand every mined mention its own gold link.
-        from angel_trl.hybrid.linker import HybridConfig, HybridLinker
-
+        # Unfit, the hybrid ranks its candidates by the model's exact log-prob. Its dictionary is the
+        # KB's names alone: training mentions as synonyms would hand every mined mention its own gold link.
         linker = HybridLinker(linker, None, HybridConfig(top_k=config.top_k))
     with state.split_between_processes(list(range(len(mentions)))) as mine:
         local = list(zip(mine, linker.link(linker.inputs_for([mentions[i] for i in mine], texts), show_progress=show_progress)))

@@ -33,7 +33,7 @@ from angel_trl.data.corpus import load_corpus
 from angel_trl.data.arguments import resolve_data_path
 from angel_trl.data.files import write_json
 from angel_trl.linking.linker import EntityLinker
-from angel_trl.training.modeling import load_pretrained
+from angel_trl.modeling import load_pretrained
 from angel_trl.training.stage2 import load_pairs
 from angel_trl.text.tokenization import SequenceEncoder
 from angel_trl.trainers import Seq2SeqDPOConfig, Seq2SeqDPOTrainer, Stage1Config, Stage1Trainer

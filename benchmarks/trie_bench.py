@@ -47,7 +47,7 @@ def peak_rss_mb() -> float:
 
 def load_sequences(kb_name: str, cache: Path) -> list[list[int]]:
     from angel_trl.data.kb import read_medic, read_mesh
-    from angel_trl.training.modeling import train_tokenizer
+    from angel_trl.modeling import train_tokenizer
     from angel_trl.data.names import NameTable
     from angel_trl.text.tokenization import SequenceEncoder
     from common import benchmark_data_dir

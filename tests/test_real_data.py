@@ -5,7 +5,7 @@ import pytest
 from angel_trl.data.corpus import read_pubtator
 from angel_trl.text.examples import ExampleConfig, build_stage1_rows
 from angel_trl.data.kb import read_medic
-from angel_trl.training.modeling import train_tokenizer
+from angel_trl.modeling import train_tokenizer
 from angel_trl.data.names import NameTable
 from angel_trl.text.tfidf import TfidfNameMatcher
 from angel_trl.text.tokenization import SequenceEncoder

@@ -278,7 +278,7 @@ def test_gold_ids_missing_from_kb_are_counted_and_not_trained_on(toy_kb):
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from angel_trl.training.modeling import train_tokenizer
+    from angel_trl.modeling import train_tokenizer
 
     return train_tokenizer(["lung cancer", "ada deficiency", "cystic fibrosis"] * 5, 300)
 

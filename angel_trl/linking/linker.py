@@ -344,7 +344,7 @@ class EntityLinker:
     def from_pretrained(cls, dir_or_hub_id: str | Path, revision: str | None = None, token: str | None = None, device: str | None = None, **config_overrides) -> EntityLinker:
         """Load model, tokenizer, trie, names (and KB when saved) from a linker directory, or from a
         Hub model repo holding one (``revision`` and ``token`` apply to Hub ids)."""
-        from angel_trl.training.modeling import load_pretrained
+        from angel_trl.modeling import load_pretrained
 
         directory = resolve_linker_dir(dir_or_hub_id, revision, token)
         config = read_linker_config(directory / LINKER_CONFIG)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from transformers import Seq2SeqTrainingArguments
 
 from angel_trl.errors import FieldError, check_choice
-from angel_trl.training.modeling import SIZE_PRESETS
+from angel_trl.modeling import SIZE_PRESETS
 from angel_trl.trainers.dev_linking_config import DevLinkingArguments, check_dev_linking, check_early_stopping, check_final_eval_splits, pin_memory_only_with_an_accelerator
 
 @dataclass

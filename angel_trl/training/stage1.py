@@ -15,7 +15,7 @@ from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import TrainingSeen
 from angel_trl.text.examples import ExampleConfig, Stage1Rows, build_kb_rows, build_stage1_rows
 from angel_trl.linking.linker import EntityLinker, LinkerConfig
-from angel_trl.training.modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer, warm_start
+from angel_trl.modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer, warm_start
 from angel_trl.data.kb import KnowledgeBase
 from angel_trl.data.names import NameTable
 from angel_trl.training.lora import LoraArguments, apply_lora

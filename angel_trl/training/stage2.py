@@ -12,7 +12,7 @@ from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import TrainingSeen
 from angel_trl.linking.linker import EntityLinker, resolve_linker_dir
-from angel_trl.training.modeling import load_pretrained
+from angel_trl.modeling import load_pretrained
 from angel_trl.training.lora import LoraArguments, apply_lora
 from angel_trl.training.finish import locked_output_dir, resume_arg, score_and_save
 from angel_trl.trainers import LinkingEvaluator, Seq2SeqDPOConfig, Seq2SeqDPOTrainer

@@ -7,7 +7,7 @@ import torch
 
 from angel_trl.linking.beam_cache import SharedSourceBeamCache, beam_cache_kwargs
 from angel_trl.linking.linker import EntityLinker, LinkerConfig
-from angel_trl.training.modeling import build_model, train_tokenizer
+from angel_trl.modeling import build_model, train_tokenizer
 from angel_trl.data.names import NameTable
 
 INPUTS = ["Patients with [ST] lung cancer [ET] were treated.", "Immunodeficiency due to [ST] ADA [ET].", "A [ST] CF [ET] case.", "[ST] something unknown [ET]"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from angel_trl.linking.linker import EntityLinker, LinkerConfig
-from angel_trl.training.modeling import build_model, neutral_generation_config, train_tokenizer
+from angel_trl.modeling import build_model, neutral_generation_config, train_tokenizer
 from angel_trl.data.names import NameTable
 from angel_trl.linking.trie import NameTrie
 
@@ -71,7 +71,7 @@ def test_checkpoint_generation_settings_do_not_leak_into_linking(bigram_linker):
 
 
 def test_loaded_checkpoints_carry_only_special_token_ids(tmp_path):
-    from angel_trl.training.modeling import load_pretrained
+    from angel_trl.modeling import load_pretrained
 
     tokenizer = train_tokenizer(["some words here"], 300)
     model = build_model("tiny", tokenizer)

@@ -5,7 +5,7 @@ import torch
 
 from angel_trl.trainers.collators import PromptedSeq2SeqCollator
 from angel_trl.linking.linker import EntityLinker, LinkerConfig, LinkInput, PromptForcingLogitsProcessor, TrieConstrainedLogitsProcessor
-from angel_trl.training.modeling import build_model, train_tokenizer
+from angel_trl.modeling import build_model, train_tokenizer
 from angel_trl.data.names import NameTable
 
 

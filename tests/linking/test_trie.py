@@ -82,7 +82,7 @@ def test_linker_returns_every_concept_of_a_colliding_path():
     import torch
 
     from angel_trl.linking.linker import EntityLinker, LinkerConfig
-    from angel_trl.training.modeling import build_model, train_tokenizer
+    from angel_trl.modeling import build_model, train_tokenizer
     from angel_trl.data.names import NameTable
 
     torch.manual_seed(0)

@@ -160,7 +160,7 @@ def test_reloading_a_checkpoint_does_not_warn_about_tied_weights(caplog):
     from transformers import Trainer
 
     from angel_trl.trainers import LinkingEvalMixin
-    from angel_trl.training.modeling import build_model, train_tokenizer
+    from angel_trl.modeling import build_model, train_tokenizer
 
     class Reloading(LinkingEvalMixin, Trainer):
         pass

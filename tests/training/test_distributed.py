@@ -237,7 +237,7 @@ def test_final_eval_splits_choose_what_is_linked_once_training_ends(stage1_refer
 
 
 def test_a_resumed_model_from_scratch_takes_the_checkpoints_tokenizer(tmp_path):
-    from angel_trl.training.modeling import train_tokenizer
+    from angel_trl.modeling import train_tokenizer
     from angel_trl.training.finish import resumed_checkpoint
     from angel_trl.training.stage1 import ModelArguments, make_model
     from angel_trl.trainers import Stage1Config

@@ -11,7 +11,7 @@ from trl import TrlParser
 
 from angel_trl.data.arguments import DataArguments
 from angel_trl.linking.linker import EntityLinker
-from angel_trl.training.modeling import load_pretrained
+from angel_trl.modeling import load_pretrained
 from angel_trl.training.lora import ADAPTER_DIR, apply_lora, lora_config
 from angel_trl.training.stage1 import ModelArguments, train_stage1
 from angel_trl.training.stage2 import Stage2Arguments, train_stage2

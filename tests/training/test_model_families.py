@@ -40,7 +40,7 @@ def _t5_checkpoint(directory: Path, texts: list[str]) -> Path:
 def _bart_checkpoint(directory: Path, texts: list[str]) -> Path:
     """A tiny random BART saved with bart-large's task fields (forced BOS/EOS, no_repeat_ngram_size 3,
     num_beams 4, bart-large-cnn's min_length 56), which linking must ignore."""
-    from angel_trl.training.modeling import build_model, train_tokenizer
+    from angel_trl.modeling import build_model, train_tokenizer
 
     tokenizer = train_tokenizer(texts, 400)
     model = build_model("tiny", tokenizer)
