@@ -8,8 +8,8 @@
 Each run directory holds ``stage1_results.json`` (its ``train`` block: runtime, rows per second) and
 ``predictions_test.jsonl``. The table gives per run its parameters, optimizer steps, rows trained,
 training minutes, rows per second and test scores; ``--pair A B`` adds the exact McNemar test on
-test acc@1. Runs meant to be compared should share a machine and a thread count (the JSON keeps each
-run's command line from ``training_args.json``).
+test acc@1. Runs meant to be compared should share a machine and a thread count; ``--command`` (once
+per run) records how each was launched in the JSON.
 """
 
 from __future__ import annotations
@@ -45,10 +45,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", action="append", required=True, metavar="NAME=DIR")
     ap.add_argument("--pair", nargs=2, action="append", default=[], metavar=("A", "B"))
+    ap.add_argument("--command", action="append", default=[], help="How a run was launched (kept in the JSON).")
     ap.add_argument("--out", required=True, help="Writes OUT.json and OUT.md.")
     args = ap.parse_args()
     runs = {name: Path(d) for name, d in (r.split("=", 1) for r in args.run)}
-    report = {"runs": {name: run_entry(d) for name, d in runs.items()}, "paired": {}}
+    report = {"commands": args.command, "runs": {name: run_entry(d) for name, d in runs.items()}, "paired": {}}
     md = [
         "| run | parameters | epochs | rows trained | train time | rows / s | learning rate | " + " | ".join(f"test {c}" for c in COLUMNS) + " |",
         "|---|---|---|---|---|---|---|" + "---|" * len(COLUMNS),
