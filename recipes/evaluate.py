@@ -32,7 +32,7 @@ class EvaluateArguments:
     num_beams: int | None = field(default=None, metadata={"help": "Beams (the saved linker config when unset)."})
     top_k: int | None = field(default=None, metadata={"help": "Distinct concepts kept per mention, at most num_beams (the saved linker config when unset)."})
     batch_size: int | None = field(default=None, metadata={"help": "Mentions per batch (the saved linker config when unset)."})
-    max_source_length: int | None = field(default=None, metadata={"help": "Encoder tokens per source (the saved linker config when unset): raise it when the log says sources were cut, e.g. for a KB pre-trained linker, whose saved length fits its short KB clauses."})
+    max_source_length: int | None = field(default=None, metadata={"help": "Encoder tokens per source (the saved linker config when unset): raise it when the log says sources were cut, e.g. for a KB pre-trained linker saved with 128 tokens (the pre-training configs before they set 192)."})
     exact_match_first: bool = field(default=False, metadata={"help": "Rank concepts whose name equals the mention first, then the model's ranking."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (model default when unset)."})
 
