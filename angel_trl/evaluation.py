@@ -112,18 +112,19 @@ def link_and_score(
 ) -> tuple[dict, list[dict]]:
     """Link every mention of ``corpus`` (named ``what`` in warnings) with ``linker`` and score it;
     the metrics also count the sources cut to the linker's ``max_source_length`` (``truncated_sources``)."""
-    mentions = corpus.mentions
-    results = linker.link(linker.inputs_for(mentions, corpus.texts()), show_progress=show_progress)
-    metrics, rows = evaluate_linking(mentions, results, kb, seen)
-    metrics["truncated_sources"] = count_truncated_sources(linker, corpus, what)
+    inputs = linker.inputs_for(corpus.mentions, corpus.texts())
+    results = linker.link(inputs, show_progress=show_progress)
+    metrics, rows = evaluate_linking(corpus.mentions, results, kb, seen)
+    metrics["truncated_sources"] = count_truncated_sources(linker, inputs, what)
     return metrics, rows
 
 
-def count_truncated_sources(linker, corpus, what: str = "corpus") -> int:
-    """How many mentions of ``corpus`` have a source longer than the linker's ``max_source_length``
-    (the linker keeps the mention and cuts context from both sides); a warning names ``what`` and
-    the setting that keeps them whole, since a score over cut sources reads like any other."""
-    sources = [i.source for i in linker.inputs_for(corpus.mentions, corpus.texts())]
+def count_truncated_sources(linker, inputs, what: str = "corpus") -> int:
+    """How many of ``inputs`` (``linker.inputs_for``: the ones just linked) have a source longer than
+    the linker's ``max_source_length`` (the linker keeps the mention and cuts context from both sides);
+    a warning names ``what`` and the setting that keeps them whole, since a score over cut sources
+    reads like any other."""
+    sources = [i.source for i in inputs]
     truncated = linker.encoder.sources(sources)[1]
     if truncated:
         logger.warning(

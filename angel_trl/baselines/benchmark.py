@@ -88,8 +88,9 @@ def generative_runs(linker: EntityLinker, table: NameTable, saved_dir: str | Non
             saved = Path(saved_dir or "", f"predictions_{split}.jsonl")
             results = saved_results(saved, corpus.mentions) if saved_dir and saved.exists() else None
             if results is None:
-                results = linker.link(linker.inputs_for(corpus.mentions, corpus.texts()), show_progress=show_progress)
-                count_truncated_sources(linker, corpus, split)  # logs a warning when some were cut
+                inputs = linker.inputs_for(corpus.mentions, corpus.texts())
+                results = linker.link(inputs, show_progress=show_progress)
+                count_truncated_sources(linker, inputs, split)  # logs a warning when some were cut
             else:
                 print(f"{split}: reusing {saved}", flush=True)
             linked[id(corpus)] = results

@@ -47,9 +47,10 @@ def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: di
     for name, corpus in corpora.items():
         if corpus is None or name not in trainer.args.final_eval_splits:
             continue
-        results = link_across_processes(linker, linker.inputs_for(corpus.mentions, corpus.texts()), show_progress=trainer.is_world_process_zero() and not trainer.args.disable_tqdm)
+        inputs = linker.inputs_for(corpus.mentions, corpus.texts())
+        results = link_across_processes(linker, inputs, show_progress=trainer.is_world_process_zero() and not trainer.args.disable_tqdm)
         summary[name], predictions = evaluate_linking(corpus.mentions, results, kb, seen)
-        summary[name]["truncated_sources"] = count_truncated_sources(linker, corpus, name)
+        summary[name]["truncated_sources"] = count_truncated_sources(linker, inputs, name)
         if trainer.is_world_process_zero():
             write_jsonl(output_dir / f"predictions_{name}.jsonl", predictions)
     if trainer.is_world_process_zero():
