@@ -4,7 +4,9 @@
 #
 #   bash benchmarks/exact_remeasure.sh ncbi      # stage 1 from scratch, pairs by both rules, DPO vs SFT control
 #   bash benchmarks/exact_remeasure.sh bc5cdr    # MEDIC pre-training (a), (b); BC5CDR-disease fine-tune from (b), both rules' DPO
-#                                                # vs SFT; NCBI fine-tuned from (a) and from (b)
+#                                                # vs SFT
+#   bash benchmarks/exact_remeasure.sh ncbi-ft   # the pre-training comparison: NCBI fine-tuned from (a) and from (b)
+#                                                # (after the first two steps of bc5cdr, which make (a) and (b))
 #
 # Every step whose result file exists is skipped, and a training step stopped after a checkpoint
 # continues from it, so a lane that was stopped resumes where it was.
@@ -16,6 +18,7 @@ PY=${PY:-.venv/bin/python}
 LAUNCH=${LAUNCH:-.venv/bin/accelerate launch --config_file recipes/accelerate/cpu.yaml}
 SEEDS=${SEEDS:-42 43 44}
 export OMP_NUM_THREADS=1
+export PYTHONUNBUFFERED=1  # log lines carry the time they were written, not the time a buffer filled
 
 run() {  # run DONE_FILE LOG COMMAND...: COMMAND unless DONE_FILE exists
   local done_file=$1 log=$2; shift 2
@@ -89,20 +92,27 @@ bc5cdr() {
     --pair "SFT-only control, official pairs" "stage 2 (DPO + NLL), official pairs" \
     --pair "BC5CDR-disease stage 1 from (b)" "stage 2 (DPO + NLL), paper pairs" \
     --pair "BC5CDR-disease stage 1 from (b)" "stage 2 (DPO + NLL), official pairs"
-  # The pre-training comparison: NCBI fine-tuned from (a) and from (b), now that (b) keeps its dropout.
-  local ncbi_ft=outputs/ncbi-stage1-from-medic-pt2ep
+}
+
+ncbi_ft() {  # the pre-training comparison: NCBI fine-tuned from (a) and from (b), now that (b) keeps its dropout
+  local a=outputs/medic-pretrain-2ep b=outputs/medic-pretrain-2ep-dpo ncbi_ft=outputs/ncbi-stage1-from-medic-pt2ep
   run $ncbi_ft/stage1_results.json $ncbi_ft.log \
     $LAUNCH recipes/stage1.py --config recipes/configs/ncbi/stage1_cpu.yaml --model_name_or_path $a --output_dir $ncbi_ft --num_train_epochs 2 $(resume $ncbi_ft)
   run $ncbi_ft-dpo/stage1_results.json $ncbi_ft-dpo.log \
     $LAUNCH recipes/stage1.py --config recipes/configs/ncbi/stage1_cpu.yaml --model_name_or_path $b --output_dir $ncbi_ft-dpo --num_train_epochs 2 $(resume $ncbi_ft-dpo)
+  local scratch=()  # the from-scratch stage 1 joins the table when the ncbi lane's model is on this machine
+  if [[ -f outputs/ncbi-stage1/stage1_results.json ]]; then
+    scratch=(--arm "NCBI stage 1 from scratch=outputs/ncbi-stage1"
+      --pair "NCBI stage 1 from scratch" "NCBI stage 1 from (a), 2 epochs" --pair "NCBI stage 1 from scratch" "NCBI stage 1 from (b), 2 epochs")
+  fi
   $PY benchmarks/seeds_summary.py --out benchmarks/results/medic_pretrain_2ep_finetune \
-    --arm "NCBI stage 1 from scratch=outputs/ncbi-stage1" --arm "NCBI stage 1 from (a), 2 epochs=$ncbi_ft" --arm "NCBI stage 1 from (b), 2 epochs=$ncbi_ft-dpo" \
-    --pair "NCBI stage 1 from scratch" "NCBI stage 1 from (a), 2 epochs" --pair "NCBI stage 1 from scratch" "NCBI stage 1 from (b), 2 epochs" \
-    --pair "NCBI stage 1 from (a), 2 epochs" "NCBI stage 1 from (b), 2 epochs"
+    --arm "NCBI stage 1 from (a), 2 epochs=$ncbi_ft" --arm "NCBI stage 1 from (b), 2 epochs=$ncbi_ft-dpo" \
+    --pair "NCBI stage 1 from (a), 2 epochs" "NCBI stage 1 from (b), 2 epochs" "${scratch[@]+"${scratch[@]}"}"
 }
 
 case ${1:-} in
   ncbi) ncbi ;;
   bc5cdr) bc5cdr ;;
-  *) echo "usage: bash benchmarks/exact_remeasure.sh ncbi|bc5cdr" >&2; exit 2 ;;
+  ncbi-ft) ncbi_ft ;;
+  *) echo "usage: bash benchmarks/exact_remeasure.sh ncbi|bc5cdr|ncbi-ft" >&2; exit 2 ;;
 esac
