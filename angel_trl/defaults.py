@@ -10,8 +10,9 @@ MINING_NEGATIVE_SOURCES = ("beam", "hybrid")  # what the rules paper and all ran
 # Beside the pairs (<output_dir>/<split>): one summary keyed by split, from recipes/mine.py, the CLI and cross-fitting.
 MINING_SUMMARY = "mining_summary.json"
 MAX_NAME_TOKENS = 64
-# Which dev mentions the hybrid's ranker is fit on: all, or those of concepts no training mention carries.
-HYBRID_FIT_SETS = ("all", "unseen-concept")
+# Which dev mentions the hybrid's ranker is fit on: all, those whose text no training mention has, or
+# those of concepts no training mention carries.
+HYBRID_FIT_SETS = ("all", "unseen-text", "unseen-concept")
 # How the benchmark names a model's derived rows (benchmarks/report.py reads them back):
 # "<model> + exact match first", "<model>, hybrid" and its ablation rows "<model>, hybrid [<label>]".
 EXACT_FIRST_SUFFIX = " + exact match first"

@@ -32,6 +32,10 @@ class TrainingSeen:
         concepts = {kb.canonical_id(g) for m in mentions if not m.is_nil for g in m.ids} - {None}
         return cls(frozenset(seen_mention_texts(mentions)), frozenset(concepts))
 
+    def has_text(self, text: str) -> bool:
+        """Whether a training mention has this text (normalised as every report's seen / unseen split)."""
+        return normalize_name(text) in self.texts
+
     def has_concept_of(self, gold_ids: Iterable[str], kb: KnowledgeBase) -> bool:
         """Whether a training mention carries one of ``gold_ids`` (alternative ids mapped by ``kb``)."""
         return bool({kb.canonical_id(g) or g for g in gold_ids} & self.concepts)
@@ -81,7 +85,7 @@ def evaluate_linking(
     # it cannot be predicted, so the mention counts as wrong, not as NIL.
     references = [[kb.canonical_id(g) or g for g in m.ids] if not m.is_nil else [] for m in mentions]
     predictions = [[kb.canonical_id(c) or c for c in r.top_ids] for r in results]
-    seen_text = [normalize_name(m.text) in seen.texts for m in mentions] if seen is not None else None
+    seen_text = [seen.has_text(m.text) for m in mentions] if seen is not None else None
     seen_concept = [seen.has_concept_of(m.ids, kb) for m in mentions] if seen is not None else None
     groups = None
     if seen is not None:

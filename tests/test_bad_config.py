@@ -125,7 +125,7 @@ def test_kb_name_sampling_is_checked_at_parse_time(change, problem, tmp_path, da
 
 def test_the_hybrids_fit_set_is_checked_at_parse_time(tmp_path, data):
     config = write_config(tmp_path, "fit_hybrid", data, fit_on="unseen")
-    assert f"{config}:{line_of(config, 'fit_on')}: fit_on: 'unseen' is not one of all, unseen-concept" in parse_error("fit_hybrid", ["--config", str(config)])
+    assert f"{config}:{line_of(config, 'fit_on')}: fit_on: 'unseen' is not one of all, unseen-text, unseen-concept" in parse_error("fit_hybrid", ["--config", str(config)])
 
 
 def test_yaml_and_command_line_errors(tmp_path, data):

@@ -117,8 +117,13 @@ HYBRID_DENSE_ABLATION = {
     "all features but dense": (tuple(f for f in FEATURES if f not in DENSE_FEATURES), "listwise"),
 }
 HYBRID_DENSE_CANDIDATES = 10  # as many as the TF-IDF retriever adds
-# The ablation's row with the ranker fit on the other set of dev mentions (its ranker chosen like the hybrid's).
-FIT_SET_ROWS = {"all": "ranker fit on all of dev", "unseen-concept": "ranker fit on dev's unseen-concept mentions"}
+# The ablation's rows with the ranker fit on the other sets of dev mentions (each ranker chosen like the hybrid's).
+FIT_SET_ROWS = {
+    "all": "ranker fit on all of dev",
+    "unseen-text": "ranker fit on dev's unseen-text mentions",
+    "unseen-concept": "ranker fit on dev's unseen-concept mentions",
+}
+FIT_SET_NOTES = {"unseen-text": "those whose text no training mention has", "unseen-concept": "those of concepts no training mention carries"}
 
 
 def hybrid_runs(
@@ -137,7 +142,7 @@ def hybrid_runs(
     show_progress: bool = True,
 ) -> list[tuple[str, object]]:
     """Runs of the hybrid over ``linker`` (its dictionary: the protocol's): the full ranker and, with
-    ``ablation``, the :data:`HYBRID_ABLATION` ones and the hybrid fit on the other of
+    ``ablation``, the :data:`HYBRID_ABLATION` ones and the hybrid fit on each other set of
     :data:`FIT_SET_ROWS`, as (label suffix, run). Each ranker is fit on ``dev`` (its mentions chosen
     by ``fit_on``, see :func:`~angel_trl.hybrid.selection.fit_set_filter`; ``seen``: what training
     holds) at its first call (what the fit saw goes to ``fits``); the candidates of every split are
@@ -157,7 +162,7 @@ def hybrid_runs(
         return sum(not m.is_nil and (keep is None or keep(m)) for m in dev.mentions)
 
     if not fit_size(fit_on):
-        raise FieldError("hybrid_fit_on", f"{system}: no dev mention to fit the ranker on with {fit_on!r} ({len(dev.mentions)} dev mentions; 'unseen-concept' needs mentions of concepts no training mention carries)")
+        raise FieldError("hybrid_fit_on", f"{system}: no dev mention to fit the ranker on with {fit_on!r} ({len(dev.mentions)} dev mentions; 'unseen-text' needs mentions whose text no training mention has, 'unseen-concept' mentions of concepts no training mention carries)")
     # The hybrid itself chooses its ranker by cross-validation on dev; the ablation rows fit theirs as given.
     variants = {"": (FEATURES, "listwise", RANKER_MENU, fit_on)} | {label: (features, objective, None, fit_on) for label, (features, objective) in fixed.items()}
     for other, label in FIT_SET_ROWS.items():
@@ -196,7 +201,7 @@ def hybrid_choice_lines(fits: dict) -> list[str]:
     for fit in chosen:
         sel = fit["selection"]
         options = ", ".join(f"{'**' if n == sel['name'] else ''}{n} {acc:.2f}{'**' if n == sel['name'] else ''}" for n, acc in sel["cv_acc1"].items())
-        on = f" of {fit['mentions']} dev mentions" + (" (those of concepts no training mention carries)" if fit.get("fit_on") == "unseen-concept" else "")
+        on = f" of {fit['mentions']} dev mentions" + (f" ({FIT_SET_NOTES[fit['fit_on']]})" if fit.get("fit_on") in FIT_SET_NOTES else "")
         lines.append(f"- {fit['system']}, {sel['folds']} folds{on}: {options} (\"given\": all features, listwise)")
     return lines + [""]
 

@@ -575,6 +575,11 @@ def test_benchmark_hybrid_fits_on_devs_unseen_concept_mentions_when_asked(capsys
     assert rc == 0, err
     report = json.loads((tmp_path / "default" / "toy.json").read_text())
     assert report["hybrid_fit_on"] == "all" and "toy, hybrid [ranker fit on dev's unseen-concept mentions]" in report["splits"]["test"]
+    # ... and the unseen-text fit: the mentions whose text training lacks (here the same two: CF and type 2 diabetes).
+    assert "toy, hybrid [ranker fit on dev's unseen-text mentions]" in report["splits"]["test"]
+    on_new_text = {f["system"]: f for f in report["hybrid_fits"].values()}["toy, hybrid (KB + train) [ranker fit on dev's unseen-text mentions]"]
+    assert (on_new_text["fit_on"], on_new_text["mentions"], on_new_text["mentions_left_out"]) == ("unseen-text", 2, 6)
+    assert "folds of 2 dev mentions (those whose text no training mention has)" in (tmp_path / "default" / "toy.md").read_text()
     # A dev with no mention of an untrained concept cannot fit that ranker: said before any decoding.
     common[common.index(train)] = toy_dir / "train.jsonl"
     rc, err = rc_and_stderr(capsys, *common, "--hybrid-fit-on", "unseen-concept", "--results-dir", tmp_path / "none")

@@ -61,7 +61,7 @@ def test_fit_with_a_choice_reports_it_and_fits_the_chosen_ranker(trained_toy, to
         hybrid.fit_on(corpus, toy_kb, choose_from={"bad": (("nope",), "listwise")})
 
 
-def test_fit_set_filter_keeps_the_dev_mentions_of_concepts_no_training_mention_carries(toy_kb):
+def test_fit_set_filter_keeps_the_dev_mentions_of_concepts_or_texts_training_lacks(toy_kb):
     from angel_trl.data.corpus import Mention
     from angel_trl.errors import FieldError
     from angel_trl.evaluation import TrainingSeen
@@ -79,6 +79,11 @@ def test_fit_set_filter_keeps_the_dev_mentions_of_concepts_no_training_mention_c
     assert keep(mention("new", "NOT-IN-KB"))  # a gold id the KB lacks: no training mention carries it
     with pytest.raises(FieldError, match="needs the training split"):
         fit_set_filter("unseen-concept", None, toy_kb)
+    new_text = fit_set_filter("unseen-text", seen, toy_kb)  # by text, normalised as the reports' seen / unseen split
+    assert new_text(mention("pulmonary carcinoma", "C1")) and new_text(mention("CF", "C5"))  # a new synonym of a trained concept counts
+    assert not new_text(mention("Lung  Cancer", "C1")) and not new_text(mention("iddm", "C6"))
+    with pytest.raises(FieldError, match="'unseen-text' needs the training split"):
+        fit_set_filter("unseen-text", None, toy_kb)
     with pytest.raises(FieldError, match="fit_on"):
         fit_set_filter("unseen", seen, toy_kb)
 
