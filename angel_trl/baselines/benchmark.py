@@ -162,7 +162,8 @@ def hybrid_runs(
         return sum(not m.is_nil and (keep is None or keep(m)) for m in dev.mentions)
 
     if not fit_size(fit_on):
-        raise FieldError("hybrid_fit_on", f"{system}: no dev mention to fit the ranker on with {fit_on!r} ({len(dev.mentions)} dev mentions; 'unseen-text' needs mentions whose text no training mention has, 'unseen-concept' mentions of concepts no training mention carries)")
+        kept = f"; {fit_on!r} keeps {FIT_SET_NOTES[fit_on]}" if fit_on in FIT_SET_NOTES else ""
+        raise FieldError("hybrid_fit_on", f"{system}: no dev mention to fit the ranker on with {fit_on!r} ({len(dev.mentions)} dev mentions{kept})")
     # The hybrid itself chooses its ranker by cross-validation on dev; the ablation rows fit theirs as given.
     variants = {"": (FEATURES, "listwise", RANKER_MENU, fit_on)} | {label: (features, objective, None, fit_on) for label, (features, objective) in fixed.items()}
     for other, label in FIT_SET_ROWS.items():
