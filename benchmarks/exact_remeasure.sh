@@ -19,6 +19,7 @@ LAUNCH=${LAUNCH:-.venv/bin/accelerate launch --config_file recipes/accelerate/cp
 SEEDS=${SEEDS:-42 43 44}
 export OMP_NUM_THREADS=1
 export PYTHONUNBUFFERED=1  # log lines carry the time they were written, not the time a buffer filled
+A=outputs/medic-pretrain-2ep B=outputs/medic-pretrain-2ep-dpo  # MEDIC pre-training (a) and (b), which both later lanes start from
 
 run() {  # run DONE_FILE LOG COMMAND...: COMMAND unless DONE_FILE exists
   local done_file=$1 log=$2; shift 2
@@ -63,7 +64,7 @@ ncbi() {
 }
 
 bc5cdr() {
-  local a=outputs/medic-pretrain-2ep b=outputs/medic-pretrain-2ep-dpo ft=outputs/bc5cdr-disease-stage1-from-medic-pt2ep
+  local a=$A b=$B ft=outputs/bc5cdr-disease-stage1-from-medic-pt2ep
   local mined=outputs/bc5cdr-disease-pairs-from-medic-pt2ep
   run $a/stage1_results.json $a.log \
     $LAUNCH recipes/pretrain.py --config recipes/configs/medic/pretrain.yaml --num_train_epochs 2 --output_dir $a $(resume $a)
@@ -95,7 +96,7 @@ bc5cdr() {
 }
 
 ncbi_ft() {  # the pre-training comparison: NCBI fine-tuned from (a) and from (b), now that (b) keeps its dropout
-  local a=outputs/medic-pretrain-2ep b=outputs/medic-pretrain-2ep-dpo ncbi_ft=outputs/ncbi-stage1-from-medic-pt2ep
+  local a=$A b=$B ncbi_ft=outputs/ncbi-stage1-from-medic-pt2ep
   run $ncbi_ft/stage1_results.json $ncbi_ft.log \
     $LAUNCH recipes/stage1.py --config recipes/configs/ncbi/stage1_cpu.yaml --model_name_or_path $a --output_dir $ncbi_ft --num_train_epochs 2 $(resume $ncbi_ft)
   run $ncbi_ft-dpo/stage1_results.json $ncbi_ft-dpo.log \
