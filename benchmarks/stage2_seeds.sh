@@ -44,6 +44,8 @@ for seed in "$@"; do
     out=outputs/${RUN}-stage2${TAG}-${arm}-s${seed}
     if [[ -f $out/stage2_results.json ]]; then echo "skip $out (done)"; continue; fi
     if [[ $arm == sft ]]; then extra=(--loss_type sft --loss_weights 1.0); else extra=(); fi
+    # a run stopped after a checkpoint (a session that ended, a killed job) continues from it
+    if compgen -G "$out/checkpoint-*" > /dev/null; then extra+=(--resume_from_checkpoint true); fi
     # keep_start_if_best off: these runs measure what stage 2 itself does, not model selection.
     OMP_NUM_THREADS=$THREADS $LAUNCH recipes/stage2_dpo.py --config "$CONFIG" --seed "$seed" --output_dir "$out" \
       --keep_start_if_best false "${shared_args[@]}" "${extra[@]}" > "$out.log" 2>&1 &
