@@ -10,9 +10,19 @@ MINING_NEGATIVE_SOURCES = ("beam", "hybrid")  # what the rules paper and all ran
 # Beside the pairs (<output_dir>/<split>): one summary keyed by split, from recipes/mine.py, the CLI and cross-fitting.
 MINING_SUMMARY = "mining_summary.json"
 MAX_NAME_TOKENS = 64
-# Which dev mentions the hybrid's ranker is fit on: all, those whose text no training mention has, or
-# those of concepts no training mention carries.
-HYBRID_FIT_SETS = ("all", "unseen-text", "unseen-concept")
+# Which dev mentions the hybrid's ranker can be fit on, each with the words that describe it: in help
+# texts, error messages and the benchmark's row labels (one table, so that none of them goes stale).
+HYBRID_FIT_SET_INFO = {
+    "all": {"row": "ranker fit on all of dev", "keeps": "every dev mention"},
+    "unseen-text": {"row": "ranker fit on dev's unseen-text mentions", "keeps": "those whose text no training mention has"},
+    "unseen-concept": {"row": "ranker fit on dev's unseen-concept mentions", "keeps": "those of concepts no training mention carries"},
+}
+HYBRID_FIT_SETS = tuple(HYBRID_FIT_SET_INFO)
+
+
+def fit_sets_help() -> str:
+    """The fit sets for a help text: "all (every dev mention); unseen-text (those whose ...); ..."."""
+    return "; ".join(f"{name} ({info['keeps']})" for name, info in HYBRID_FIT_SET_INFO.items())
 # How the benchmark names a model's derived rows (benchmarks/report.py reads them back):
 # "<model> + exact match first", "<model>, hybrid" and its ablation rows "<model>, hybrid [<label>]".
 EXACT_FIRST_SUFFIX = " + exact match first"

@@ -29,7 +29,7 @@ from angel_trl.data.arguments import DataArguments, resolve_expansion
 from angel_trl.data.dictionary import dictionary_protocol
 from angel_trl.data.files import atomic_write_text, write_json
 from angel_trl.data.names import NameTable
-from angel_trl.defaults import ABLATION_OPEN, EXACT_FIRST_SUFFIX, HYBRID_FIT_SETS, HYBRID_SUFFIX
+from angel_trl.defaults import ABLATION_OPEN, EXACT_FIRST_SUFFIX, HYBRID_FIT_SET_INFO, HYBRID_FIT_SETS, HYBRID_SUFFIX
 from angel_trl.errors import FieldError, check_choice
 from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking, mcnemar, saved_results
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
@@ -118,12 +118,7 @@ HYBRID_DENSE_ABLATION = {
 }
 HYBRID_DENSE_CANDIDATES = 10  # as many as the TF-IDF retriever adds
 # The ablation's rows with the ranker fit on the other sets of dev mentions (each ranker chosen like the hybrid's).
-FIT_SET_ROWS = {
-    "all": "ranker fit on all of dev",
-    "unseen-text": "ranker fit on dev's unseen-text mentions",
-    "unseen-concept": "ranker fit on dev's unseen-concept mentions",
-}
-FIT_SET_NOTES = {"unseen-text": "those whose text no training mention has", "unseen-concept": "those of concepts no training mention carries"}
+FIT_SET_ROWS = {name: info["row"] for name, info in HYBRID_FIT_SET_INFO.items()}
 
 
 def hybrid_runs(
@@ -162,8 +157,8 @@ def hybrid_runs(
         return sum(not m.is_nil and (keep is None or keep(m)) for m in dev.mentions)
 
     if not fit_size(fit_on):
-        kept = f"; {fit_on!r} keeps {FIT_SET_NOTES[fit_on]}" if fit_on in FIT_SET_NOTES else ""
-        raise FieldError("hybrid_fit_on", f"{system}: no dev mention to fit the ranker on with {fit_on!r} ({len(dev.mentions)} dev mentions{kept})")
+        kept = HYBRID_FIT_SET_INFO[fit_on]["keeps"]
+        raise FieldError("hybrid_fit_on", f"{system}: no dev mention to fit the ranker on with {fit_on!r} ({len(dev.mentions)} dev mentions; {fit_on!r} keeps {kept})")
     # The hybrid itself chooses its ranker by cross-validation on dev; the ablation rows fit theirs as given.
     variants = {"": (FEATURES, "listwise", RANKER_MENU, fit_on)} | {label: (features, objective, None, fit_on) for label, (features, objective) in fixed.items()}
     for other, label in FIT_SET_ROWS.items():
@@ -202,7 +197,8 @@ def hybrid_choice_lines(fits: dict) -> list[str]:
     for fit in chosen:
         sel = fit["selection"]
         options = ", ".join(f"{'**' if n == sel['name'] else ''}{n} {acc:.2f}{'**' if n == sel['name'] else ''}" for n, acc in sel["cv_acc1"].items())
-        on = f" of {fit['mentions']} dev mentions" + (f" ({FIT_SET_NOTES[fit['fit_on']]})" if fit.get("fit_on") in FIT_SET_NOTES else "")
+        kept = HYBRID_FIT_SET_INFO[fit["fit_on"]]["keeps"] if fit.get("fit_on", "all") != "all" else ""  # fits written here all name their set
+        on = f" of {fit['mentions']} dev mentions" + (f" ({kept})" if kept else "")
         lines.append(f"- {fit['system']}, {sel['folds']} folds{on}: {options} (\"given\": all features, listwise)")
     return lines + [""]
 

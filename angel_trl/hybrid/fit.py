@@ -8,7 +8,7 @@ from pathlib import Path
 
 from angel_trl.data.arguments import DataArguments
 from angel_trl.data.files import write_json, write_jsonl
-from angel_trl.defaults import HYBRID_FIT_SETS
+from angel_trl.defaults import HYBRID_FIT_SETS, fit_sets_help
 from angel_trl.errors import FieldError, check_choice
 from angel_trl.evaluation import TrainingSeen, evaluate_linking
 from angel_trl.hybrid.linker import EMBEDDINGS_DIR, FEATURES, HybridConfig, HybridLinker, check_features
@@ -28,7 +28,7 @@ class HybridArguments:
     features: list[str] = field(default_factory=lambda: list(FEATURES), metadata={"help": f"Ranker features (an ablation drops some): {', '.join(FEATURES)}, or a*b, the product of two."})
     objective: str = field(default="listwise", metadata={"help": "Ranker objective: 'listwise' (softmax over each mention's candidates) or 'pointwise' (logistic regression per candidate)."})
     choose_ranker: bool = field(default=True, metadata={"help": "Choose the ranker among `features`/`objective` and the menu of simpler ones (model + retriever scores; model + TF-IDF; model alone) by held-out acc@1 over `cv_folds` document folds of dev; off: fit `features` with `objective`."})
-    fit_on: str = field(default="all", metadata={"help": "Which dev mentions the ranker is fit on: 'all'; 'unseen-text' (those whose text no training mention has: the ones the dictionary does not answer, for a test with more new synonyms than dev); or 'unseen-concept' (those whose gold concept no training mention carries: for KBs where most concepts were never annotated, whose test mentions look like those). Both subsets need train_file."})
+    fit_on: str = field(default="all", metadata={"help": "Which dev mentions the ranker is fit on: " + fit_sets_help() + ". unseen-text suits a test with more new synonyms than dev (the dictionary does not answer them); unseen-concept suits KBs where most concepts were never annotated. Both subsets need train_file."})
     cv_folds: int = field(default=5, metadata={"help": "Document folds of dev for choose_ranker."})
     seed: int = field(default=42, metadata={"help": "Seed of the ranker fit and of the folds."})
     link_batch_size: int | None = field(default=None, metadata={"help": "Mentions per beam-search batch (the saved linker config when unset)."})

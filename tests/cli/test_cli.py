@@ -302,6 +302,23 @@ def test_user_errors_are_one_line(capsys, model_dir, toy_dir, tmp_path):
     assert_user_error(*rc_and_stderr(capsys, "build-trie", "--kb", toy_dir / "kb.jsonl", "--tokenizer", not_a_linker, "--output", tmp_path / "t"), "cannot load the tokenizer")
 
 
+def test_every_hybrid_fit_set_is_described_wherever_it_can_be_chosen(capsys, monkeypatch):
+    """The fit sets' help comes from one table: a new set cannot be missing from a help text."""
+    from dataclasses import fields
+
+    from angel_trl.defaults import HYBRID_FIT_SET_INFO
+    from angel_trl.hybrid.fit import HybridArguments
+
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps help at the terminal's width, hyphens included
+    rc, out, _ = run(capsys, "benchmark", "--help")
+    recipe_help = next(f.metadata["help"] for f in fields(HybridArguments) if f.name == "fit_on")
+    script = subprocess.run([sys.executable, "benchmarks/accuracy.py", "--help"], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2])
+    assert rc == 0 and script.returncode == 0, script.stderr
+    for name, info in HYBRID_FIT_SET_INFO.items():
+        for text in (" ".join(out.split()), recipe_help, " ".join(script.stdout.split())):
+            assert f"{name} ({info['keeps']})" in text
+
+
 def test_console_script(toy_dir, tmp_path):
     script = Path(sys.executable).with_name("angel-trl")
     if not script.exists():
