@@ -27,7 +27,7 @@ from angel_trl.linking.linker import BeamName, Candidate, EntityLinker, LinkingR
 from angel_trl.data.names import NameTable
 from angel_trl.text.tfidf import TfidfNameMatcher
 from angel_trl.defaults import MINING_DEFAULTS, MINING_NEGATIVE_SOURCES, MINING_RULES, MINING_SUMMARY, check_beams
-from angel_trl.errors import InputFormatError, check_choice
+from angel_trl.errors import FieldError, InputFormatError, check_choice
 from angel_trl.data.files import atomic_write_text, check_replaceable_dataset, exclusive_output_dir, replaced_dir
 
 PAIR_RULES = MINING_RULES
@@ -50,6 +50,19 @@ class MiningConfig:
         if self.negatives_from == "hybrid" and self.rule not in ("paper", "all"):
             raise ValueError(f"negatives_from 'hybrid' ranks concepts for the rules paper and all, not {self.rule!r}")
         check_beams(self.num_beams, self.top_k)
+
+
+def also_rule_dirs(output_dir: str | Path, rule: str, also_rules: Sequence[str]) -> dict[str, Path]:
+    """Where the pairs of each further rule mined from the same decoding go: ``<output_dir>-<rule>``
+    (beside ``output_dir``, as a run of that rule alone would be named). Refuses an unknown or repeated
+    rule, and ``rule`` itself."""
+    for other in also_rules:
+        check_choice("also_rules", other, MINING_RULES)
+    repeated = sorted({r for r in also_rules if r == rule or list(also_rules).count(r) > 1})
+    if repeated:
+        raise FieldError("also_rules", f"{', '.join(repeated)} named twice (rule {rule!r} is the one of output_dir itself)")
+    base = Path(output_dir)
+    return {other: base.with_name(f"{base.name}-{other}") for other in also_rules}
 
 
 @dataclass(frozen=True)
@@ -125,22 +138,45 @@ def mine_pairs(
     Under ``accelerate launch`` mentions are split across processes and gathered back in order, so
     the pairs do not depend on the number of processes.
     """
-    if config.rule not in PAIR_RULES:
-        raise ValueError(f"unknown mining rule {config.rule!r}; expected one of {PAIR_RULES}")
+    return mine_pairs_by_rule(linker, corpus, kb, [config], matcher, show_progress)[0]
+
+
+def mine_pairs_by_rule(
+    linker: EntityLinker,
+    corpus: Corpus,
+    kb: KnowledgeBase,
+    configs: Sequence[MiningConfig],
+    matcher: TfidfNameMatcher | None = None,
+    show_progress: bool = True,
+) -> list[tuple[Dataset, dict]]:
+    """:func:`mine_pairs` for each of ``configs``, in order, with one constrained decoding per
+    distinct decoding setting (beams, top-k, where negatives come from): the paper and official rules
+    read the same beams, and decoding is nearly all of mining's time. The pairs of each config are
+    the ones a run of it alone gives."""
+    for config in configs:
+        if config.rule not in PAIR_RULES:
+            raise ValueError(f"unknown mining rule {config.rule!r}; expected one of {PAIR_RULES}")
     counts: Counter = Counter()
     mentions = trainable_mentions(corpus, kb, counts)
-    if (config.rule == "tfidf" or config.gold_fallback) and matcher is None:
+    if matcher is None and any(c.rule == "tfidf" or c.gold_fallback for c in configs):
         matcher = TfidfNameMatcher(linker.table)
-    rows = _PairRows(linker.config.example_config, corpus.texts(), counts)
-    if config.rule == "tfidf":
-        _mine_tfidf_negatives(mentions, kb, linker.table, matcher, config.tfidf_negatives, rows)
-    else:
-        _mine_ranked_predictions(linker, mentions, kb, config, matcher, rows, show_progress)
-    counts["pairs"] = len(rows.rows)
-    summary = {"rule": config.rule, "negatives_from": config.negatives_from, "corpus_mentions": len(corpus.mentions), "mentions": len(mentions), **dict(sorted(counts.items()))}
-    if counts.get("mentions_linked"):
-        summary["top1_correct_share"] = round(counts["top1_correct"] / counts["mentions_linked"], 4)
-    return rows.dataset(), summary
+    decoded: dict[tuple, list[tuple[int, LinkingResult]]] = {}
+    results = []
+    for config in configs:
+        rows = _PairRows(linker.config.example_config, corpus.texts(), Counter(counts))
+        if config.rule == "tfidf":
+            _mine_tfidf_negatives(mentions, kb, linker.table, matcher, config.tfidf_negatives, rows)
+        else:
+            setting = (config.num_beams, config.top_k, config.negatives_from)
+            if setting not in decoded:
+                decoded[setting] = _link_across_processes(linker, mentions, rows.texts, config, show_progress)
+            _mine_ranked_predictions(linker.table, decoded[setting], mentions, kb, config, matcher, rows)
+        rows.counts["pairs"] = len(rows.rows)
+        summary = {"rule": config.rule, "negatives_from": config.negatives_from, "corpus_mentions": len(corpus.mentions), "mentions": len(mentions), **dict(sorted(rows.counts.items()))}
+        if rows.counts.get("mentions_linked"):
+            summary["top1_correct_share"] = round(rows.counts["top1_correct"] / rows.counts["mentions_linked"], 4)
+        results.append((rows.dataset(), summary))
+    return results
 
 
 _COLUMNS = ("prompt", "decoder_prompt", "chosen", "rejected", "mention_id", "mention", "gold_ids", "rejected_id", "case", "chosen_rank", "rejected_rank", "chosen_score", "rejected_score")
@@ -182,13 +218,11 @@ def _mine_tfidf_negatives(mentions: list[Mention], kb: KnowledgeBase, table: Nam
             rows.add(m, gold, chosen, table.names[i], table.concept_ids[i][0], "tfidf", chosen_rank=-1, rejected_rank=rank, chosen_score=None, rejected_score=s)
 
 
-def _mine_ranked_predictions(linker: EntityLinker, mentions: list[Mention], kb: KnowledgeBase, config: MiningConfig, matcher: TfidfNameMatcher | None, rows: _PairRows, show_progress: bool) -> None:
-    """Rules ``paper``, ``all`` and ``official``: link every mention and pair names of the linker's
-    ranked predictions (:func:`_add_ranking_pairs`, :func:`_add_official_pairs`)."""
-    table = linker.table
+def _mine_ranked_predictions(table: NameTable, ranked: list[tuple[int, LinkingResult]], mentions: list[Mention], kb: KnowledgeBase, config: MiningConfig, matcher: TfidfNameMatcher | None, rows: _PairRows) -> None:
+    """Rules ``paper``, ``all`` and ``official``: pair names of the linker's ranked predictions of
+    every mention (``ranked``: :func:`_link_across_processes`; :func:`_add_ranking_pairs`, :func:`_add_official_pairs`)."""
     # Built only when a shared name forces a pick among KB names (fitting it over MeSH takes seconds).
     matcher_for_names = functools.cache(lambda: matcher if matcher is not None else TfidfNameMatcher(table))
-    ranked = _link_across_processes(linker, mentions, rows.texts, config, show_progress)
     rows.counts["mentions_linked"] = len(ranked)
     for i, result in ranked:
         m, cands = mentions[i], result.candidates

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from angel_trl.linking.linker import Candidate
@@ -56,6 +58,31 @@ def test_mining_on_a_trained_model_is_deterministic(trained_toy, toy_dir, toy_kb
     assert len(tfidf) == 16 and tsummary["case_tfidf"] == 8
     for row in tfidf:  # TF-IDF negatives never share a concept with the gold
         assert not set(toy_kb.ids_for_name(row["rejected"])) & set(row["gold_ids"])
+
+
+def test_several_rules_from_one_decoding_equal_their_own_runs(trained_toy, toy_dir, toy_kb, monkeypatch):
+    from angel_trl.data.corpus import read_corpus_jsonl
+    from angel_trl.linking.linker import EntityLinker
+    from angel_trl.mining import MiningConfig, also_rule_dirs, mine_pairs, mine_pairs_by_rule
+
+    linker = EntityLinker.from_pretrained(trained_toy[0])
+    corpus = read_corpus_jsonl(toy_dir / "train.jsonl")
+    configs = [MiningConfig(rule=rule, num_beams=6, top_k=5, tfidf_negatives=2) for rule in ("paper", "official", "tfidf", "all")]
+    alone = [mine_pairs(linker, corpus, toy_kb, c, show_progress=False) for c in configs]
+    decodings = []
+    link = EntityLinker.link
+    monkeypatch.setattr(EntityLinker, "link", lambda self, *a, **k: decodings.append(1) or link(self, *a, **k))
+    together = mine_pairs_by_rule(linker, corpus, toy_kb, configs, show_progress=False)
+    assert len(decodings) == 1  # paper, official and all read one beam search; tfidf none
+    for (ds, summary), (ds2, summary2) in zip(alone, together):
+        assert ds.to_list() == ds2.to_list() and summary == summary2
+    assert [s["rule"] for _, s in together] == ["paper", "official", "tfidf", "all"]
+    assert also_rule_dirs("out/pairs", "paper", ["official"]) == {"official": Path("out/pairs-official")}
+    for rules in (["paper"], ["official", "official"]):
+        with pytest.raises(ValueError, match="named twice"):
+            also_rule_dirs("out/pairs", "paper", rules)
+    with pytest.raises(ValueError, match="'best' is not one of"):
+        also_rule_dirs("out/pairs", "paper", ["best"])
 
 
 def test_split_folds_partition_documents(toy_dir):

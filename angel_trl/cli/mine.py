@@ -30,6 +30,8 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--split", default="train", metavar="NAME", help="Sub-directory of the pairs and key in the summary (default: %(default)s).")
     p.add_argument("--rule", choices=MINING_RULES, default=MINING_DEFAULTS["rule"],
                    help="paper: misranked pairs, or top-1 vs the best wrong concept; all: every correct/wrong pair in the beam; official: the official ANGEL code, every correct beam name paired with every wrong name ranked above it among the top-k names; tfidf: TF-IDF-similar names as negatives (default: %(default)s).")
+    p.add_argument("--also-rules", nargs="+", choices=MINING_RULES, default=[], metavar="RULE",
+                   help="More rules fed by the same decoding (decoding is nearly all of mining's time), each into OUTPUT_DIR-RULE, as a run with --rule RULE --output-dir OUTPUT_DIR-RULE would write.")
     p.add_argument("--top-k", type=positive_int, default=MINING_DEFAULTS["top_k"], metavar="K", help="Distinct concepts kept per mention (default: %(default)s).")
     p.add_argument("--num-beams", type=positive_int, default=MINING_DEFAULTS["num_beams"], metavar="N", help="Beams of the constrained search while mining (default: %(default)s).")
     p.add_argument("--tfidf-negatives", type=positive_int, default=MINING_DEFAULTS["tfidf_negatives"], metavar="N", help="Negatives per mention for --rule tfidf (default: %(default)s).")
@@ -41,36 +43,49 @@ def add_parser(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
     from angel_trl.data.files import exclusive_output_dir
+    from angel_trl.mining import also_rule_dirs
 
-    # Checked, then locked, before anything else: a second run into the directory fails at once, not after mining.
-    check_outputs(args.output_dir, directory=True)
-    with exclusive_output_dir(args.output_dir):
-        return _mine(args)
+    try:
+        outputs = {args.rule: args.output_dir, **also_rule_dirs(args.output_dir, args.rule, args.also_rules)}
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    # Checked, then locked, before anything else: a second run into a directory fails at once, not after mining.
+    for directory in outputs.values():
+        check_outputs(directory, directory=True)
+    with ExitStack() as locks:
+        for directory in outputs.values():
+            locks.enter_context(exclusive_output_dir(directory))
+        return _mine(args, outputs)
 
 
-def _mine(args: argparse.Namespace) -> int:
+def _mine(args: argparse.Namespace, outputs: dict) -> int:
+    """Mine the corpus with each rule of ``outputs`` (rule -> output directory; the first is ``--rule``'s)."""
     from datasets import disable_progress_bars
     from transformers import set_seed
 
-    from angel_trl.mining import MiningConfig, mine_pairs, read_mining_summaries, save_mined_pairs
+    from angel_trl.mining import MiningConfig, mine_pairs_by_rule, read_mining_summaries, save_mined_pairs
 
     try:  # settings that cannot go together fail before anything loads
-        config = MiningConfig(rule=args.rule, top_k=args.top_k, num_beams=args.num_beams, gold_fallback=args.gold_fallback, tfidf_negatives=args.tfidf_negatives, negatives_from=args.negatives_from)
+        configs = [MiningConfig(rule=rule, top_k=args.top_k, num_beams=args.num_beams, gold_fallback=args.gold_fallback, tfidf_negatives=args.tfidf_negatives, negatives_from=args.negatives_from) for rule in outputs]
     except ValueError as e:
         raise UsageError(str(e)) from None
     corpus = corpus_from_args(args.corpus, args)
     kb = kb_from_args(args) if args.kb else None
     # Read before mining: a damaged summary fails at once.
-    earlier = read_mining_summaries(args.output_dir)
+    earlier = {rule: read_mining_summaries(directory) for rule, directory in outputs.items()}
     set_seed(args.seed)
     # Beams and top-k of mining are MiningConfig's: mine_pairs applies them to a view of the linker.
     linker = linker_from_args(args, batch_size=args.batch_size, max_source_length=args.max_source_length)
     kb = kb_for_linker(kb, linker, args.model)
     (corpus,) = as_linker_expects(args, linker, corpus)
-    pairs, summary = mine_pairs(linker, corpus, kb, config, show_progress=show_progress())
+    mined = mine_pairs_by_rule(linker, corpus, kb, configs, show_progress=show_progress())
     if not show_progress():
         disable_progress_bars()  # save_to_disk draws a bar even into a log file
-    save_mined_pairs(args.output_dir, {args.split: pairs}, {args.split: summary}, earlier)
-    print(json.dumps(summary, indent=2))
+    for (rule, directory), (pairs, summary) in zip(outputs.items(), mined):
+        save_mined_pairs(directory, {args.split: pairs}, {args.split: summary}, earlier[rule])
+    summaries = [summary for _, summary in mined]
+    print(json.dumps(summaries[0] if len(summaries) == 1 else {str(d): s for d, s in zip(outputs.values(), summaries)}, indent=2))
     return 0

@@ -195,8 +195,16 @@ def test_mine_writes_the_recipe_layout(capsys, model_dir, toy_dir, tmp_path):
     assert summaries["train"] == summary and summaries["dev"]["rule"] == "tfidf"
     assert len(load_from_disk(str(out_dir / "dev"))) == summaries["dev"]["pairs"] > 0
 
+    # More rules from the same decoding go beside it, as runs of each rule alone would write them.
+    rc, out, _ = run(capsys, "mine", model_dir, "--corpus", toy_dir / "train.jsonl", "--output-dir", tmp_path / "both", "--num-beams", 4, "--top-k", 4, "--also-rules", "official")
+    assert rc == 0
+    printed = json.loads(out)
+    assert printed[str(tmp_path / "both")] == summary and printed[str(tmp_path / "both-official")]["rule"] == "official"
+    assert json.loads((tmp_path / "both-official" / "mining_summary.json").read_text())["train"]["rule"] == "official"
 
-@pytest.mark.parametrize("extra, message", [(("--rule", "official", "--negatives-from", "hybrid"), "paper and all"), (("--num-beams", 2, "--top-k", 4), "num_beams")])
+
+@pytest.mark.parametrize("extra, message", [(("--rule", "official", "--negatives-from", "hybrid"), "paper and all"), (("--num-beams", 2, "--top-k", 4), "num_beams"),
+                                            (("--also-rules", "official", "--negatives-from", "hybrid"), "paper and all"), (("--also-rules", "paper"), "named twice")])
 def test_mine_refuses_settings_that_cannot_go_together_in_one_line(capsys, model_dir, toy_dir, tmp_path, extra, message):
     rc, err = rc_and_stderr(capsys, "mine", model_dir, "--corpus", toy_dir / "train.jsonl", "--output-dir", tmp_path / "pairs", *extra)
     assert_user_error(rc, err, message)

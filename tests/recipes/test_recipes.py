@@ -58,11 +58,16 @@ def test_mine_then_stage2_recipes(trained_toy, toy_dir, tmp_path):
     model_dir, _ = trained_toy
     data = ["--kb_path", str(toy_dir / "kb.jsonl"), "--train_file", str(toy_dir / "train.jsonl"), "--dev_file", str(toy_dir / "train.jsonl")]
     pairs = tmp_path / "pairs"
-    cmd = [sys.executable, "recipes/mine.py", "--model_dir", str(model_dir), "--output_dir", str(pairs), "--num_beams", "6", *data]
+    cmd = [sys.executable, "recipes/mine.py", "--model_dir", str(model_dir), "--output_dir", str(pairs), "--num_beams", "6", "--also_rules", "official", "tfidf", *data]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((pairs / "mining_summary.json").read_text())
-    assert summary["train"]["mentions"] == 8 and summary["train"]["pairs"] > 0
+    assert summary["train"]["mentions"] == 8 and summary["train"]["pairs"] > 0 and summary["train"]["rule"] == "paper"
+    for rule in ("official", "tfidf"):  # the further rules of the same decoding, each beside the run's own directory
+        other = json.loads((tmp_path / f"pairs-{rule}" / "mining_summary.json").read_text())
+        assert other["train"]["rule"] == other["dev"]["rule"] == rule and (tmp_path / f"pairs-{rule}" / "train").is_dir()
+    again = subprocess.run([*cmd[:cmd.index("--also_rules")], "--also_rules", "paper", *data], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode != 0 and "also_rules: paper named twice" in again.stderr.strip().splitlines()[-1]
 
     out = tmp_path / "stage2"
     cmd = [
