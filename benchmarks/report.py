@@ -24,6 +24,8 @@ PROTOCOLS = {"KB": "KB names only", "KB + train": "KB + training mentions as syn
 VARIANTS = (
     ("_abbreviations", "Accuracy with abbreviations expanded (`--expand-abbreviations`)", "abbreviations expanded"),
     ("_zeroshot", "Zero-shot protocol (`--zero-shot`: train and dev without any test concept)", "zero-shot"),
+    ("_hybrid_pt2ep", "Hybrid linker with the dense retriever among its candidates, on stage 1 fine-tuned from MEDIC pre-training "
+     "(`--hybrid --hybrid-ablation --tag hybrid_pt2ep`; NCBI: from (a), BC5CDR-disease: from (b), docs/pretraining.md)", "hybrid with dense candidates"),
 )
 
 
