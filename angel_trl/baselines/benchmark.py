@@ -33,7 +33,7 @@ from angel_trl.defaults import ABLATION_OPEN, EXACT_FIRST_SUFFIX, HYBRID_FIT_SET
 from angel_trl.errors import FieldError, check_choice
 from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking, mcnemar, saved_results
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
-from angel_trl.hybrid.selection import RANKER_MENU, fit_set_filter
+from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, RANKER_MENU, fit_set_filter
 from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
 
 
@@ -113,11 +113,12 @@ HYBRID_ABLATION = {
 # With the dense retriever among the candidates: what its features add.
 DENSE_FEATURES = ("dense", "dense_margin", "dense_rank", "dense_top")
 HYBRID_DENSE_ABLATION = {
-    "model + TF-IDF + dense scores": (("model", "tfidf", "dense"), "listwise"),
     "all features but dense": (tuple(f for f in FEATURES if f not in DENSE_FEATURES), "listwise"),
 }
+# The ablation row whose ranker is chosen on dev by document folds (choose_ranker), from all features and RANKER_MENU.
+CHOSEN_ROW = "ranker chosen on dev"
 HYBRID_DENSE_CANDIDATES = 10  # as many as the TF-IDF retriever adds
-# The ablation's rows with the ranker fit on the other sets of dev mentions (each ranker chosen like the hybrid's).
+# The ablation's rows with the ranker fit on the other sets of dev mentions (each the hybrid's default ranker).
 FIT_SET_ROWS = {name: info["row"] for name, info in HYBRID_FIT_SET_INFO.items()}
 
 
@@ -160,11 +161,15 @@ def hybrid_runs(
         kept = HYBRID_FIT_SET_INFO[fit_on]["keeps"]
         raise FieldError("hybrid_fit_on", f"{system}: no dev mention to fit the ranker on with {fit_on!r} ({len(dev.mentions)} dev mentions; {fit_on!r} keeps {kept})")
     # The hybrid itself chooses its ranker by cross-validation on dev; the ablation rows fit theirs as given.
-    variants = {"": (FEATURES, "listwise", RANKER_MENU, fit_on)} | {label: (features, objective, None, fit_on) for label, (features, objective) in fixed.items()}
+    # The hybrid row fits the default ranker (DEFAULT_RANKER_FEATURES); the ablation adds the one chosen on dev.
+    variants = {"": (DEFAULT_RANKER_FEATURES, "listwise", None, fit_on)}
+    if ablation:
+        variants[CHOSEN_ROW] = (FEATURES, "listwise", RANKER_MENU, fit_on)
+    variants |= {label: (features, objective, None, fit_on) for label, (features, objective) in fixed.items()}
     for other, label in FIT_SET_ROWS.items():
         if ablation and other != fit_on:
             if fit_size(other):
-                variants[label] = (FEATURES, "listwise", RANKER_MENU, other)
+                variants[label] = (DEFAULT_RANKER_FEATURES, "listwise", None, other)
             else:
                 print(f"{system}: no row [{label}]: dev has no such mention", flush=True)
 

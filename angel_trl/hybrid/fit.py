@@ -13,7 +13,7 @@ from angel_trl.errors import FieldError, check_choice
 from angel_trl.evaluation import TrainingSeen, evaluate_linking
 from angel_trl.hybrid.linker import EMBEDDINGS_DIR, FEATURES, HybridConfig, HybridLinker, check_features
 from angel_trl.hybrid.ranker import OBJECTIVES, precision_coverage
-from angel_trl.hybrid.selection import RANKER_MENU, fit_set_filter
+from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, RANKER_MENU, fit_set_filter
 from angel_trl.linking.linker import EntityLinker
 
 logger = logging.getLogger(__name__)
@@ -25,9 +25,9 @@ class HybridArguments:
     model_dir: str = field(metadata={"help": "Linker directory (a stage-1 or stage-2 output) the hybrid builds on."})
     output_dir: str | None = field(default=None, metadata={"help": "Where hybrid.json, predictions and scores go (model_dir when unset: the linker then loads it with --hybrid)."})
     dictionary: str = field(default="kb+train", metadata={"help": "What the retrievers search: 'kb+train' (training mentions as synonyms, the peers' strongest protocol) or 'kb'."})
-    features: list[str] = field(default_factory=lambda: list(FEATURES), metadata={"help": f"Ranker features (an ablation drops some): {', '.join(FEATURES)}, or a*b, the product of two."})
+    features: list[str] = field(default_factory=lambda: list(DEFAULT_RANKER_FEATURES), metadata={"help": f"Ranker features (default: the model and retriever scores, {', '.join(DEFAULT_RANKER_FEATURES)}; docs/hybrid.md says why): any of {', '.join(FEATURES)}, or a*b, the product of two."})
     objective: str = field(default="listwise", metadata={"help": "Ranker objective: 'listwise' (softmax over each mention's candidates) or 'pointwise' (logistic regression per candidate)."})
-    choose_ranker: bool = field(default=True, metadata={"help": "Choose the ranker among `features`/`objective` and the menu of simpler ones (model + retriever scores; model + TF-IDF; model alone) by held-out acc@1 over `cv_folds` document folds of dev; off: fit `features` with `objective`."})
+    choose_ranker: bool = field(default=False, metadata={"help": "Choose the ranker among `features`/`objective` and the menu of simpler ones (model + retriever scores; model + TF-IDF; model alone) by held-out acc@1 over `cv_folds` document folds of dev; off (the default): fit `features` with `objective`. On dev splits of a few thousand mentions the choice is noise-limited (docs/hybrid.md)."})
     fit_on: str = field(default="all", metadata={"help": "Which dev mentions the ranker is fit on: " + fit_sets_help() + ". unseen-text suits a test with more new synonyms than dev (the dictionary does not answer them); unseen-concept suits KBs where most concepts were never annotated. Both subsets need train_file."})
     cv_folds: int = field(default=5, metadata={"help": "Document folds of dev for choose_ranker."})
     seed: int = field(default=42, metadata={"help": "Seed of the ranker fit and of the folds."})

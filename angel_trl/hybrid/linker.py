@@ -42,7 +42,7 @@ from angel_trl.data.files import atomic_write_text
 from angel_trl.data.kb import KnowledgeBase
 from angel_trl.hybrid.candidates_file import read_candidates, write_candidates
 from angel_trl.hybrid.ranker import LinearRanker
-from angel_trl.hybrid.selection import choose_ranker
+from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, choose_ranker
 from angel_trl.hybrid.scoring import name_log_probs
 from angel_trl.linking.linker import Candidate, EntityLinker, LinkInput, LinkingResult
 from angel_trl.text.tfidf import TfidfNameMatcher
@@ -299,7 +299,7 @@ class HybridLinker:
         that it is right (the model log-prob when no ranker is fit)."""
         return self.rank(*self.candidates(inputs, show_progress))
 
-    def fit(self, candidates: Sequence[MentionCandidates], gold: Sequence[set[str]], features: Sequence[str] = FEATURES, seed: int = 42, objective: str = "listwise") -> LinearRanker:
+    def fit(self, candidates: Sequence[MentionCandidates], gold: Sequence[set[str]], features: Sequence[str] = DEFAULT_RANKER_FEATURES, seed: int = 42, objective: str = "listwise") -> LinearRanker:
         """Fit the ranker on dev mentions' candidates and their gold concept ids (canonical)."""
         check_features(features)
         X = np.concatenate([feature_matrix(c.features, features) for c in candidates])
@@ -333,7 +333,7 @@ class HybridLinker:
         self,
         corpus: Corpus,
         kb: KnowledgeBase,
-        features: Sequence[str] = FEATURES,
+        features: Sequence[str] = DEFAULT_RANKER_FEATURES,
         seed: int = 42,
         show_progress: bool = False,
         objective: str = "listwise",
@@ -356,7 +356,7 @@ class HybridLinker:
         mentions: Sequence[Mention],
         candidates: Sequence[MentionCandidates],
         kb: KnowledgeBase,
-        features: Sequence[str] = FEATURES,
+        features: Sequence[str] = DEFAULT_RANKER_FEATURES,
         seed: int = 42,
         objective: str = "listwise",
         choose_from: Mapping[str, tuple[Sequence[str], str]] | None = None,

