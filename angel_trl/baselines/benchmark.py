@@ -108,6 +108,7 @@ HYBRID_ABLATION = {
     "all features": (FEATURES, "listwise"),
     "model score only": (("model",), "listwise"),
     "model + TF-IDF scores": (("model", "tfidf"), "listwise"),
+    "model (trained concepts apart) + retriever scores": RANKER_MENU["model (trained concepts apart) + retriever scores"],
     "all features, pointwise": (FEATURES, "pointwise"),
 }
 # With the dense retriever among the candidates: what its features add.

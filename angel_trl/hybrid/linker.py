@@ -21,8 +21,11 @@ best-scoring name among the beam's names and its names nearest the mention by ea
 concept's names), ``tfidf_margin``, ``tfidf_rank``, ``tfidf_top``, ``dense``, ``dense_margin``,
 ``dense_rank``, ``dense_top`` (the same four for the dense cosine; constant, so inert, without the
 dense retriever), ``exact`` (a name equals the mention), ``train_share`` (share of this text's
-training links that go to the concept), ``mention_seen`` (the text occurs in training) and ``name_tokens`` (length of
-the best name). A candidate's score in the results is the ranker's probability that it is right.
+training links that go to the concept), ``mention_seen`` (the text occurs in training), ``name_tokens`` (length of
+the best name) and ``concept_seen`` (some training mention of the dictionary links to the concept: the
+model learnt it from annotated text, not from KB names alone; ``model*concept_seen`` lets a ranker trust
+the model's log-prob apart on the concepts it was trained on and on the others). A candidate's score
+in the results is the ranker's probability that it is right.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from angel_trl.text.tfidf import TfidfNameMatcher
 FEATURES = (
     "model", "model_margin", "model_rank", "model_top", "in_beam", "beam_rank", "beam_top",
     "tfidf", "tfidf_margin", "tfidf_rank", "tfidf_top", "dense", "dense_margin", "dense_rank", "dense_top",
-    "exact", "train_share", "mention_seen", "name_tokens",
+    "exact", "train_share", "mention_seen", "name_tokens", "concept_seen",
 )
 HYBRID_FILE = "hybrid.json"
 EMBEDDINGS_DIR = "hybrid_embeddings"  # beside hybrid.json: the dense retriever's name embeddings
@@ -112,6 +115,9 @@ class HybridLinker:
         draws its bar)."""
         self.linker = linker
         self.train_counts = {text: dict(counts) for text, counts in (train_counts or {}).items()}
+        # The concepts training mentions link to (the dictionary's, so composites and NIL are out, as
+        # in the model's training rows): the ``concept_seen`` feature.
+        self.trained_concepts = frozenset(cid for counts in self.train_counts.values() for cid in counts)
         if self.train_counts and linker.kb is None:
             raise ValueError("a KB + train dictionary needs the linker's KB (a linker saved without kb.jsonl has none)")
         self.table = table_with_training_texts(linker.kb, self.train_counts, linker.table.lowercase) if self.train_counts else linker.table
@@ -277,6 +283,7 @@ class HybridLinker:
                 [counts.get(cid, 0) / total if total else 0.0 for cid in union],
                 np.full(len(union), float(total > 0)),
                 [len(self.linker.encoder.names([n])[0]) for n in best_name],
+                [cid in self.trained_concepts for cid in union],
             ]
         ).astype(float)
         return MentionCandidates(union, best_name, rows)

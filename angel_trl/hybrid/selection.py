@@ -25,6 +25,7 @@ from angel_trl.hybrid.ranker import LinearRanker
 # name -> (features, objective); the first of equal held-out accuracy wins, so simpler ones come later
 # only when they are strictly better. "given" (the fit's own features and objective) is added in front.
 RANKER_MENU: dict[str, tuple[tuple[str, ...], str]] = {
+    "model (trained concepts apart) + retriever scores": (("model", "model*concept_seen", "tfidf", "dense"), "listwise"),
     "model + retriever scores": (("model", "tfidf", "dense"), "listwise"),
     "model + TF-IDF score": (("model", "tfidf"), "listwise"),
     "model score only": (("model",), "listwise"),

@@ -89,6 +89,29 @@ def test_the_saved_training_dictionary_rebuilds_the_kb_plus_train_table(toy_kb, 
     assert (rebuilt.names, rebuilt.concept_ids) == (protocol.table.names, protocol.table.concept_ids)
 
 
+def test_concept_seen_marks_the_concepts_training_links_to_and_survives_save_load(toy, toy_kb, tmp_path):
+    linker, corpus = toy
+    # Training links only "ADA" -> C2 and "lung cancer" -> C1: every other candidate is a concept the
+    # model knows from KB names alone.
+    few = [m for m in TOY_MENTIONS if m[2] in ("C1", "C2")][:2]
+    train = load_corpus(write_jsonl(tmp_path / "train.jsonl", toy_documents(few)), "jsonl")
+    hybrid = HybridLinker.from_training(linker, train)
+    assert hybrid.trained_concepts == {"C1", "C2"}
+    inputs = linker.inputs_for(corpus.mentions, corpus.texts())
+    _, candidates = hybrid.candidates(inputs)
+    column = FEATURES.index("concept_seen")
+    seen = [bool(c.features[j, column]) for c in candidates for j in range(len(c.concept_ids))]
+    assert seen == [cid in ("C1", "C2") for c in candidates for cid in c.concept_ids]
+    assert any(seen) and not all(seen)
+    # Without a training dictionary no concept counts as trained: the column is constant (inert).
+    _, bare = HybridLinker(linker).candidates(inputs)
+    assert not any(c.features[:, column].any() for c in bare)
+    # The saved training dictionary gives the loaded hybrid the same trained concepts.
+    hybrid.fit(candidates, _gold(corpus, toy_kb), ["model", "model*concept_seen", "tfidf"])
+    hybrid.save(tmp_path)
+    assert HybridLinker.load(linker, tmp_path).trained_concepts == hybrid.trained_concepts
+
+
 def test_hybrid_is_deterministic(toy):
     linker, corpus = toy
     inputs = linker.inputs_for(corpus.mentions, corpus.texts())
