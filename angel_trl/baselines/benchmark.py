@@ -56,6 +56,9 @@ class BenchmarkOptions:
     # Which dev mentions the hybrid's ranker is fit on (HYBRID_FIT_SETS); unset: those of unseen concepts
     # under the zero-shot protocol (every test concept is new there), all of dev otherwise.
     hybrid_fit_on: str | None = None
+    # The hybrid row's ranker chosen on dev by document folds (all features and RANKER_MENU) instead of the
+    # fixed default; the ablation's row for the other then fits the default.
+    hybrid_choose_ranker: bool = False
     decode_again: bool = False
     device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
     link_batch_size: int = 32
@@ -116,8 +119,10 @@ DENSE_FEATURES = ("dense", "dense_margin", "dense_rank", "dense_top")
 HYBRID_DENSE_ABLATION = {
     "all features but dense": (tuple(f for f in FEATURES if f not in DENSE_FEATURES), "listwise"),
 }
-# The ablation row whose ranker is chosen on dev by document folds (choose_ranker), from all features and RANKER_MENU.
+# The ablation row whose ranker is chosen on dev by document folds (choose_ranker), from all features and RANKER_MENU,
+# and, when the hybrid row is that one (--hybrid-choose-ranker), the row of the fixed default ranker.
 CHOSEN_ROW = "ranker chosen on dev"
+DEFAULT_ROW = "default ranker: model + retriever scores"
 HYBRID_DENSE_CANDIDATES = 10  # as many as the TF-IDF retriever adds
 # The ablation's rows with the ranker fit on the other sets of dev mentions (each the hybrid's default ranker).
 FIT_SET_ROWS = {name: info["row"] for name, info in HYBRID_FIT_SET_INFO.items()}
@@ -137,6 +142,7 @@ def hybrid_runs(
     fit_on: str = "all",
     seen: TrainingSeen | None = None,
     show_progress: bool = True,
+    choose: bool = False,
 ) -> list[tuple[str, object]]:
     """Runs of the hybrid over ``linker`` (its dictionary: the protocol's): the full ranker and, with
     ``ablation``, the :data:`HYBRID_ABLATION` ones and the hybrid fit on each other set of
@@ -145,8 +151,10 @@ def hybrid_runs(
     holds) at its first call (what the fit saw goes to ``fits``); the candidates of every split are
     scored once, kept in files under ``cache`` and reused (``log`` says which were computed). With
     ``embedding_cache_dir`` the dense retriever joins the candidates (its name embeddings cached
-    there, shared with the dense peer) and the ablation adds :data:`HYBRID_DENSE_ABLATION`. Each fit
-    in ``fits`` names its row: ``system`` and the label."""
+    there, shared with the dense peer) and the ablation adds :data:`HYBRID_DENSE_ABLATION`. The full
+    ranker is the fixed default, or with ``choose`` the one chosen on dev by document folds (the
+    ablation then has the default's row instead of :data:`CHOSEN_ROW`). Each fit in ``fits`` names
+    its row: ``system`` and the label."""
     dense = embedding_cache_dir is not None
     config = HybridConfig(top_k=linker.config.top_k, dense_candidates=HYBRID_DENSE_CANDIDATES if dense else 0)
     base = HybridLinker(linker, train_counts, config, embedding_cache_dir=embedding_cache_dir, show_progress=show_progress)
@@ -161,11 +169,13 @@ def hybrid_runs(
     if not fit_size(fit_on):
         kept = HYBRID_FIT_SET_INFO[fit_on]["keeps"]
         raise FieldError("hybrid_fit_on", f"{system}: no dev mention to fit the ranker on with {fit_on!r} ({len(dev.mentions)} dev mentions; {fit_on!r} keeps {kept})")
-    # The hybrid itself chooses its ranker by cross-validation on dev; the ablation rows fit theirs as given.
-    # The hybrid row fits the default ranker (DEFAULT_RANKER_FEATURES); the ablation adds the one chosen on dev.
-    variants = {"": (DEFAULT_RANKER_FEATURES, "listwise", None, fit_on)}
+    # The hybrid row fits the default ranker (DEFAULT_RANKER_FEATURES), or with ``choose`` the one chosen on
+    # dev; the ablation adds the other, and its other rows fit theirs as given.
+    default_ranker = (DEFAULT_RANKER_FEATURES, "listwise", None, fit_on)
+    chosen_ranker = (FEATURES, "listwise", RANKER_MENU, fit_on)
+    variants = {"": chosen_ranker if choose else default_ranker}
     if ablation:
-        variants[CHOSEN_ROW] = (FEATURES, "listwise", RANKER_MENU, fit_on)
+        variants[DEFAULT_ROW if choose else CHOSEN_ROW] = default_ranker if choose else chosen_ranker
     variants |= {label: (features, objective, None, fit_on) for label, (features, objective) in fixed.items()}
     for other, label in FIT_SET_ROWS.items():
         if ablation and other != fit_on:
@@ -295,7 +305,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
             if args.hybrid:
                 cache = Path(args.cache_dir, "hybrid", cache_stem, re.sub(r"[^A-Za-z0-9.-]+", "_", f"{model}_{p.name}"))
                 dense_cache = None if args.no_dense else args.cache_dir
-                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache, f"{model}{HYBRID_SUFFIX} ({p.name})", fit_on, seen, args.show_progress):
+                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache, f"{model}{HYBRID_SUFFIX} ({p.name})", fit_on, seen, args.show_progress, args.hybrid_choose_ranker):
                     add(model + HYBRID_SUFFIX + (f"{ABLATION_OPEN}{label}]" if label else ""), p.name, run, ABLATION if label else ANGEL)
 
     report: dict = {
@@ -308,6 +318,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
         "systems": kinds,
         "zero_shot": {"train": train.stats().get("zero_shot_dropped_mentions", 0)} if args.zero_shot else None,
         "hybrid_fit_on": fit_on if args.hybrid else None,
+        "hybrid_choose_ranker": args.hybrid_choose_ranker if args.hybrid else None,
         "hybrid_fits": report_fits,
         "hybrid_candidates": candidate_files,
         "splits": {},

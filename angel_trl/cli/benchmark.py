@@ -38,7 +38,8 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--results-dir", default="benchmarks/results", metavar="DIR", help="Where the JSON, markdown and plots go (default: %(default)s).")
     p.add_argument("--no-dense", action="store_true", help="Leave out the dense peer and the hybrid's dense retriever (they encode every KB name once; cached in --cache-dir).")
     p.add_argument("--hybrid", action="store_true", help="Also each model as a hybrid linker, its ranker fit on --dev (its retrievers: TF-IDF and, unless --no-dense, the dense encoder).")
-    p.add_argument("--hybrid-ablation", action="store_true", help="With --hybrid, also the ablation rankers (one chosen on dev by document folds; all features; model score only; + TF-IDF score; all features fit pointwise; with the dense retriever, all but dense) and the hybrid fit on each other --hybrid-fit-on set, on the same scored candidates. The hybrid row itself fits the model and retriever scores.")
+    p.add_argument("--hybrid-ablation", action="store_true", help="With --hybrid, also the ablation rankers (one chosen on dev by document folds, or with --hybrid-choose-ranker the default; all features; model score only; + TF-IDF score; model with trained concepts apart + retriever scores; all features fit pointwise; with the dense retriever, all but dense) and the hybrid fit on each other --hybrid-fit-on set, on the same scored candidates. The hybrid row itself fits the model and retriever scores unless --hybrid-choose-ranker.")
+    p.add_argument("--hybrid-choose-ranker", action="store_true", help="With --hybrid, the hybrid row's ranker is chosen on dev by held-out acc@1 over 5 document folds (all features and the menu: model with trained concepts apart + retriever scores, model + retriever scores, model + TF-IDF, model alone) instead of the fixed model + retriever scores; docs/hybrid.md says when that is worth it.")
     p.add_argument("--hybrid-fit-on", choices=HYBRID_FIT_SETS, help="Which dev mentions the hybrid's ranker is fit on: " + fit_sets_help() + ". Default: unseen-concept under --zero-shot (test's concepts are all new), else all.")
     p.add_argument("--protocols", nargs="+", choices=["kb", "kb+train"], default=["kb", "kb+train"], help="Dictionary protocols to run: KB names only, and/or KB + training mentions as synonyms (default: both).")
     p.add_argument("--expand-abbreviations", action="store_true", help="Every system links an abbreviation defined in its document as its long form.")
@@ -69,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--hybrid fits its rankers on --dev: give one")
     if args.hybrid_ablation and not args.hybrid:
         raise UsageError("--hybrid-ablation refits the hybrid's ranker: give --hybrid too")
+    if args.hybrid_choose_ranker and not args.hybrid:
+        raise UsageError("--hybrid-choose-ranker chooses the hybrid's ranker: give --hybrid too")
     for path in filter(None, (args.train, args.dev, args.test)):
         if args.corpus_format != "bigbio" and not Path(path).exists():
             raise UsageError(f"{path}: no such file")
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         train_file=args.train, dev_file=args.dev, test_file=args.test, corpus_format=args.corpus_format, entity_types=args.entity_type,
     )
     options = BenchmarkOptions(
-        no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation, hybrid_fit_on=args.hybrid_fit_on, protocols=args.protocols,
+        no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation, hybrid_fit_on=args.hybrid_fit_on, hybrid_choose_ranker=args.hybrid_choose_ranker, protocols=args.protocols,
         link_batch_size=args.batch_size, results_dir=args.results_dir, cache_dir=args.cache_dir, show_progress=show_progress(), **({"device": args.device} if args.device else {}),
     )
     no_loading_bar_in_a_log()

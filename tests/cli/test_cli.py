@@ -544,6 +544,28 @@ def test_benchmark_hybrid_ablation_on_one_protocol_reuses_its_scored_candidates(
     assert_user_error(rc, err, "--hybrid-ablation refits the hybrid's ranker: give --hybrid too")
 
 
+def test_benchmark_hybrid_choose_ranker_makes_the_dev_chosen_ranker_the_hybrid_row(capsys, model_dir, toy_dir, tmp_path):
+    args = ["benchmark", "--kb", toy_dir / "kb.jsonl", "--train", toy_dir / "train.jsonl", "--dev", toy_dir / "train.jsonl", "--test", toy_dir / "train.jsonl",
+            "--model", f"toy={model_dir}", "--no-dense", "--name", "toy", "--protocols", "kb+train", "--hybrid", "--hybrid-ablation", "--cache-dir", tmp_path / "cache"]
+    rc, _, err = run(capsys, *args, "--results-dir", tmp_path / "default")
+    assert rc == 0, err
+    rc, _, err = run(capsys, *args, "--hybrid-choose-ranker", "--results-dir", tmp_path / "chosen")
+    assert rc == 0, err
+    default, chosen = (json.loads((tmp_path / d / "toy.json").read_text()) for d in ("default", "chosen"))
+    assert (default["hybrid_choose_ranker"], chosen["hybrid_choose_ranker"]) == (False, True)
+    fits = chosen["hybrid_fits"]
+    assert [f["system"] for f in fits.values()][:2] == ["toy, hybrid (KB + train)", "toy, hybrid (KB + train) [default ranker: model + retriever scores]"]
+    assert "selection" in fits["0"] and "selection" not in fits["1"] and set(fits["1"]["features"]) == {"model", "tfidf", "dense"}
+    # The same two rankers as the default run's, on the same cached candidates, with their rows swapped.
+    score = lambda report, row: report["splits"]["test"][row]["KB + train"]["acc@1"]  # noqa: E731
+    assert score(chosen, "toy, hybrid") == score(default, "toy, hybrid [ranker chosen on dev]")
+    assert score(chosen, "toy, hybrid [default ranker: model + retriever scores]") == score(default, "toy, hybrid")
+    assert "toy, hybrid [ranker chosen on dev]" not in chosen["splits"]["test"]
+    assert set(chosen["hybrid_candidates"].values()) == {"reused"}
+    rc, err = rc_and_stderr(capsys, "benchmark", "--kb", toy_dir / "kb.jsonl", "--train", toy_dir / "train.jsonl", "--test", toy_dir / "train.jsonl", "--hybrid-choose-ranker")
+    assert_user_error(rc, err, "--hybrid-choose-ranker chooses the hybrid's ranker: give --hybrid too")
+
+
 def test_a_tagged_benchmark_run_writes_beside_the_untagged_one_and_shares_its_caches(model_dir, toy_dir, tmp_path):
     from angel_trl.baselines.benchmark import BenchmarkOptions, run_benchmark
     from angel_trl.data.arguments import DataArguments
