@@ -26,7 +26,7 @@ import torch
 
 from angel_trl.baselines.benchmark import BenchmarkOptions, run_benchmark
 from angel_trl.data.arguments import BENCHMARKS, benchmark_data
-from angel_trl.defaults import HYBRID_FIT_SETS, fit_sets_help
+from angel_trl.defaults import HYBRID_ABLATION_HELP, HYBRID_CHOOSE_HELP, HYBRID_FIT_SETS, fit_sets_help
 from angel_trl.training.progress import progress_on_terminal
 from common import REPO_DATA_DIR
 
@@ -41,8 +41,8 @@ def main() -> None:
     ap.add_argument("--expand-abbreviations", action="store_true", help="Every system links a mention that is an abbreviation defined in its document as its long form (Schwartz-Hearst); results go to <dataset>_abbreviations.{json,md,png}.")
     ap.add_argument("--zero-shot", action="store_true", help="The zero-shot protocol: train and dev lose every mention of a concept that occurs in test (the peers' training dictionary too; give angel-trl models trained with zero_shot: true); results go to <dataset>_zeroshot.{json,md,png}.")
     ap.add_argument("--hybrid", action="store_true", help="Also each angel-trl model as a hybrid linker (beam + retrieved candidates, exact model scores, a ranker fit on dev) under each protocol.")
-    ap.add_argument("--hybrid-ablation", action="store_true", help="With --hybrid, also the ablation rankers (the one chosen on dev, or with --hybrid-choose-ranker the default; all features; model score only; + TF-IDF score; model with trained concepts apart + retriever scores; all features fit pointwise; with the dense retriever, all but dense) and the hybrid fit on the other --hybrid-fit-on set, on the same scored candidates.")
-    ap.add_argument("--hybrid-choose-ranker", action="store_true", help="With --hybrid, the hybrid row's ranker is chosen on dev by held-out acc@1 over 5 document folds (all features and the menu: model with trained concepts apart + retriever scores, model + retriever scores, model + TF-IDF, model alone) instead of the fixed model + retriever scores; docs/hybrid.md says when that is worth it.")
+    ap.add_argument("--hybrid-ablation", action="store_true", help=HYBRID_ABLATION_HELP)
+    ap.add_argument("--hybrid-choose-ranker", action="store_true", help=HYBRID_CHOOSE_HELP)
     ap.add_argument("--hybrid-fit-on", choices=HYBRID_FIT_SETS, help="Which dev mentions the hybrid's ranker is fit on: " + fit_sets_help() + ". Default: unseen-concept under --zero-shot (test's concepts are all new), else all.")
     ap.add_argument("--protocols", nargs="+", choices=["kb", "kb+train"], default=["kb", "kb+train"], help="Dictionary protocols to run: KB names only, and/or KB + training mentions as synonyms (default: both).")
     ap.add_argument("--decode-again", action="store_true", help="Decode the KB protocol of angel-trl models even where the run saved predictions_<split>.jsonl for the same mentions.")

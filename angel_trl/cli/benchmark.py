@@ -10,7 +10,7 @@ from pathlib import Path
 from angel_trl.cli.common import UsageError, check_outputs, check_source, no_loading_bar_in_a_log, show_progress
 from angel_trl.cli.options import Subparsers, add_command, add_kb_options, positive_int
 from angel_trl.data.corpus import CORPUS_FORMATS
-from angel_trl.defaults import HYBRID_FIT_SETS, fit_sets_help
+from angel_trl.defaults import HYBRID_ABLATION_HELP, HYBRID_CHOOSE_HELP, HYBRID_FIT_SETS, fit_sets_help
 from angel_trl.errors import FieldError
 
 
@@ -38,8 +38,8 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--results-dir", default="benchmarks/results", metavar="DIR", help="Where the JSON, markdown and plots go (default: %(default)s).")
     p.add_argument("--no-dense", action="store_true", help="Leave out the dense peer and the hybrid's dense retriever (they encode every KB name once; cached in --cache-dir).")
     p.add_argument("--hybrid", action="store_true", help="Also each model as a hybrid linker, its ranker fit on --dev (its retrievers: TF-IDF and, unless --no-dense, the dense encoder).")
-    p.add_argument("--hybrid-ablation", action="store_true", help="With --hybrid, also the ablation rankers (one chosen on dev by document folds, or with --hybrid-choose-ranker the default; all features; model score only; + TF-IDF score; model with trained concepts apart + retriever scores; all features fit pointwise; with the dense retriever, all but dense) and the hybrid fit on each other --hybrid-fit-on set, on the same scored candidates. The hybrid row itself fits the model and retriever scores unless --hybrid-choose-ranker.")
-    p.add_argument("--hybrid-choose-ranker", action="store_true", help="With --hybrid, the hybrid row's ranker is chosen on dev by held-out acc@1 over 5 document folds (all features and the menu: model with trained concepts apart + retriever scores, model + retriever scores, model + TF-IDF, model alone) instead of the fixed model + retriever scores; docs/hybrid.md says when that is worth it.")
+    p.add_argument("--hybrid-ablation", action="store_true", help=HYBRID_ABLATION_HELP)
+    p.add_argument("--hybrid-choose-ranker", action="store_true", help=HYBRID_CHOOSE_HELP)
     p.add_argument("--hybrid-fit-on", choices=HYBRID_FIT_SETS, help="Which dev mentions the hybrid's ranker is fit on: " + fit_sets_help() + ". Default: unseen-concept under --zero-shot (test's concepts are all new), else all.")
     p.add_argument("--protocols", nargs="+", choices=["kb", "kb+train"], default=["kb", "kb+train"], help="Dictionary protocols to run: KB names only, and/or KB + training mentions as synonyms (default: both).")
     p.add_argument("--expand-abbreviations", action="store_true", help="Every system links an abbreviation defined in its document as its long form.")
