@@ -20,7 +20,7 @@ import statistics
 from pathlib import Path
 
 from angel_trl.data.files import atomic_write_text, write_json
-from common import METRICS, paired, split_scores
+from common import METRICS, paired, run_results, split_scores
 
 
 def p_text(p: float) -> str:
@@ -46,7 +46,9 @@ def main() -> None:
     report: dict = {"arms": {}, "paired": {}}
     md = ["| run | seeds | dev acc@1 | dev acc@5 | test acc@1 | test acc@5 | test seen | test unseen |", "|---|---|---|---|---|---|---|---|"]
     for name, runs in arms.items():
-        entry = {"runs": runs, "seeds": [json.loads((Path(r) / "training_args.json").read_text()).get("seed") for r in runs]}
+        entry = {"runs": runs, "seeds": [json.loads((Path(r) / "training_args.json").read_text()).get("seed") for r in runs],
+                 # the thread count moves a CPU run's weights; runs written before results recorded it say None
+                 "torch_threads": [run_results(r).get("machine", {}).get("torch_threads") for r in runs]}
         for split in ("dev", "test"):
             scores = [split_scores(r, split) for r in runs]
             if all(s is not None for s in scores):  # a run with final_eval_splits [test], never scored on dev later, has no full dev scores

@@ -180,3 +180,24 @@ def test_budget_summary_tables_runs_by_the_cpu_time_they_took(tmp_path, monkeypa
     md = out.with_suffix(".md").read_text()
     assert "| a | 2.0M | 1.00 | 12,000 | 10 min | 20.0 | 0.001 | 75.0 | 75.0 | 75.0 | 75.0 | - |" in md  # no concept split in this file: '-'
     assert "| a | b | 75.00 / 25.00 | 2 | 0 | 0.5 |" in md
+
+
+def test_seeds_summary_says_each_runs_thread_count(tmp_path, monkeypatch):
+    import seeds_summary
+
+    runs = []
+    for seed, flags, machine in ((42, [1, 1, 0, 0], {"torch_threads": 1}), (43, [1, 1, 1, 0], None)):
+        run = tmp_path / f"s{seed}"
+        write_run(run, {"test": flags})
+        results = json.loads((run / "stage2_results.json").read_text())
+        results["test"] = {m: results["test"]["acc@1"] for m in ("acc@1", "acc@5", "seen_acc@1", "unseen_acc@1")}
+        if machine:  # a run written before the results recorded their machine has none
+            results["machine"] = machine
+        (run / "stage2_results.json").write_text(json.dumps(results))
+        (run / "training_args.json").write_text(json.dumps({"seed": seed}))
+        runs.append(str(run))
+    out = tmp_path / "summary"
+    monkeypatch.setattr(sys, "argv", ["seeds_summary.py", "--out", str(out), "--arm", f"dpo={','.join(runs)}"])
+    seeds_summary.main()
+    arm = json.loads(out.with_suffix(".json").read_text())["arms"]["dpo"]
+    assert arm["seeds"] == [42, 43] and arm["torch_threads"] == [1, None]

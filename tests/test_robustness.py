@@ -368,6 +368,8 @@ def test_counts_reach_the_run_summary_and_the_scores(trained_toy, toy_dir, toy_k
     saved = json.loads((out / "stage1_results.json").read_text())
     assert saved["rows"]["skipped_gold_not_in_kb"] == 0 and saved["truncated_sources"] == {"train": 0, "dev": 0}
     assert saved["kb"]["empty_names_skipped"] == 0 and saved["dev"]["truncated_sources"] == 0
+    # the thread count moves a CPU run's weights, so the results say where they were trained
+    assert saved["machine"]["torch_threads"] >= 1 and saved["machine"]["processes"] == 1 and saved["machine"]["device"] == "cpu"
     corpus = read_corpus_jsonl(toy_dir / "train.jsonl")
     short = EntityLinker.from_pretrained(out, max_source_length=6)
     with caplog.at_level(logging.WARNING, logger="angel_trl.evaluation"):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+import platform
 from pathlib import Path
 
+import torch
 from accelerate import PartialState
 from accelerate.utils import is_peft_model
 from transformers.trainer_utils import get_last_checkpoint
@@ -23,7 +25,8 @@ def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: di
     """Save the model, tokenizer, linking artefacts and ``training_args.json`` into
     ``trainer.args.output_dir``, then link and score each corpus given (``None`` ones, and splits
     not in ``trainer.args.final_eval_splits``, skipped),
-    writing ``predictions_<split>.jsonl`` and, last, ``results_file`` with ``summary`` and the scores.
+    writing ``predictions_<split>.jsonl`` and, last, ``results_file`` with ``summary``, the scores and
+    the machine (:func:`training_machine`).
     Saving comes first because linking a large test set can take an hour on a CPU: a run killed
     then still leaves a loadable linker (score it with ``recipes/evaluate.py``).
     Call it on every process: saving gathers sharded (FSDP) weights and each process links its
@@ -54,8 +57,18 @@ def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: di
         if trainer.is_world_process_zero():
             write_jsonl(output_dir / f"predictions_{name}.jsonl", predictions)
     if trainer.is_world_process_zero():
+        summary["machine"] = training_machine(trainer.args)
         write_json(output_dir / results_file, summary)
     return summary
+
+
+def training_machine(args) -> dict:
+    """Where a run trained: on a CPU the number of torch threads moves the trained weights (and so
+    the scores) a little, so runs that are compared say theirs."""
+    return {
+        "platform": platform.platform(), "torch_threads": torch.get_num_threads(), "processes": args.world_size,
+        "device": str(args.device), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
 
 
 @contextmanager
