@@ -6,7 +6,10 @@
 #   bash benchmarks/hybrid_negatives.sh beam     # paper-rule pairs from the beam, then stage 2 (seed 42)
 #   bash benchmarks/hybrid_negatives.sh hybrid   # paper-rule pairs from the hybrid's candidates, then stage 2
 #   bash benchmarks/hybrid_negatives.sh bench    # after both: every peer and the three models, hybrid + ablation
+#   ABBREVIATIONS=1 bash benchmarks/hybrid_negatives.sh bench   # the same with abbreviations expanded
 #
+# CACHE_DIR (default benchmarks/work) keeps the dense embeddings and the hybrid's scored candidates,
+# so the second bench rescores nothing it has scored; BENCH_THREADS (default 2) is its torch threads.
 # A step whose result file exists is skipped, so a stopped lane resumes where it was.
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
@@ -31,7 +34,8 @@ case ${1:?beam, hybrid or bench} in
     ARMS=dpo LANES=1 PAIRS=outputs/ncbi-pairs-hybridneg/train DEV_PAIRS=outputs/ncbi-pairs-hybridneg/dev TAG=hybridneg \
       bash benchmarks/stage2_seeds.sh "$SEED" ;;
   bench)
-    OMP_NUM_THREADS=${BENCH_THREADS:-2} $PY benchmarks/accuracy.py --dataset ncbi --protocols kb+train --hybrid --hybrid-ablation \
+    abbreviations=(); if [[ -n ${ABBREVIATIONS:-} ]]; then abbreviations=(--expand-abbreviations); fi
+    OMP_NUM_THREADS=${BENCH_THREADS:-2} $PY benchmarks/accuracy.py --dataset ncbi --protocols kb+train --hybrid --hybrid-ablation "${abbreviations[@]+"${abbreviations[@]}"}" \
       --model "angel-trl stage 1 (from scratch)=outputs/ncbi-stage1" \
       --model "angel-trl stage 2, beam negatives (paper rule), seed $SEED=outputs/ncbi-stage2-dpo-s$SEED" \
       --model "angel-trl stage 2, hybrid negatives (paper rule), seed $SEED=outputs/ncbi-stage2-hybridneg-dpo-s$SEED" \
