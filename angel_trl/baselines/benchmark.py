@@ -238,6 +238,35 @@ def best_rows_paired(scores: dict[str, dict[str, dict]], rows_of: dict[tuple[str
     return paired
 
 
+def per_mention_correct(rows_of: dict[tuple[str, str], list[dict]]) -> dict:
+    """Every row's acc@1 mention by mention, so that any two rows of a result file can be paired
+    later (:func:`paired_from_report`), not only the two the report pairs: ``mention_ids`` in order,
+    and per ``"<system> | <protocol>"`` a string of ``1`` (right at top-1) and ``0``."""
+    first = next(iter(rows_of.values()), [])
+    ids = [r["mention_id"] for r in first]
+    correct = {}
+    for (system, protocol), rows in rows_of.items():
+        if [r["mention_id"] for r in rows] != ids:
+            raise ValueError(f"{system} ({protocol}) scored other mentions than {next(iter(rows_of))[0]}")
+        correct[f"{system} | {protocol}"] = "".join("1" if r["correct@1"] else "0" for r in rows)
+    return {"mention_ids": ids, "systems": correct}
+
+
+def paired_from_report(report: dict, row_a: str, row_b: str, protocol: str, split: str = "test") -> dict:
+    """The exact McNemar test on acc@1 of two rows of a benchmark result (its ``correct@1``)."""
+    saved = report.get("correct@1", {}).get(split)
+    if saved is None:
+        raise ValueError(f"the result holds no per-mention acc@1 for {split!r} (files written before it was saved have none)")
+
+    def rows(system: str) -> list[dict]:
+        key = f"{system} | {protocol}"
+        if key not in saved["systems"]:
+            raise ValueError(f"no row {key!r}; rows: {', '.join(saved['systems'])}")
+        return [{"mention_id": m, "correct@1": c == "1"} for m, c in zip(saved["mention_ids"], saved["systems"][key], strict=True)]
+
+    return {"a": row_a, "b": row_b, "protocol": protocol, "split": split, **mcnemar(rows(row_a), rows(row_b))}
+
+
 def paired_lines(split: str, paired: dict[str, dict]) -> list[str]:
     if not paired:
         return []
@@ -354,6 +383,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
             for protocol, m in by_protocol.items():
                 md.append(f"| {system} | {protocol} | {m['acc@1']:.1f} | {m['acc@5']:.1f} | {m['seen_acc@1']:.1f} ({m['seen_mentions']}) | {m['unseen_acc@1']:.1f} ({m['unseen_mentions']}) | {m['unseen_concept_acc@1']:.1f} ({m['unseen_concept_mentions']}) | {m['seconds']} |")
         report.setdefault("paired", {})[split] = paired = best_rows_paired(out, rows_of, kinds)
+        report.setdefault("correct@1", {})[split] = per_mention_correct(rows_of)
         md += paired_lines(split, paired)
         by_system = {f"{s} ({p})": m["by_similarity"] for s, bp in out.items() for p, m in bp.items() if s != "exact match"}
         md += ["", f"### {split}: acc@1 by TF-IDF similarity between mention and closest gold name", "", bins_table(by_system), ""]

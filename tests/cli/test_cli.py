@@ -581,6 +581,20 @@ def test_a_tagged_benchmark_run_writes_beside_the_untagged_one_and_shares_its_ca
     scores = lambda report: {(s, p): m["acc@1"] for s, bp in report["splits"]["test"].items() for p, m in bp.items()}  # noqa: E731
     assert tagged["dataset"] == "toy" and scores(tagged) == scores(first)
     assert "![acc@1 by similarity](toy_again_test_similarity.png)" in (tmp_path / "out" / "toy_again.md").read_text()
+    # Every row keeps its per-mention acc@1, so any two rows pair later as the report pairs its best two.
+    from angel_trl.baselines.benchmark import paired_from_report
+
+    saved = json.loads((tmp_path / "out" / "toy.json").read_text())
+    correct = saved["correct@1"]["test"]
+    assert len(correct["mention_ids"]) == first["splits"]["test"]["toy"]["KB + train"]["evaluated"]
+    for key, flags in correct["systems"].items():
+        system, _, protocol = key.partition(" | ")
+        assert 100 * flags.count("1") / len(flags) == pytest.approx(first["splits"]["test"][system][protocol]["acc@1"])
+    best = first["paired"]["test"]["KB + train"]
+    again = paired_from_report(saved, best["angel-trl"], best["peer"], "KB + train")
+    assert (again["a_only"], again["b_only"], again["p_value"]) == (best["a_only"], best["b_only"], best["p_value"])
+    with pytest.raises(ValueError, match="no row 'toy, hybrid | KB'"):
+        paired_from_report(saved, "toy, hybrid", "exact match", "KB")
     with pytest.raises(FieldError, match="tag"):
         run_benchmark(data, "toy", {"toy": str(model_dir)}, BenchmarkOptions(**options, tag="../x"))
 
