@@ -39,8 +39,8 @@ demo: setup
 
 # Accuracy (every peer; angel-trl models found in outputs/<dataset>-stage{1,2}) and speed benchmarks.
 # Train the NCBI models first with `make ncbi` (about 80 minutes on 2 CPU cores).
-# On CPU the dense peer encodes BC5CDR-chemical's 676k MeSH names for about 3 hours (cached and
-# resumable in benchmarks/work/): `make bench BENCH_ARGS=--no-dense` leaves it out.
+# On CPU the dense peer encodes BC5CDR-chemical's 676k MeSH names for about 1.5 hours on one thread
+# (cached and resumable in benchmarks/work/): `make bench BENCH_ARGS=--no-dense` leaves it out.
 BENCH_DATASETS ?= ncbi bc5cdr-disease bc5cdr-chemical
 BENCH_ARGS ?=
 bench: setup
