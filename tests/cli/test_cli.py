@@ -666,3 +666,24 @@ def test_link_writes_the_corpus_with_predicted_ids_as_pubtator_and_bigbio(capsys
         assert [list(m.ids) for m in back.mentions] == expected
     rc, err = rc_and_stderr(capsys, "link", model_dir, "--text", TEXTS[0], "--format", "pubtator")
     assert_user_error(rc, err, "--format pubtator writes a corpus with its predicted ids: it needs --corpus and --output")
+
+
+def test_benchmark_pairs_the_hybrid_row_dev_picks_among_several_models(model_dir, toy_dir, tmp_path):
+    from angel_trl.baselines.benchmark import DEFAULT_RANKER_NAME, BenchmarkOptions, paired_from_report, run_benchmark
+    from angel_trl.data.arguments import DataArguments
+
+    data = DataArguments(kb_path=str(toy_dir / "kb.jsonl"), train_file=str(toy_dir / "train.jsonl"), dev_file=str(toy_dir / "train.jsonl"),
+                         test_file=str(toy_dir / "train.jsonl"), corpus_format="jsonl")
+    options = dict(no_dense=True, hybrid=True, hybrid_ablation=True, protocols=["kb+train"], results_dir=str(tmp_path / "out"), cache_dir=str(tmp_path / "cache"), show_progress=False)
+    models = {"toy": str(model_dir), "toy again": str(model_dir)}  # two models with the same dev folds: the first is picked
+    for choose in (False, True):
+        report = run_benchmark(data, "toy", models, BenchmarkOptions(**options, hybrid_choose_ranker=choose))
+        picked = report["paired_dev_chosen"]["test"]["KB + train"]
+        folds = {f["system"]: f["selection"] for f in report["hybrid_fits"].values() if "selection" in f}
+        chooser = "toy, hybrid (KB + train)" + ("" if choose else " [ranker chosen on dev]")
+        expected = folds[chooser]["cv_acc1"][folds[chooser]["name"] if choose else DEFAULT_RANKER_NAME]
+        assert picked["dev_folds_acc1"] == {"toy, hybrid": expected, "toy again, hybrid": expected}
+        assert picked["angel-trl"] == "toy, hybrid" and picked["peer"] == report["paired"]["test"]["KB + train"]["peer"]
+        again = paired_from_report(report, picked["angel-trl"], picked["peer"], "KB + train")
+        assert (again["a_only"], again["b_only"], again["p_value"]) == (picked["a_only"], picked["b_only"], picked["p_value"])
+        assert "the hybrid row dev picks against the best peer row, paired" in (tmp_path / "out" / "toy.md").read_text()
