@@ -112,6 +112,7 @@ HYBRID_ABLATION = {
     "model score only": (("model",), "listwise"),
     "model + TF-IDF scores": (("model", "tfidf"), "listwise"),
     "model (trained concepts apart) + retriever scores": RANKER_MENU["model (trained concepts apart) + retriever scores"],
+    "model and its name prior + retriever scores": RANKER_MENU["model and its name prior + retriever scores"],
     "all features, pointwise": (FEATURES, "pointwise"),
 }
 # With the dense retriever among the candidates: what its features add.

@@ -48,12 +48,13 @@ from angel_trl.hybrid.ranker import LinearRanker
 from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, choose_ranker
 from angel_trl.hybrid.scoring import name_log_probs
 from angel_trl.linking.linker import Candidate, EntityLinker, LinkInput, LinkingResult
+from angel_trl.text.examples import marked_source
 from angel_trl.text.tfidf import TfidfNameMatcher
 
 FEATURES = (
     "model", "model_margin", "model_rank", "model_top", "in_beam", "beam_rank", "beam_top",
     "tfidf", "tfidf_margin", "tfidf_rank", "tfidf_top", "dense", "dense_margin", "dense_rank", "dense_top",
-    "exact", "train_share", "mention_seen", "name_tokens", "concept_seen",
+    "exact", "train_share", "mention_seen", "name_tokens", "concept_seen", "name_prior",
 )
 HYBRID_FILE = "hybrid.json"
 EMBEDDINGS_DIR = "hybrid_embeddings"  # beside hybrid.json: the dense retriever's name embeddings
@@ -76,6 +77,12 @@ def feature_matrix(features: np.ndarray, names: Sequence[str]) -> np.ndarray:
         columns.append(column * features[:, FEATURES.index(b)] if b else column)
     return np.column_stack(columns) if columns else np.zeros((len(features), 0))
 NO_RANK = 100.0  # the rank feature of a candidate a source did not return
+# The encoder input of ``name_prior``: the markers around an empty mention, no context (the decoder
+# prompt is an empty mention's too). A model trained on a few thousand annotated mentions learns their
+# concepts' names as likely outputs whatever the input; its log-prob of a name given nothing measures
+# that, and subtracting it (PMI, as in calibration of language-model answer scores) leaves what the
+# mention itself says for the name.
+NULL_SOURCE = marked_source("", "", "")
 
 
 @dataclass
@@ -124,6 +131,7 @@ class HybridLinker:
         self.config = config or HybridConfig(top_k=linker.config.top_k)
         self.ranker = ranker
         self.matcher = TfidfNameMatcher(self.table, analyzer="char_wb")
+        self.name_priors: dict[str, float] = {}  # name -> log p(name | NULL_SOURCE), scored once per name
         self.dense = None
         if self.config.dense_candidates > 0:
             from angel_trl.text.dense import DenseNameMatcher  # optional dependency, imported only when asked for
@@ -154,9 +162,22 @@ class HybridLinker:
             gathered = [self._gather(items[i].mention, beams[i], retrieved[i], dense[i], queries[i] if self.dense else None) for i in batch]
             flat = [[name for names in concepts.values() for name in names] for concepts, _, _ in gathered]
             scores = name_log_probs(self.linker.model, self.linker.encoder, [items[i].source for i in batch], [ex.prompt(items[i].mention) for i in batch], flat, mentions_per_batch=step)
-            for i, (concepts, cosines, dense_cosines), score in zip(batch, gathered, scores):
-                out.append(self._features(items[i].mention, concepts, cosines, dense_cosines, beams[i], score))
+            scored = [self._features(items[i].mention, concepts, cosines, dense_cosines, beams[i], score) for i, (concepts, cosines, dense_cosines), score in zip(batch, gathered, scores)]
+            self._set_name_priors(scored)
+            out.extend(scored)
         return beams, out
+
+    def _set_name_priors(self, candidates: Sequence[MentionCandidates]) -> None:
+        """Fill the ``name_prior`` column: each best name's log-prob given :data:`NULL_SOURCE`, scored
+        once per name (a batch's new names in sorted order, so a run is reproducible)."""
+        new = sorted({n for c in candidates for n in c.names} - self.name_priors.keys())
+        if new:
+            prompt = self.linker.config.example_config.prompt("")
+            scores = name_log_probs(self.linker.model, self.linker.encoder, [NULL_SOURCE], [prompt], [new])[0]
+            self.name_priors.update(zip(new, scores))
+        column = FEATURES.index("name_prior")
+        for c in candidates:
+            c.features[:, column] = [self.name_priors[n] for n in c.names]
 
     def candidates_cached(self, inputs: Sequence[LinkInput], path: str | Path | None, show_progress: bool = False) -> tuple[list[LinkingResult], list[MentionCandidates]]:
         """:meth:`candidates`, read from the candidates file ``path`` when it holds these mentions
@@ -284,6 +305,7 @@ class HybridLinker:
                 np.full(len(union), float(total > 0)),
                 [len(self.linker.encoder.names([n])[0]) for n in best_name],
                 [cid in self.trained_concepts for cid in union],
+                np.zeros(len(union)),  # name_prior: filled by _set_name_priors, one scoring per name
             ]
         ).astype(float)
         return MentionCandidates(union, best_name, rows)

@@ -10,7 +10,7 @@ from angel_trl.data.dictionary import dictionary_protocol, table_with_training_t
 from angel_trl.errors import InputFormatError
 from angel_trl.hybrid.candidates_file import read_candidates
 from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES
-from angel_trl.hybrid.linker import EMBEDDINGS_DIR, FEATURES, HYBRID_FILE, HybridConfig, HybridLinker, check_features, feature_matrix
+from angel_trl.hybrid.linker import EMBEDDINGS_DIR, FEATURES, HYBRID_FILE, NULL_SOURCE, HybridConfig, HybridLinker, check_features, feature_matrix
 from angel_trl.hybrid.ranker import LinearRanker, precision_coverage
 from angel_trl.hybrid.scoring import name_log_probs
 from angel_trl.linking.linker import EntityLinker
@@ -110,6 +110,26 @@ def test_concept_seen_marks_the_concepts_training_links_to_and_survives_save_loa
     hybrid.fit(candidates, _gold(corpus, toy_kb), ["model", "model*concept_seen", "tfidf"])
     hybrid.save(tmp_path)
     assert HybridLinker.load(linker, tmp_path).trained_concepts == hybrid.trained_concepts
+
+
+def test_name_prior_is_the_best_names_log_prob_given_no_mention(toy):
+    linker, corpus = toy
+    inputs = linker.inputs_for(corpus.mentions, corpus.texts())
+    hybrid = HybridLinker(linker, config=HybridConfig(top_k=3, mentions_per_batch=2))  # several batches share the cache
+    _, candidates = hybrid.candidates(inputs)
+    names = sorted({n for c in candidates for n in c.names})
+    assert set(hybrid.name_priors) == set(names)  # each best name scored once, nothing else
+    expected = dict(zip(names, name_log_probs(linker.model, linker.encoder, [NULL_SOURCE], [linker.config.example_config.prompt("")], [names])[0]))
+    column = FEATURES.index("name_prior")
+    got = [c.features[j, column] for c in candidates for j in range(len(c.names))]
+    np.testing.assert_allclose(got, [expected[n] for c in candidates for n in c.names], atol=1e-4)
+    assert all(v < 0 for v in got) and len(set(np.round(got, 4))) > 1  # log-probs, not a constant column
+    # The prior depends on the name only: the same name gets the same value under any mention.
+    by_name = {}
+    for c in candidates:
+        for n, v in zip(c.names, c.features[:, column]):
+            assert by_name.setdefault(n, v) == v
+    assert NULL_SOURCE == "[ST] [ET]"
 
 
 def test_hybrid_is_deterministic(toy):
