@@ -125,6 +125,19 @@ def test_report_gap_gives_the_benchmarks_paired_test_of_the_same_two_rows(tmp_pa
     assert "| NCBI | KB | ours: 70.0 | dense: 60.0 | +10.0 (+10.0 / +10.0) | - |" in gap  # a test of other rows is not shown
 
 
+def test_report_gap_adds_the_hybrid_row_dev_picks_where_the_benchmark_paired_it(tmp_path):
+    from report import build_report
+
+    result = accuracy_result(["a", "b"], {"dense": {"KB + train": 64.0}, "a, hybrid": {"KB + train": 65.0}, "b, hybrid": {"KB + train": 63.0}})
+    result["systems"] = {"dense": "peer", "a, hybrid": "angel-trl", "b, hybrid": "angel-trl"}
+    # dev's folds picked b's hybrid, the worse one on test: the report must say so beside the test-best row
+    result["paired_dev_chosen"] = {"test": {"KB + train": {"angel-trl": "b, hybrid", "peer": "dense", "dev_folds_acc1": {"a, hybrid": 80.0, "b, hybrid": 81.0}, "a_only": 2, "b_only": 7, "p_value": 0.18}}}
+    (tmp_path / "ncbi.json").write_text(json.dumps(result))
+    gap = build_report(tmp_path).split("### Best angel-trl system against the best peer", 1)[1].split("\n\n", 2)[1]
+    assert "| NCBI | KB + train | a, hybrid: 65.0 | dense: 64.0 | +1.0 (+1.0 / +1.0) | - |" in gap
+    assert "| NCBI | KB + train | dev-chosen hybrid: b, hybrid: 63.0 | dense: 64.0 | -1.0 (-1.0 / -1.0) | 0.18 (2 vs 7) |" in gap
+
+
 def test_row_kinds_from_names_and_the_best_of_each_side():
     from angel_trl.baselines.comparison import ABLATION, ANGEL, PEER, best_of_each_side, kinds_from_names
 
