@@ -15,7 +15,6 @@ import copy
 import dataclasses
 import json
 import re
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from angel_trl.errors import FieldError, check_choice
 from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking, mcnemar, saved_results
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
 from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, RANKER_MENU, fit_set_filter
+from angel_trl.machine import describe_machine
 from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
 
 
@@ -380,7 +380,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
         "dataset": name,
         "abbreviations_expanded": args.expand_abbreviations,
         "command": command,
-        "machine": {"platform": platform.platform(), "cpus": torch.get_num_threads(), "device": args.device, "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
+        "machine": describe_machine(args.device),
         "kb": kb.stats(),
         "models": {model: model_info(d) for model, d in models.items()},
         "systems": kinds,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-import platform
 from pathlib import Path
 
-import torch
 from accelerate import PartialState
 from accelerate.utils import is_peft_model
 from transformers.trainer_utils import get_last_checkpoint
@@ -17,6 +15,7 @@ from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate
 from angel_trl.data.files import atomic_write_text, exclusive_output_dir, write_json, write_jsonl
 from angel_trl.data.kb import KnowledgeBase
 from angel_trl.linking.linker import EntityLinker
+from angel_trl.machine import describe_machine
 from angel_trl.training.lora import save_adapter_and_merge
 from angel_trl.trainers.linking_eval import link_across_processes
 
@@ -63,12 +62,8 @@ def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: di
 
 
 def training_machine(args) -> dict:
-    """Where a run trained: on a CPU the number of torch threads moves the trained weights (and so
-    the scores) a little, so runs that are compared say theirs."""
-    return {
-        "platform": platform.platform(), "torch_threads": torch.get_num_threads(), "processes": args.world_size,
-        "device": str(args.device), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    }
+    """Where a run trained (:func:`~angel_trl.machine.describe_machine` of its TrainingArguments)."""
+    return describe_machine(str(args.device), args.world_size)
 
 
 @contextmanager

@@ -585,6 +585,8 @@ def test_a_tagged_benchmark_run_writes_beside_the_untagged_one_and_shares_its_ca
     from angel_trl.baselines.benchmark import paired_from_report
 
     saved = json.loads((tmp_path / "out" / "toy.json").read_text())
+    # The machine as a training result gives it (torch threads move CPU scores a little).
+    assert saved["machine"]["torch_threads"] >= 1 and saved["machine"]["device"] == "cpu" and saved["machine"]["processes"] == 1
     correct = saved["correct@1"]["test"]
     assert len(correct["mention_ids"]) == first["splits"]["test"]["toy"]["KB + train"]["evaluated"]
     for key, flags in correct["systems"].items():
