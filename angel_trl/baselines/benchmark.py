@@ -123,7 +123,9 @@ HYBRID_DENSE_ABLATION = {
 # The ablation row whose ranker is chosen on dev by document folds (choose_ranker), from all features and RANKER_MENU,
 # and, when the hybrid row is that one (--hybrid-choose-ranker), the row of the fixed default ranker.
 CHOSEN_ROW = "ranker chosen on dev"
-DEFAULT_ROW = "default ranker: model + retriever scores"
+# The menu's name of the default ranker (the dev folds' score of the hybrid row when it is not chosen).
+DEFAULT_RANKER_NAME = next(name for name, (features, _) in RANKER_MENU.items() if features == DEFAULT_RANKER_FEATURES)
+DEFAULT_ROW = f"default ranker: {DEFAULT_RANKER_NAME}"
 HYBRID_DENSE_CANDIDATES = 10  # as many as the TF-IDF retriever adds
 # The ablation's rows with the ranker fit on the other sets of dev mentions (each the hybrid's default ranker).
 FIT_SET_ROWS = {name: info["row"] for name, info in HYBRID_FIT_SET_INFO.items()}
@@ -266,10 +268,6 @@ def paired_from_report(report: dict, row_a: str, row_b: str, protocol: str, spli
         return [{"mention_id": m, "correct@1": c == "1"} for m, c in zip(saved["mention_ids"], saved["systems"][key], strict=True)]
 
     return {"a": row_a, "b": row_b, "protocol": protocol, "split": split, **mcnemar(rows(row_a), rows(row_b))}
-
-
-# The RANKER_MENU entry that is the default ranker: its held-out dev score is the hybrid row's.
-DEFAULT_RANKER_NAME = next(name for name, (features, _) in RANKER_MENU.items() if features == DEFAULT_RANKER_FEATURES)
 
 
 def dev_chosen_hybrid_paired(scores: dict[str, dict[str, dict]], rows_of: dict[tuple[str, str], list[dict]], kinds: dict[str, str],
