@@ -32,6 +32,8 @@ VARIANTS = (
      "stage 1 or 2 under the hybrid, abbreviations expanded"),
     ("_hybrid_name_prior", "Hybrid linker with the name prior on the menu and in the ablation (`--hybrid --hybrid-ablation --tag hybrid_name_prior`, docs/hybrid.md)",
      "hybrid, name prior measured"),
+    ("_abbreviations_hybrid_name_prior", "The same with abbreviations expanded (`--expand-abbreviations --hybrid --hybrid-ablation --tag hybrid_name_prior`)",
+     "hybrid, name prior measured, abbreviations expanded"),
 )
 
 
@@ -85,9 +87,9 @@ def gap_section(results: dict[str, dict], split: str = "test") -> list[str]:
             p_value = f"{test['p_value']:.2g} ({test['a_only']} vs {test['b_only']})" if test and (test[ANGEL], test[PEER]) == (angel, peer) else "-"
             lines.append(gap_row(DATASETS[dataset], protocol, scores, angel, peer, p_value))
             # The best row on test is a choice made on test; where the benchmark paired the hybrid row that
-            # dev's document folds pick, that row is the one a user choosing on dev would get.
+            # dev's document folds pick, that row is the one a user choosing on dev would get (shown when it is another row).
             chosen = result.get("paired_dev_chosen", {}).get(split, {}).get(protocol)
-            if chosen and chosen[ANGEL] in scores and chosen[PEER] in scores:
+            if chosen and chosen[ANGEL] != angel and chosen[ANGEL] in scores and chosen[PEER] in scores:
                 p_value = f"{chosen['p_value']:.2g} ({chosen['a_only']} vs {chosen['b_only']})"
                 lines.append(gap_row(DATASETS[dataset], protocol, scores, chosen[ANGEL], chosen[PEER], p_value, "dev-chosen hybrid: "))
     return lines + [""]

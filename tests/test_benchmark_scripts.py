@@ -136,6 +136,10 @@ def test_report_gap_adds_the_hybrid_row_dev_picks_where_the_benchmark_paired_it(
     gap = build_report(tmp_path).split("### Best angel-trl system against the best peer", 1)[1].split("\n\n", 2)[1]
     assert "| NCBI | KB + train | a, hybrid: 65.0 | dense: 64.0 | +1.0 (+1.0 / +1.0) | - |" in gap
     assert "| NCBI | KB + train | dev-chosen hybrid: b, hybrid: 63.0 | dense: 64.0 | -1.0 (-1.0 / -1.0) | 0.18 (2 vs 7) |" in gap
+    # where dev picks the test-best row itself, no second line repeats it
+    result["paired_dev_chosen"]["test"]["KB + train"]["angel-trl"] = "a, hybrid"
+    (tmp_path / "ncbi.json").write_text(json.dumps(result))
+    assert "dev-chosen" not in build_report(tmp_path)
 
 
 def test_row_kinds_from_names_and_the_best_of_each_side():
