@@ -113,6 +113,7 @@ HYBRID_ABLATION = {
     "model + TF-IDF scores": (("model", "tfidf"), "listwise"),
     "model (trained concepts apart) + retriever scores": RANKER_MENU["model (trained concepts apart) + retriever scores"],
     "model and its name prior + retriever scores": RANKER_MENU["model and its name prior + retriever scores"],
+    "model and name length + retriever scores": RANKER_MENU["model and name length + retriever scores"],
     "all features, pointwise": (FEATURES, "pointwise"),
 }
 # With the dense retriever among the candidates: what its features add.

@@ -27,6 +27,7 @@ from angel_trl.hybrid.ranker import LinearRanker
 RANKER_MENU: dict[str, tuple[tuple[str, ...], str]] = {
     "model (trained concepts apart) + retriever scores": (("model", "model*concept_seen", "tfidf", "dense"), "listwise"),
     "model and its name prior + retriever scores": (("model", "name_prior", "tfidf", "dense"), "listwise"),
+    "model and name length + retriever scores": (("model", "name_tokens", "tfidf", "dense"), "listwise"),
     "model + retriever scores": (("model", "tfidf", "dense"), "listwise"),
     "model + TF-IDF score": (("model", "tfidf"), "listwise"),
     "model score only": (("model",), "listwise"),
