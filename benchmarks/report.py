@@ -34,6 +34,7 @@ VARIANTS = (
      "hybrid, name prior measured"),
     ("_abbreviations_hybrid_name_prior", "The same with abbreviations expanded (`--expand-abbreviations --hybrid --hybrid-ablation --tag hybrid_name_prior`)",
      "hybrid, name prior measured, abbreviations expanded"),
+    ("_hybrid_seed43", "Hybrid linker on a second stage-1 seed (`--hybrid --hybrid-ablation --tag hybrid_seed43`, stage 1 seed 43)", "hybrid, stage 1 seed 43"),
 )
 
 
