@@ -33,8 +33,8 @@ from angel_trl.errors import FieldError, check_choice
 from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking, mcnemar, saved_results
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
 from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, RANKER_MENU, fit_set_filter
-from angel_trl.machine import describe_machine
 from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
+from angel_trl.machine import describe_machine
 
 
 PROTOCOLS = ("kb", "kb+train")

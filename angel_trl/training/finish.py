@@ -25,7 +25,7 @@ def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: di
     ``trainer.args.output_dir``, then link and score each corpus given (``None`` ones, and splits
     not in ``trainer.args.final_eval_splits``, skipped),
     writing ``predictions_<split>.jsonl`` and, last, ``results_file`` with ``summary``, the scores and
-    the machine (:func:`training_machine`).
+    the machine (:func:`~angel_trl.machine.describe_machine`).
     Saving comes first because linking a large test set can take an hour on a CPU: a run killed
     then still leaves a loadable linker (score it with ``recipes/evaluate.py``).
     Call it on every process: saving gathers sharded (FSDP) weights and each process links its
@@ -56,14 +56,9 @@ def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: di
         if trainer.is_world_process_zero():
             write_jsonl(output_dir / f"predictions_{name}.jsonl", predictions)
     if trainer.is_world_process_zero():
-        summary["machine"] = training_machine(trainer.args)
+        summary["machine"] = describe_machine(str(trainer.args.device), trainer.args.world_size)
         write_json(output_dir / results_file, summary)
     return summary
-
-
-def training_machine(args) -> dict:
-    """Where a run trained (:func:`~angel_trl.machine.describe_machine` of its TrainingArguments)."""
-    return describe_machine(str(args.device), args.world_size)
 
 
 @contextmanager
