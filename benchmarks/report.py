@@ -35,6 +35,8 @@ VARIANTS = (
     ("_abbreviations_hybrid_name_prior", "The same with abbreviations expanded (`--expand-abbreviations --hybrid --hybrid-ablation --tag hybrid_name_prior`)",
      "hybrid, name prior measured, abbreviations expanded"),
     ("_hybrid_seed43", "Hybrid linker on a second stage-1 seed (`--hybrid --hybrid-ablation --tag hybrid_seed43`, stage 1 seed 43)", "hybrid, stage 1 seed 43"),
+    ("_abbreviations_hybrid_seed43", "The same with abbreviations expanded (`--expand-abbreviations --hybrid --hybrid-ablation --tag hybrid_seed43`)",
+     "hybrid, stage 1 seed 43, abbreviations expanded"),
 )
 
 
