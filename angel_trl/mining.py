@@ -22,6 +22,7 @@ from datasets import Dataset
 from angel_trl.data.corpus import Corpus, Mention
 from angel_trl.text.examples import SKIP_COUNTS, ExampleConfig
 from angel_trl.data.kb import KnowledgeBase
+from angel_trl.data.unseen_concepts import ADDED as ADDED_UNSEEN, NO_OWN_NAME, is_unseen_concept_name, with_unseen_concept_names
 from angel_trl.hybrid.linker import HybridConfig, HybridLinker
 from angel_trl.linking.linker import BeamName, Candidate, EntityLinker, LinkingResult
 from angel_trl.data.names import NameTable
@@ -43,6 +44,8 @@ class MiningConfig:
     gold_fallback: bool = field(default=False, metadata={"help": "When no correct concept is in the beam, use the gold concept's most TF-IDF-similar name as chosen (counted)."})
     tfidf_negatives: int = field(default=MINING_DEFAULTS["tfidf_negatives"], metadata={"help": "Negatives per mention for rule=tfidf."})
     negatives_from: str = field(default=MINING_DEFAULTS["negatives_from"], metadata={"help": "The ranking rules paper and all pair: 'beam' (the paper: the constrained beam's top_k concepts) or 'hybrid' (the hybrid linker's candidates: the beam's concepts plus TF-IDF-retrieved ones over the KB names, every one scored exactly by the model and ranked by that score, so a confusable concept the beam pruned can be a negative, and a gold concept it missed a chosen)."})
+    unseen_concept_names: int = field(default=0, metadata={"help": "Also mine this many KB names of concepts no training mention carries, each as a mention of its own without context (a seeded sample of those concepts, one name each): pairs that show stage 2 where the model gives an untrained concept's name a trained concept. Added to the training split's pairs only; 0: none (the paper)."})
+    unseen_concept_seed: int = field(default=42, metadata={"help": "Seed of the unseen_concept_names sample."})
 
     def __post_init__(self) -> None:
         check_choice("rule", self.rule, MINING_RULES)  # at parse time, not after the linker loads
@@ -50,6 +53,8 @@ class MiningConfig:
         if self.negatives_from == "hybrid" and self.rule not in ("paper", "all"):
             raise ValueError(f"negatives_from 'hybrid' ranks concepts for the rules paper and all, not {self.rule!r}")
         check_beams(self.num_beams, self.top_k)
+        if self.unseen_concept_names < 0:
+            raise FieldError("unseen_concept_names", f"must be >= 0, got {self.unseen_concept_names}")
 
 
 def also_rule_dirs(output_dir: str | Path, rule: str, also_rules: Sequence[str]) -> dict[str, Path]:
@@ -105,6 +110,14 @@ def official_pairs(beam: Sequence[BeamName], gold: set[str], top_k: int) -> list
     top = beam[:top_k]
     correct = [bool(gold & set(b.concept_ids)) for b in top]
     return [(k, j) for k in range(len(top)) if correct[k] for j in range(k) if not correct[j]]
+
+
+def training_corpus_to_mine(corpus: Corpus, kb: KnowledgeBase, config: MiningConfig) -> Corpus:
+    """The training corpus as mined: ``corpus``, plus ``config.unseen_concept_names`` pseudo-mentions
+    of concepts none of its mentions carries (:func:`with_unseen_concept_names`)."""
+    if not config.unseen_concept_names:
+        return corpus
+    return with_unseen_concept_names(corpus, kb, config.unseen_concept_names, config.unseen_concept_seed)
 
 
 def trainable_mentions(corpus: Corpus, kb: KnowledgeBase, counts: Counter) -> list[Mention]:
@@ -172,6 +185,9 @@ def mine_pairs_by_rule(
                 decoded[setting] = _link_across_processes(linker, mentions, rows.texts, config, show_progress)
             _mine_ranked_predictions(linker.table, decoded[setting], mentions, kb, config, matcher, rows)
         rows.counts["pairs"] = len(rows.rows)
+        if ADDED_UNSEEN in corpus.counts:  # the training corpus with unseen-concept names: what they gave
+            rows.counts.update({k: corpus.counts[k] for k in (ADDED_UNSEEN, NO_OWN_NAME)})
+            rows.counts["pairs_from_unseen_concept_names"] = sum(is_unseen_concept_name(r["mention_id"]) for r in rows.rows)
         summary = {"rule": config.rule, "negatives_from": config.negatives_from, "corpus_mentions": len(corpus.mentions), "mentions": len(mentions), **dict(sorted(rows.counts.items()))}
         if rows.counts.get("mentions_linked"):
             summary["top1_correct_share"] = round(rows.counts["top1_correct"] / rows.counts["mentions_linked"], 4)

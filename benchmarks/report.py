@@ -20,23 +20,28 @@ from angel_trl.baselines.comparison import ANGEL, PEER, best_of_each_side, resul
 
 DATASETS = {"ncbi": "NCBI", "bc5cdr-disease": "BC5CDR-disease", "bc5cdr-chemical": "BC5CDR-chemical"}
 PROTOCOLS = {"KB": "KB names only", "KB + train": "KB + training mentions as synonyms"}
-# The benchmark's variant runs, each written to <dataset><suffix>.json: (suffix, section title, gap title's tail).
-VARIANTS = (
+# Protocols beside the standard one: (file suffix, section title, gap-table title).
+PROTOCOL_VARIANTS = (
     ("_abbreviations", "Accuracy with abbreviations expanded (`--expand-abbreviations`)", "abbreviations expanded"),
     ("_zeroshot", "Zero-shot protocol (`--zero-shot`: train and dev without any test concept)", "zero-shot"),
-    ("_hybrid_pt2ep", "Hybrid linker with the dense retriever among its candidates, on stage 1 fine-tuned from MEDIC pre-training "
+)
+# Runs written with --tag NAME (files <dataset>_NAME.json): (tag, section title, gap-table title). Each
+# may have a twin with abbreviations expanded (<dataset>_abbreviations_NAME.json), reported after it.
+TAGGED_RUNS = (
+    ("hybrid_pt2ep", "Hybrid linker with the dense retriever among its candidates, on stage 1 fine-tuned from MEDIC pre-training "
      "(`--hybrid --hybrid-ablation --tag hybrid_pt2ep`; NCBI: from (a), BC5CDR-disease: from (b), docs/pretraining.md)", "hybrid with dense candidates"),
-    ("_hybrid_negatives", "Hybrid linker on stage 1 and on stage 2 with beam or hybrid negatives (`bash benchmarks/hybrid_negatives.sh bench`, docs/hybrid.md)",
+    ("hybrid_negatives", "Hybrid linker on stage 1 and on stage 2 with beam or hybrid negatives (`bash benchmarks/hybrid_negatives.sh bench`, docs/hybrid.md)",
      "stage 1 or 2 under the hybrid"),
-    ("_abbreviations_hybrid_negatives", "The same with abbreviations expanded (`ABBREVIATIONS=1 bash benchmarks/hybrid_negatives.sh bench`)",
-     "stage 1 or 2 under the hybrid, abbreviations expanded"),
-    ("_hybrid_name_prior", "Hybrid linker with the name prior on the menu and in the ablation (`--hybrid --hybrid-ablation --tag hybrid_name_prior`, docs/hybrid.md)",
+    ("hybrid_name_prior", "Hybrid linker with the name prior on the menu and in the ablation (`--hybrid --hybrid-ablation --tag hybrid_name_prior`, docs/hybrid.md)",
      "hybrid, name prior measured"),
-    ("_abbreviations_hybrid_name_prior", "The same with abbreviations expanded (`--expand-abbreviations --hybrid --hybrid-ablation --tag hybrid_name_prior`)",
-     "hybrid, name prior measured, abbreviations expanded"),
-    ("_hybrid_seed43", "Hybrid linker on a second stage-1 seed (`--hybrid --hybrid-ablation --tag hybrid_seed43`, stage 1 seed 43)", "hybrid, stage 1 seed 43"),
-    ("_abbreviations_hybrid_seed43", "The same with abbreviations expanded (`--expand-abbreviations --hybrid --hybrid-ablation --tag hybrid_seed43`)",
-     "hybrid, stage 1 seed 43, abbreviations expanded"),
+    ("hybrid_seed43", "Hybrid linker on a second stage-1 seed (`--hybrid --hybrid-ablation --tag hybrid_seed43`, stage 1 seed 43)", "hybrid, stage 1 seed 43"),
+    ("unseen_concept_negatives", "Hybrid linker on stage 2 with and without pairs mined from unseen concepts' KB names "
+     "(`bash benchmarks/unseen_concept_negatives.sh bench`, docs/mining.md)", "stage 2 with unseen-concept negatives"),
+)
+VARIANTS = PROTOCOL_VARIANTS + tuple(
+    variant
+    for tag, title, gap_title in TAGGED_RUNS
+    for variant in ((f"_{tag}", title, gap_title), (f"_abbreviations_{tag}", f"{title}, with abbreviations expanded (`--expand-abbreviations`)", f"{gap_title}, abbreviations expanded"))
 )
 
 

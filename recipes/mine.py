@@ -22,7 +22,7 @@ from angel_trl.hub import CARD_FILE, dataset_card, push_pairs
 from angel_trl.data.files import exclusive_output_dir
 from angel_trl.errors import FieldError, OutputDirBusyError
 from angel_trl.linking.linker import EntityLinker
-from angel_trl.mining import MiningConfig, also_rule_dirs, mine_pairs_by_rule, save_mined_pairs
+from angel_trl.mining import MiningConfig, also_rule_dirs, mine_pairs_by_rule, save_mined_pairs, training_corpus_to_mine
 from angel_trl.training.finish import end_processes
 from angel_trl.training.progress import progress_on_terminal
 from angel_trl.recipe_args import parse_recipe_args, run_recipe
@@ -89,6 +89,8 @@ def _mine(args: MineArguments, configs: dict[str, MiningConfig], outputs: dict, 
         corpus = data_args.load_split(split)
         if corpus is None:
             raise ValueError(f"split {split!r} has no file in the data arguments")
+        if split == "train":
+            corpus = training_corpus_to_mine(corpus, kb, next(iter(configs.values())))
         mined = mine_pairs_by_rule(linker, corpus, kb, list(configs.values()), show_progress=state.is_main_process and on_terminal)
         for rule, (pairs, summary) in zip(outputs, mined):
             pairs_by_split[rule][split], summaries[rule][split] = pairs, summary

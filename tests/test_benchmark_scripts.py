@@ -218,3 +218,17 @@ def test_seeds_summary_says_each_runs_thread_count(tmp_path, monkeypatch):
     seeds_summary.main()
     arm = json.loads(out.with_suffix(".json").read_text())["arms"]["dpo"]
     assert arm["seeds"] == [42, 43] and arm["torch_threads"] == [1, None]
+
+
+def test_report_gives_a_tagged_run_and_its_abbreviations_twin_a_section_each(tmp_path):
+    from report import TAGGED_RUNS, build_report
+
+    tag, title, gap_title = TAGGED_RUNS[0]
+    (tmp_path / f"ncbi_{tag}.json").write_text(json.dumps(accuracy_result(["ours"], {"TF-IDF": {"KB + train": 80.0}, "ours": {"KB + train": 81.0}})))
+    (tmp_path / f"ncbi_abbreviations_{tag}.json").write_text(json.dumps(accuracy_result(["ours"], {"TF-IDF": {"KB + train": 85.0}, "ours": {"KB + train": 84.0}})))
+    report = build_report(tmp_path)
+    run, twin = report.split(f"## {title}, with abbreviations expanded", 1)
+    assert f"## {title}\n" in run and "| NCBI | KB + train | ours: 81.0 | TF-IDF: 80.0 | +1.0" in run and "84.0" not in run
+    assert f"### Best angel-trl system against the best peer, {gap_title}, abbreviations expanded" in twin
+    assert "| NCBI | KB + train | ours: 84.0 | TF-IDF: 85.0 | -1.0" in twin
+    assert f"`ncbi_abbreviations_{tag}.json`" in twin.split("## Sources")[1]

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,34 @@ def test_hybrid_negatives_find_the_confusable_concepts_a_narrow_beam_prunes(trai
     for row in hybrid:
         assert row["rejected_score"] == pytest.approx(by_key[key(row)]["rejected_score"], abs=1e-4)
         assert row["chosen_score"] == pytest.approx(by_key[key(row)]["chosen_score"], abs=1e-4)
+
+
+def test_unseen_concept_names_add_pairs_whose_chosen_is_an_untrained_concept(trained_toy, toy_dir, toy_kb):
+    """Mined from half the toy corpus, the untrained concepts' KB names join the mentions: counted in
+    the summary, each pair's gold an untrained concept, and the corpus's own pairs unchanged."""
+    from angel_trl.data.corpus import read_corpus_jsonl
+    from angel_trl.data.unseen_concepts import is_unseen_concept_name
+    from angel_trl.data.zero_shot import gold_concepts
+    from angel_trl.linking.linker import EntityLinker
+    from angel_trl.mining import MiningConfig, mine_pairs, training_corpus_to_mine
+    from angel_trl.text.examples import marked_source
+
+    linker = EntityLinker.from_pretrained(trained_toy[0])
+    full = read_corpus_jsonl(toy_dir / "train.jsonl")
+    half = replace(full, documents=full.documents[:4])  # C1-C4 trained
+    config = MiningConfig(num_beams=6, top_k=5, unseen_concept_names=10, unseen_concept_seed=3)
+    corpus = training_corpus_to_mine(half, toy_kb, config)
+    assert training_corpus_to_mine(half, toy_kb, MiningConfig()) is half
+    ds, summary = mine_pairs(linker, corpus, toy_kb, config, show_progress=False)
+    plain, _ = mine_pairs(linker, half, toy_kb, config, show_progress=False)
+    assert summary["unseen_concept_names"] == 3 and summary["mentions"] == 4 + 3  # C5, C6, C7
+    extra = [r for r in ds if is_unseen_concept_name(r["mention_id"])]
+    assert summary["pairs_from_unseen_concept_names"] == len(extra) > 0
+    assert [r for r in ds if not is_unseen_concept_name(r["mention_id"])] == plain.to_list()
+    trained = gold_concepts(half, toy_kb)
+    for row in extra:
+        assert not set(row["gold_ids"]) & trained and row["prompt"] == marked_source("", row["mention"], "")  # no context
+    assert (ds.to_list(), summary) == tuple(x.to_list() if hasattr(x, "to_list") else x for x in mine_pairs(linker, training_corpus_to_mine(half, toy_kb, config), toy_kb, config, show_progress=False))
 
 
 @pytest.mark.parametrize("kwargs, message", [({"negatives_from": "retriever"}, "negatives_from"), ({"negatives_from": "hybrid", "rule": "official"}, "paper and all")])

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from angel_trl.cli.common import UsageError, as_linker_expects, check_outputs, corpus_from_args, kb_for_linker, kb_from_args, linker_from_args, show_progress
-from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_kb_options, add_linker_options, positive_int
+from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_kb_options, add_linker_options, non_negative_int, positive_int
 from angel_trl.defaults import MINING_DEFAULTS, MINING_NEGATIVE_SOURCES, MINING_RULES
 
 
@@ -38,7 +38,9 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--negatives-from", choices=MINING_NEGATIVE_SOURCES, default=MINING_DEFAULTS["negatives_from"],
                    help="What --rule paper/all ranks: the beam's concepts, or the hybrid linker's candidates (beam + TF-IDF-retrieved concepts, ranked by the model's exact score) (default: %(default)s).")
     p.add_argument("--gold-fallback", action="store_true", help="When no correct concept is in the beam, use the gold concept's most similar name as chosen.")
-    p.add_argument("--seed", type=int, default=42, help="Random seed set before mining (default: %(default)s).")
+    p.add_argument("--unseen-concept-names", type=non_negative_int, default=0, metavar="N",
+                   help="Also mine N KB names of concepts no mention of --corpus carries, each as a mention of its own without context (a sample drawn with --seed, one name per concept): pairs where the model gives an untrained concept's name a trained concept (default: %(default)s, none).")
+    p.add_argument("--seed", type=int, default=42, help="Random seed set before mining, and of the --unseen-concept-names sample (default: %(default)s).")
     p.set_defaults(handler=run)
 
 
@@ -66,10 +68,11 @@ def _mine(args: argparse.Namespace, outputs: dict) -> int:
     from datasets import disable_progress_bars
     from transformers import set_seed
 
-    from angel_trl.mining import MiningConfig, mine_pairs_by_rule, read_mining_summaries, save_mined_pairs
+    from angel_trl.mining import MiningConfig, mine_pairs_by_rule, read_mining_summaries, save_mined_pairs, training_corpus_to_mine
 
     try:  # settings that cannot go together fail before anything loads
-        configs = [MiningConfig(rule=rule, top_k=args.top_k, num_beams=args.num_beams, gold_fallback=args.gold_fallback, tfidf_negatives=args.tfidf_negatives, negatives_from=args.negatives_from) for rule in outputs]
+        configs = [MiningConfig(rule=rule, top_k=args.top_k, num_beams=args.num_beams, gold_fallback=args.gold_fallback, tfidf_negatives=args.tfidf_negatives, negatives_from=args.negatives_from,
+                                unseen_concept_names=args.unseen_concept_names, unseen_concept_seed=args.seed) for rule in outputs]
     except ValueError as e:
         raise UsageError(str(e)) from None
     corpus = corpus_from_args(args.corpus, args)
@@ -81,6 +84,7 @@ def _mine(args: argparse.Namespace, outputs: dict) -> int:
     linker = linker_from_args(args, batch_size=args.batch_size, max_source_length=args.max_source_length)
     kb = kb_for_linker(kb, linker, args.model)
     (corpus,) = as_linker_expects(args, linker, corpus)
+    corpus = training_corpus_to_mine(corpus, kb, configs[0])
     mined = mine_pairs_by_rule(linker, corpus, kb, configs, show_progress=show_progress())
     if not show_progress():
         disable_progress_bars()  # save_to_disk draws a bar even into a log file

@@ -34,6 +34,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def add_command(subparsers: Subparsers, name: str, summary: str, description: str, example: str) -> argparse.ArgumentParser:
     """The parser of one command: ``summary`` in the command list, ``description`` and ``example`` in its ``--help``."""
     # Raw formatting keeps the example lines apart, so the prose is wrapped here.

@@ -20,7 +20,7 @@ from angel_trl.data.files import atomic_save_dataset, write_json
 from angel_trl.evaluation import comparison_table, scores_table
 from angel_trl.linking.linker import EntityLinker
 from angel_trl.defaults import MINING_SUMMARY
-from angel_trl.mining import MiningConfig, mine_pairs
+from angel_trl.mining import MiningConfig, mine_pairs, training_corpus_to_mine
 from angel_trl.training.finish import resume_arg
 from angel_trl.training.stage2 import STAGE2_RESULTS, Stage2Arguments, train_stage2
 from angel_trl.trainers import Seq2SeqDPOConfig
@@ -181,7 +181,8 @@ def _mine_round(model_dir: str, train: Corpus, data_args: DataArguments, config:
     """Mine ``train`` with the linker in ``model_dir`` and save the pairs, if any (main process); every
     process returns the mining summary."""
     linker = EntityLinker.from_pretrained(model_dir, device=device, batch_size=config.link_batch_size)
-    pairs, mined = mine_pairs(linker, train, linker.kb or data_args.load_kb(), mining, show_progress=state.is_main_process and not config.disable_tqdm)
+    kb = linker.kb or data_args.load_kb()
+    pairs, mined = mine_pairs(linker, training_corpus_to_mine(train, kb, mining), kb, mining, show_progress=state.is_main_process and not config.disable_tqdm)
     if state.is_main_process and len(pairs):
         # The summary first: reused pairs (on resume) then always have theirs.
         write_json(pairs_dir.parent / MINING_SUMMARY, mined)

@@ -204,7 +204,8 @@ def test_mine_writes_the_recipe_layout(capsys, model_dir, toy_dir, tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [(("--rule", "official", "--negatives-from", "hybrid"), "paper and all"), (("--num-beams", 2, "--top-k", 4), "num_beams"),
-                                            (("--also-rules", "official", "--negatives-from", "hybrid"), "paper and all"), (("--also-rules", "paper"), "named twice")])
+                                            (("--also-rules", "official", "--negatives-from", "hybrid"), "paper and all"), (("--also-rules", "paper"), "named twice"),
+                                            (("--unseen-concept-names", -1), "integer >= 0")])
 def test_mine_refuses_settings_that_cannot_go_together_in_one_line(capsys, model_dir, toy_dir, tmp_path, extra, message):
     rc, err = rc_and_stderr(capsys, "mine", model_dir, "--corpus", toy_dir / "train.jsonl", "--output-dir", tmp_path / "pairs", *extra)
     assert_user_error(rc, err, message)
@@ -216,6 +217,21 @@ def test_mine_with_hybrid_negatives(capsys, model_dir, toy_dir, tmp_path):
     assert rc == 0
     summary = json.loads(out)
     assert summary["negatives_from"] == "hybrid" and summary["mentions_linked"] == 8
+
+
+def test_mine_with_unseen_concept_names(capsys, model_dir, toy_dir, tmp_path):
+    """The KB names of concepts the mined corpus never carries join its mentions, counted."""
+    from datasets import load_from_disk
+
+    half = tmp_path / "half.jsonl"
+    half.write_text("".join((toy_dir / "train.jsonl").read_text().splitlines(keepends=True)[:4]))  # C1-C4
+    out_dir = tmp_path / "pairs"
+    rc, out, _ = run(capsys, "mine", model_dir, "--corpus", half, "--output-dir", out_dir, "--num-beams", 4, "--top-k", 4, "--unseen-concept-names", 2, "--seed", 5)
+    assert rc == 0
+    summary = json.loads(out)
+    assert summary["unseen_concept_names"] == 2 and summary["mentions"] == 6
+    pairs = load_from_disk(str(out_dir / "train"))
+    assert summary["pairs_from_unseen_concept_names"] == sum(m.startswith("unseen-concept-name-") for m in pairs["mention_id"])
 
 
 def test_cli_defaults_are_the_library_defaults():
