@@ -32,7 +32,7 @@ HYBRID_ABLATION_HELP = (
 )
 HYBRID_CHOOSE_HELP = (
     "With --hybrid, the hybrid row's ranker is chosen on dev by held-out acc@1 over 5 document folds (all features and the menu: model with trained "
-    "concepts apart + retriever scores, model and its name prior + retriever scores, model and name length + retriever scores, model + retriever scores, model + TF-IDF, model alone) instead of the fixed model + retriever scores; "
+    "concepts apart + retriever scores, model + retriever scores, model + TF-IDF, model alone) instead of the fixed model + retriever scores; "
     "docs/hybrid.md says when that is worth it."
 )
 # How the benchmark names a model's derived rows (benchmarks/report.py reads them back):

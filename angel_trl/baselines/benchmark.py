@@ -32,7 +32,7 @@ from angel_trl.defaults import ABLATION_OPEN, EXACT_FIRST_SUFFIX, HYBRID_FIT_SET
 from angel_trl.errors import FieldError, check_choice
 from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking, mcnemar, saved_results
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
-from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, RANKER_MENU, fit_set_filter
+from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, RANKER_MENU, REJECTED_RANKERS, fit_set_filter
 from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
 from angel_trl.machine import describe_machine
 
@@ -112,8 +112,7 @@ HYBRID_ABLATION = {
     "model score only": (("model",), "listwise"),
     "model + TF-IDF scores": (("model", "tfidf"), "listwise"),
     "model (trained concepts apart) + retriever scores": RANKER_MENU["model (trained concepts apart) + retriever scores"],
-    "model and its name prior + retriever scores": RANKER_MENU["model and its name prior + retriever scores"],
-    "model and name length + retriever scores": RANKER_MENU["model and name length + retriever scores"],
+    **REJECTED_RANKERS,
     "all features, pointwise": (FEATURES, "pointwise"),
 }
 # With the dense retriever among the candidates: what its features add.
