@@ -178,3 +178,20 @@ def test_recipe_runs_rounds_from_the_command_line(trained_toy, toy_pairs, toy_di
     assert "| round 1 |" in done.stdout and "| round 2 |" in done.stdout
     # The model card goes to the best round only.
     assert [rec["output_dir"] for rec in summary["rounds"] if (Path(rec["output_dir"]) / "README.md").exists()] == [summary["best_output_dir"]]
+
+
+def test_each_round_mines_the_unseen_concept_names_too(trained_toy, toy_data, tmp_path):
+    """A later round mines its training corpus as recipes/mine.py does: with unseen_concept_names,
+    the KB names of concepts no training mention carries join the training mentions."""
+    from dataclasses import replace
+
+    from accelerate import PartialState
+
+    train = toy_data.load_split("train")
+    half = replace(train, documents=train.documents[:4])  # C1-C4 trained: C5, C6 and C7 are not
+    mining = MiningConfig(num_beams=6, unseen_concept_names=2, unseen_concept_seed=1)
+    pairs_dir = tmp_path / "round-2" / "pairs"
+    mined = iterative._mine_round(str(trained_toy[0]), half, toy_data, dpo_config(tmp_path), mining, pairs_dir, "cpu", PartialState(cpu=True))
+    assert mined["unseen_concept_names"] == 2 and mined["mentions"] == 4 + 2
+    saved = load_from_disk(str(pairs_dir))
+    assert mined["pairs_from_unseen_concept_names"] == sum(m.startswith("unseen-concept-name-") for m in saved["mention_id"])
