@@ -16,15 +16,15 @@ PY=${PY:-.venv/bin/python}
 LAUNCH=${LAUNCH:-.venv/bin/accelerate launch --config_file recipes/accelerate/cpu.yaml}
 SEED=${SEED:-42}
 UNSEEN=${UNSEEN:-5000}
-PAIRS=outputs/ncbi-pairs-unseen${UNSEEN}
+MINED=outputs/ncbi-pairs-unseen${UNSEEN}
 export PYTHONUNBUFFERED=1
 case ${1:?mine, stage2 or bench} in
   mine)
-    if [[ ! -f $PAIRS/mining_summary.json ]]; then
+    if [[ ! -f $MINED/mining_summary.json ]]; then
       OMP_NUM_THREADS=${THREADS:-2} $LAUNCH recipes/mine.py --config recipes/configs/ncbi/mine.yaml \
-        --unseen_concept_names "$UNSEEN" --output_dir "$PAIRS" > "$PAIRS.log" 2>&1
+        --unseen_concept_names "$UNSEEN" --output_dir "$MINED" > "$MINED.log" 2>&1
     fi
-    $PY - "$PAIRS" <<'PY'
+    $PY - "$MINED" <<'PY'
 import sys
 from datasets import load_from_disk
 from angel_trl.data.unseen_concepts import is_unseen_concept_name
@@ -35,8 +35,8 @@ print(f"{len(pairs)} pairs, {len(pairs) - len(corpus_only)} of them from unseen-
 PY
     ;;
   stage2)
-    ARMS=dpo LANES=1 PAIRS=$PAIRS/train DEV_PAIRS=$PAIRS/dev TAG=unseen${UNSEEN} bash benchmarks/stage2_seeds.sh "$SEED" &
-    ARMS=dpo LANES=1 PAIRS=$PAIRS/train-corpus-only DEV_PAIRS=$PAIRS/dev TAG=corpusonly${UNSEEN} bash benchmarks/stage2_seeds.sh "$SEED" &
+    ARMS=dpo LANES=1 PAIRS=$MINED/train DEV_PAIRS=$MINED/dev TAG=unseen${UNSEEN} bash benchmarks/stage2_seeds.sh "$SEED" &
+    ARMS=dpo LANES=1 PAIRS=$MINED/train-corpus-only DEV_PAIRS=$MINED/dev TAG=corpusonly${UNSEEN} bash benchmarks/stage2_seeds.sh "$SEED" &
     wait ;;
   bench)
     OMP_NUM_THREADS=${BENCH_THREADS:-2} $PY benchmarks/accuracy.py --dataset ncbi --protocols kb+train --hybrid --hybrid-ablation \
