@@ -7,6 +7,8 @@
 #   bash benchmarks/unseen_concept_negatives.sh mine     # pairs (N = UNSEEN, default 5000), and the corpus-only subset
 #   bash benchmarks/unseen_concept_negatives.sh stage2   # both stage-2 arms, one thread each
 #   bash benchmarks/unseen_concept_negatives.sh bench    # every peer, stage 1 and both arms, hybrid + ablation
+#   ABBREVIATIONS=1 bash benchmarks/unseen_concept_negatives.sh bench   # the same with abbreviations expanded
+#   bash benchmarks/unseen_concept_negatives.sh summary  # the models alone (KB names only), paired
 #
 # The corpus-only arm's pairs are the same run's pairs without the KB names' (mining the corpus alone
 # gives exactly those: tests/test_mining.py), so the two arms differ in those pairs alone.
@@ -18,7 +20,7 @@ SEED=${SEED:-42}
 UNSEEN=${UNSEEN:-5000}
 MINED=outputs/ncbi-pairs-unseen${UNSEEN}
 export PYTHONUNBUFFERED=1
-case ${1:?mine, stage2 or bench} in
+case ${1:?mine, stage2, bench or summary} in
   mine)
     if [[ ! -f $MINED/mining_summary.json ]]; then
       OMP_NUM_THREADS=${THREADS:-2} $LAUNCH recipes/mine.py --config recipes/configs/ncbi/mine.yaml \
@@ -39,10 +41,18 @@ PY
     ARMS=dpo LANES=1 PAIRS=$MINED/train-corpus-only DEV_PAIRS=$MINED/dev TAG=corpusonly${UNSEEN} bash benchmarks/stage2_seeds.sh "$SEED" &
     wait ;;
   bench)
-    OMP_NUM_THREADS=${BENCH_THREADS:-2} $PY benchmarks/accuracy.py --dataset ncbi --protocols kb+train --hybrid --hybrid-ablation \
+    abbreviations=(); if [[ -n ${ABBREVIATIONS:-} ]]; then abbreviations=(--expand-abbreviations); fi
+    OMP_NUM_THREADS=${BENCH_THREADS:-2} $PY benchmarks/accuracy.py --dataset ncbi --protocols kb+train --hybrid --hybrid-ablation "${abbreviations[@]+"${abbreviations[@]}"}" \
       --model "angel-trl stage 1 (from scratch)=outputs/ncbi-stage1" \
       --model "angel-trl stage 2, training mentions' pairs, seed $SEED=outputs/ncbi-stage2-corpusonly${UNSEEN}-dpo-s$SEED" \
       --model "angel-trl stage 2, + unseen-concept names' pairs, seed $SEED=outputs/ncbi-stage2-unseen${UNSEEN}-dpo-s$SEED" \
       --cache-dir "${CACHE_DIR:-benchmarks/work}" --tag unseen_concept_negatives ;;
+  summary)
+    $PY benchmarks/seeds_summary.py --out benchmarks/results/ncbi_stage2_unseen_concept_negatives \
+      --arm "stage 1 (from scratch)=outputs/ncbi-stage1" \
+      --arm "stage 2, training mentions' pairs=outputs/ncbi-stage2-corpusonly${UNSEEN}-dpo-s$SEED" \
+      --arm "stage 2, + unseen-concept names' pairs=outputs/ncbi-stage2-unseen${UNSEEN}-dpo-s$SEED" \
+      --pair "stage 1 (from scratch)" "stage 2, + unseen-concept names' pairs" \
+      --pair "stage 2, training mentions' pairs" "stage 2, + unseen-concept names' pairs" ;;
   *) echo "unknown lane $1" >&2; exit 2 ;;
 esac
