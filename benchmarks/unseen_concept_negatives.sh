@@ -9,6 +9,7 @@
 #   bash benchmarks/unseen_concept_negatives.sh bench    # every peer, stage 1 and both arms, hybrid + ablation
 #   ABBREVIATIONS=1 bash benchmarks/unseen_concept_negatives.sh bench   # the same with abbreviations expanded
 #   bash benchmarks/unseen_concept_negatives.sh summary  # the models alone (KB names only), paired
+#   SEED=43 bash benchmarks/unseen_concept_negatives.sh stage2; SEEDS="42 43" bash benchmarks/unseen_concept_negatives.sh summary
 #
 # The corpus-only arm's pairs are the same run's pairs without the KB names' (mining the corpus alone
 # gives exactly those: tests/test_mining.py), so the two arms differ in those pairs alone.
@@ -47,11 +48,12 @@ PY
       --model "angel-trl stage 2, training mentions' pairs, seed $SEED=outputs/ncbi-stage2-corpusonly${UNSEEN}-dpo-s$SEED" \
       --model "angel-trl stage 2, + unseen-concept names' pairs, seed $SEED=outputs/ncbi-stage2-unseen${UNSEEN}-dpo-s$SEED" \
       --cache-dir "${CACHE_DIR:-benchmarks/work}" --tag unseen_concept_negatives ;;
-  summary)
+  summary)  # SEEDS="42 43": every seed's stage-2 runs of each arm
+    runs() { local dirs=() seed; for seed in ${SEEDS:-$SEED}; do dirs+=("outputs/ncbi-stage2-$1${UNSEEN}-dpo-s$seed"); done; (IFS=,; echo "${dirs[*]}"); }
     $PY benchmarks/seeds_summary.py --out benchmarks/results/ncbi_stage2_unseen_concept_negatives \
       --arm "stage 1 (from scratch)=outputs/ncbi-stage1" \
-      --arm "stage 2, training mentions' pairs=outputs/ncbi-stage2-corpusonly${UNSEEN}-dpo-s$SEED" \
-      --arm "stage 2, + unseen-concept names' pairs=outputs/ncbi-stage2-unseen${UNSEEN}-dpo-s$SEED" \
+      --arm "stage 2, training mentions' pairs=$(runs corpusonly)" \
+      --arm "stage 2, + unseen-concept names' pairs=$(runs unseen)" \
       --pair "stage 1 (from scratch)" "stage 2, + unseen-concept names' pairs" \
       --pair "stage 2, training mentions' pairs" "stage 2, + unseen-concept names' pairs" ;;
   *) echo "unknown lane $1" >&2; exit 2 ;;
