@@ -37,6 +37,8 @@ TAGGED_RUNS = (
     ("hybrid_seed43", "Hybrid linker on a second stage-1 seed (`--hybrid --hybrid-ablation --tag hybrid_seed43`, stage 1 seed 43)", "hybrid, stage 1 seed 43"),
     ("unseen_concept_negatives", "Hybrid linker on stage 2 with and without pairs mined from unseen concepts' KB names "
      "(`bash benchmarks/unseen_concept_negatives.sh bench`, docs/mining.md)", "stage 2 with unseen-concept negatives"),
+    ("unseen_concept_negatives_seed43", "The same, stage 2 seed 43 (`SEED=43 bash benchmarks/unseen_concept_negatives.sh bench`)",
+     "stage 2 seed 43 with unseen-concept negatives"),
 )
 VARIANTS = PROTOCOL_VARIANTS + tuple(
     variant

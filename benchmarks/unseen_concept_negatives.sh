@@ -10,6 +10,7 @@
 #   ABBREVIATIONS=1 bash benchmarks/unseen_concept_negatives.sh bench   # the same with abbreviations expanded
 #   bash benchmarks/unseen_concept_negatives.sh summary  # the models alone (KB names only), paired
 #   SEED=43 bash benchmarks/unseen_concept_negatives.sh stage2; SEEDS="42 43" bash benchmarks/unseen_concept_negatives.sh summary
+#   SEED=43 bash benchmarks/unseen_concept_negatives.sh bench   # results tagged unseen_concept_negatives_seed43
 #
 # The corpus-only arm's pairs are the same run's pairs without the KB names' (mining the corpus alone
 # gives exactly those: tests/test_mining.py), so the two arms differ in those pairs alone.
@@ -47,7 +48,7 @@ PY
       --model "angel-trl stage 1 (from scratch)=outputs/ncbi-stage1" \
       --model "angel-trl stage 2, training mentions' pairs, seed $SEED=outputs/ncbi-stage2-corpusonly${UNSEEN}-dpo-s$SEED" \
       --model "angel-trl stage 2, + unseen-concept names' pairs, seed $SEED=outputs/ncbi-stage2-unseen${UNSEEN}-dpo-s$SEED" \
-      --cache-dir "${CACHE_DIR:-benchmarks/work}" --tag unseen_concept_negatives ;;
+      --cache-dir "${CACHE_DIR:-benchmarks/work}" --tag "unseen_concept_negatives$([[ $SEED == 42 ]] || echo "_seed$SEED")" ;;
   summary)  # SEEDS="42 43": every seed's stage-2 runs of each arm
     runs() { local dirs=() seed; for seed in ${SEEDS:-$SEED}; do dirs+=("outputs/ncbi-stage2-$1${UNSEEN}-dpo-s$seed"); done; (IFS=,; echo "${dirs[*]}"); }
     $PY benchmarks/seeds_summary.py --out benchmarks/results/ncbi_stage2_unseen_concept_negatives \
