@@ -23,18 +23,6 @@ HYBRID_FIT_SETS = tuple(HYBRID_FIT_SET_INFO)
 def fit_sets_help() -> str:
     """The fit sets for a help text: "all (every dev mention); unseen-text (those whose ...); ..."."""
     return "; ".join(f"{name} ({info['keeps']})" for name, info in HYBRID_FIT_SET_INFO.items())
-# Help texts of the benchmark's hybrid options, shared by benchmarks/accuracy.py and `angel-trl benchmark`.
-HYBRID_ABLATION_HELP = (
-    "With --hybrid, also the ablation rankers (the one chosen on dev by document folds, or with --hybrid-choose-ranker the default; all features; "
-    "model score only; + TF-IDF score; model with trained concepts apart + retriever scores; model and its name prior + retriever scores; model and name length + retriever scores; all features fit pointwise; with the dense retriever, "
-    "all but dense) and the hybrid fit on each other --hybrid-fit-on set, on the same scored candidates. The hybrid row itself fits the model and "
-    "retriever scores unless --hybrid-choose-ranker."
-)
-HYBRID_CHOOSE_HELP = (
-    "With --hybrid, the hybrid row's ranker is chosen on dev by held-out acc@1 over 5 document folds (all features and the menu: model with trained "
-    "concepts apart + retriever scores, model + retriever scores, model + TF-IDF, model alone) instead of the fixed model + retriever scores; "
-    "docs/hybrid.md says when that is worth it."
-)
 # How the benchmark names a model's derived rows (benchmarks/report.py reads them back):
 # "<model> + exact match first", "<model>, hybrid" and its ablation rows "<model>, hybrid [<label>]".
 EXACT_FIRST_SUFFIX = " + exact match first"

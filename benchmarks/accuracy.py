@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from angel_trl.baselines.benchmark import BenchmarkOptions, run_benchmark
+from angel_trl.cli.options import add_benchmark_hybrid_options
 from angel_trl.data.arguments import BENCHMARKS, benchmark_data
-from angel_trl.defaults import HYBRID_ABLATION_HELP, HYBRID_CHOOSE_HELP, HYBRID_FIT_SETS, fit_sets_help
 from angel_trl.training.progress import progress_on_terminal
 from common import REPO_DATA_DIR
 
@@ -41,10 +41,7 @@ def main() -> None:
     ap.add_argument("--expand-abbreviations", action="store_true", help="Every system links a mention that is an abbreviation defined in its document as its long form (Schwartz-Hearst); results go to <dataset>_abbreviations.{json,md,png}.")
     ap.add_argument("--zero-shot", action="store_true", help="The zero-shot protocol: train and dev lose every mention of a concept that occurs in test (the peers' training dictionary too; give angel-trl models trained with zero_shot: true); results go to <dataset>_zeroshot.{json,md,png}.")
     ap.add_argument("--hybrid", action="store_true", help="Also each angel-trl model as a hybrid linker (beam + retrieved candidates, exact model scores, a ranker fit on dev) under each protocol.")
-    ap.add_argument("--hybrid-ablation", action="store_true", help=HYBRID_ABLATION_HELP)
-    ap.add_argument("--hybrid-choose-ranker", action="store_true", help=HYBRID_CHOOSE_HELP)
-    ap.add_argument("--hybrid-fit-on", choices=HYBRID_FIT_SETS, help="Which dev mentions the hybrid's ranker is fit on: " + fit_sets_help() + ". Default: unseen-concept under --zero-shot (test's concepts are all new), else all.")
-    ap.add_argument("--protocols", nargs="+", choices=["kb", "kb+train"], default=["kb", "kb+train"], help="Dictionary protocols to run: KB names only, and/or KB + training mentions as synonyms (default: both).")
+    add_benchmark_hybrid_options(ap)
     ap.add_argument("--decode-again", action="store_true", help="Decode the KB protocol of angel-trl models even where the run saved predictions_<split>.jsonl for the same mentions.")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--link-batch-size", type=int, default=32)

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 from angel_trl.cli.common import UsageError, check_outputs, check_source, no_loading_bar_in_a_log, show_progress
-from angel_trl.cli.options import Subparsers, add_command, add_kb_options, positive_int
+from angel_trl.cli.options import Subparsers, add_benchmark_hybrid_options, add_command, add_kb_options, positive_int
 from angel_trl.data.corpus import CORPUS_FORMATS
-from angel_trl.defaults import HYBRID_ABLATION_HELP, HYBRID_CHOOSE_HELP, HYBRID_FIT_SETS, fit_sets_help
 from angel_trl.errors import FieldError
 
 
@@ -38,10 +37,7 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--results-dir", default="benchmarks/results", metavar="DIR", help="Where the JSON, markdown and plots go (default: %(default)s).")
     p.add_argument("--no-dense", action="store_true", help="Leave out the dense peer and the hybrid's dense retriever (they encode every KB name once; cached in --cache-dir).")
     p.add_argument("--hybrid", action="store_true", help="Also each model as a hybrid linker, its ranker fit on --dev (its retrievers: TF-IDF and, unless --no-dense, the dense encoder).")
-    p.add_argument("--hybrid-ablation", action="store_true", help=HYBRID_ABLATION_HELP)
-    p.add_argument("--hybrid-choose-ranker", action="store_true", help=HYBRID_CHOOSE_HELP)
-    p.add_argument("--hybrid-fit-on", choices=HYBRID_FIT_SETS, help="Which dev mentions the hybrid's ranker is fit on: " + fit_sets_help() + ". Default: unseen-concept under --zero-shot (test's concepts are all new), else all.")
-    p.add_argument("--protocols", nargs="+", choices=["kb", "kb+train"], default=["kb", "kb+train"], help="Dictionary protocols to run: KB names only, and/or KB + training mentions as synonyms (default: both).")
+    add_benchmark_hybrid_options(p)
     p.add_argument("--expand-abbreviations", action="store_true", help="Every system links an abbreviation defined in its document as its long form.")
     p.add_argument("--zero-shot", action="store_true", help="The zero-shot protocol: train and dev lose every mention of a test concept.")
     p.add_argument("--device", metavar="DEVICE", help="Torch device (default: cuda when available, else cpu).")

@@ -79,3 +79,25 @@ def add_linker_options(p: argparse.ArgumentParser, beams_and_top_k: bool = True)
     p.add_argument("--max-source-length", type=positive_int, metavar="N", help="Encoder tokens per source; longer ones lose context, counted and logged (default: the saved linker config's).")
     p.add_argument("--revision", metavar="REV", help="Branch, tag or commit of a Hub linker (Hub ids only; a token comes from HF_TOKEN or `hf auth login`).")
     p.add_argument("--device", metavar="DEVICE", help="Torch device, e.g. cpu or cuda:0 (default: where the model loads, cpu).")
+
+
+def add_benchmark_hybrid_options(p: argparse.ArgumentParser) -> None:
+    """The hybrid's ablation, ranker choice and fit set, and the dictionary protocols: options of
+    ``angel-trl benchmark`` and of ``benchmarks/accuracy.py`` alike."""
+    from angel_trl.defaults import HYBRID_FIT_SETS, fit_sets_help
+
+    p.add_argument(
+        "--hybrid-ablation", action="store_true",
+        help="With --hybrid, also the ablation rankers (the one chosen on dev by document folds, or with --hybrid-choose-ranker the default; all features; "
+        "model score only; + TF-IDF score; model with trained concepts apart + retriever scores; model and its name prior + retriever scores; model and name length + retriever scores; "
+        "all features fit pointwise; with the dense retriever, all but dense) and the hybrid fit on each other --hybrid-fit-on set, on the same scored candidates. "
+        "The hybrid row itself fits the model and retriever scores unless --hybrid-choose-ranker.",
+    )
+    p.add_argument(
+        "--hybrid-choose-ranker", action="store_true",
+        help="With --hybrid, the hybrid row's ranker is chosen on dev by held-out acc@1 over 5 document folds (all features and the menu: model with trained "
+        "concepts apart + retriever scores, model + retriever scores, model + TF-IDF, model alone) instead of the fixed model + retriever scores; "
+        "docs/hybrid.md says when that is worth it.",
+    )
+    p.add_argument("--hybrid-fit-on", choices=HYBRID_FIT_SETS, help="Which dev mentions the hybrid's ranker is fit on: " + fit_sets_help() + ". Default: unseen-concept under --zero-shot (test's concepts are all new), else all.")
+    p.add_argument("--protocols", nargs="+", choices=["kb", "kb+train"], default=["kb", "kb+train"], help="Dictionary protocols to run: KB names only, and/or KB + training mentions as synonyms (default: both).")
