@@ -232,3 +232,44 @@ def test_report_gives_a_tagged_run_and_its_abbreviations_twin_a_section_each(tmp
     assert f"### Best angel-trl system against the best peer, {gap_title}, abbreviations expanded" in twin
     assert "| NCBI | KB + train | ours: 84.0 | TF-IDF: 85.0 | -1.0" in twin
     assert f"`ncbi_abbreviations_{tag}.json`" in twin.split("## Sources")[1]
+
+
+def _candidates_file(path: Path, rows: list[tuple[str, list[str], list[dict[str, float]]]]) -> None:
+    """A hybrid candidates file: per mention, its text, candidate concepts and their named features."""
+    from angel_trl.hybrid.linker import FEATURES
+
+    lines = [json.dumps({"format": "angel-trl-hybrid-candidates", "version": 1, "features": list(FEATURES), "config": {}, "mentions": len(rows)})]
+    for text, ids, feats in rows:
+        lines.append(json.dumps({"mention": text, "beam_candidates": [], "beam": [], "concept_ids": ids, "names": ids, "features": [[f.get(n, 0.0) for n in FEATURES] for f in feats]}))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_unseen_concept_shift_scores_each_source_and_the_hybrid_by_concept_seen(tmp_path):
+    from unseen_concept_shift import model_scores, read_rows
+
+    from angel_trl.data.corpus import Mention
+    from angel_trl.errors import InputFormatError
+    from angel_trl.evaluation import TrainingSeen
+
+    class KB:  # every id is its own canonical id
+        def canonical_id(self, cid):
+            return cid
+
+    kb = KB()
+    seen = TrainingSeen.of([Mention("t", 0, 1, "a", ("A",))], kb)  # training carries concept A only
+    # dev: eight documents; the model's best candidate is the gold one on each, dense's on none
+    dev = [Mention(f"d{i}", 0, 1, text, (gold,)) for i, (text, gold) in enumerate([("a", "A"), ("b", "B"), ("a2", "A"), ("b2", "B")] * 2)]
+    right_model = [{"model": -1.0, "dense": 0.2}, {"model": -3.0, "dense": 0.9}]  # candidates A, B
+    test = [Mention("x", 0, 1, "a", ("A",)), Mention("y", 0, 1, "b", ("B",)), Mention("z", 0, 1, "n", ())]  # the NIL one is left out
+    _candidates_file(tmp_path / "dev-fit.jsonl", [(m.text, ["A", "B"], right_model if m.ids == ("A",) else right_model[::-1]) for m in dev])
+    _candidates_file(tmp_path / "test.jsonl", [("a", ["A", "B"], right_model), ("b", ["A", "C"], [{"model": -1.0, "dense": 0.9}, {"model": -2.0}]), ("n", ["A"], [{}])])
+    gold = {"dev": [list(m.ids) for m in dev], "test": [list(m.ids) for m in test]}
+    scores = model_scores(tmp_path, {"dev": dev, "test": test}, gold, seen, kb)
+    assert scores["test"]["mentions"] == {"all": 2, "seen_concept": 1, "unseen_concept": 1}
+    assert scores["test"]["model"] == {"all": 50.0, "seen_concept": 100.0, "unseen_concept": 0.0}
+    assert scores["test"]["gold among candidates"] == {"all": 50.0, "seen_concept": 100.0, "unseen_concept": 0.0}  # B is not a candidate of "b"
+    assert scores["dev"]["model"]["unseen_concept"] == 100.0 and scores["dev"]["dense"]["all"] == 0.0
+    assert scores["dev"]["hybrid"]["all"] == 100.0 and scores["test"]["hybrid"] == {"all": 50.0, "seen_concept": 100.0, "unseen_concept": 0.0}
+    # a file of another split is refused with its line
+    with pytest.raises(InputFormatError, match=r"test.jsonl:2: mention 'a' where the split has 'other'"):
+        read_rows(tmp_path / "test.jsonl", [Mention("x", 0, 1, "other", ("A",)), *test[1:]])
