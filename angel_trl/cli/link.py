@@ -7,7 +7,7 @@ import sys
 
 from angel_trl.cli.common import CliError, UsageError, as_linker_expects, check_outputs, corpus_from_args, emit_jsonl, hybrid_file, linker_from_args, show_progress, with_hybrid
 from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_linker_options
-from angel_trl.data.files import read_lines
+from angel_trl.data.files import check_unicode_text, decoded_lines, read_lines
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -47,6 +47,13 @@ def run(args: argparse.Namespace) -> int:
     if args.corpus:
         corpus = read = corpus_from_args(args.corpus, args)
         mentions = corpus.mentions
+        if args.format == "pubtator":
+            from angel_trl.data.export import check_pubtator_writable
+
+            try:  # before linking, not after it
+                check_pubtator_writable(corpus)
+            except ValueError as e:
+                raise UsageError(f"--format pubtator: {args.corpus}: {e}") from None
         rows = [{"doc_id": m.doc_id, "start": m.start, "end": m.end, "mention": m.text, "gold_ids": list(m.ids)} for m in mentions]
     else:
         rows, texts = _marked_inputs(args)
@@ -87,12 +94,13 @@ def _link_inputs(linker, texts: list[str]) -> list:
 def _marked_lines(args: argparse.Namespace) -> list[tuple[dict, str, str]]:
     """``(row metadata, marked text, where it came from)`` for each --text or --input line."""
     if args.text:
+        for t in args.text:  # arguments that are not UTF-8 reach Python as lone surrogates
+            check_unicode_text(t, "--text", None)
         return [({"text": t}, t, "--text") for t in args.text]
     source = "<stdin>" if args.input == "-" else args.input
-    lines = enumerate(sys.stdin, start=1) if args.input == "-" else read_lines(args.input)
+    lines = decoded_lines(sys.stdin.buffer, source) if args.input == "-" else read_lines(args.input)
     out = []
     for lineno, line in lines:
-        line = line.rstrip("\r\n")
         if line.strip():
             out.append(({"line": lineno, "text": line}, line, f"{source}:{lineno}"))
     if not out:

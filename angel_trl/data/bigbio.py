@@ -19,8 +19,8 @@ A :class:`~angel_trl.data.corpus.Document` is built per example:
   containing "composite" (the PubTator rule). A discontinuous entity (several pieces) becomes the
   span from its first start to its last end, each piece checked; counted as ``discontinuous_mentions``.
 
-Errors are :class:`~angel_trl.errors.InputFormatError` naming the source and the example (0-based,
-as ``dataset[i]``).
+Errors are :class:`~angel_trl.errors.InputFormatError` naming the source and the example: its line
+in a local JSON-lines file, else its row (0-based, as ``dataset[i]``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from angel_trl.data.corpus import Corpus, Document, Mention, _checked_span, _finish, _unique_doc_id, parse_ids
-from angel_trl.data.hf_datasets import dataset_rows
+from angel_trl.data.hf_datasets import dataset_rows, row_error
 from angel_trl.errors import InputFormatError
 
 _SKIPPED = ("relations", "events", "coreferences")
@@ -44,8 +44,7 @@ class _Example:
         self.doc_id = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else ""
 
     def error(self, problem: str) -> InputFormatError:
-        doc = f" (document {self.doc_id!r})" if self.doc_id else ""
-        return InputFormatError(self.source, self.index, f"example {self.index}{doc}: {problem}")
+        return row_error(self.source, self.index, problem, f"document {self.doc_id!r}" if self.doc_id else "", kind="example")
 
     def field(self, obj: dict, key: str, kind: type, what: str):
         """``obj[key]``, which must be there and a ``kind`` (a missing or null field is an error)."""

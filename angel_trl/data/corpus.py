@@ -11,11 +11,14 @@ mismatch is an :class:`~angel_trl.errors.InputFormatError` naming the file and l
 malformed line. A file without documents, or without a single mention (after the entity-type
 filter), is an error too: there is nothing to train or evaluate on. What a reader skips or repairs
 is counted in :attr:`Corpus.counts` (relation lines, other entity types, duplicated document ids,
-whitespace around a mention, a PubTator mention with an empty id column, read as NIL).
+duplicated mentions, whitespace around a mention, a PubTator mention with an empty id column, read
+as NIL, JSONL keys the format has no place for). A JSONL key that is a known one misspelt
+(``"id"`` for a mention's ``"ids"``) is an error: its value would be lost.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -30,6 +33,7 @@ from angel_trl.data.kb import normalize_concept_id
 NIL_IDS = {"-1", "", "NIL", "CUI-less"}
 _ID_SPLIT = re.compile(r"[|+]")
 _INT = re.compile(r"-?[0-9]+")
+_OFFSETS_RUN_TOGETHER = re.compile(r"\s*-?[0-9]+(\s+-?[0-9]+)+\s*")
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,11 @@ def _unique_doc_id(doc_id: str, seen: Counter, counts: Counter) -> str:
 def _finish(docs: list[Document], path: Path, counts: Counter, types: set[str] | None, other_types: Counter) -> Corpus:
     if not docs:
         raise InputFormatError(path, None, "no documents found (empty file?)")
+    # The same span with the same ids and type twice: kept (a corpus may mean it), but counted, since
+    # each copy weighs in training and in every score.
+    duplicates = sum(len(d.mentions) - len({(m.start, m.end, m.ids, m.type) for m in d.mentions}) for d in docs)
+    if duplicates:
+        counts["duplicate_mentions"] += duplicates
     # Read as plain text, written "(ST)" / "(ET)" in model inputs (angel_trl.text.examples.plain_text).
     with_markers = sum(START_MARKER in d.text or END_MARKER in d.text for d in docs)
     if with_markers:
@@ -176,6 +185,9 @@ class _PubtatorReader:
         self.current: Document | None = None
         self.pending: list[tuple[int, list[str]]] = []
         self.pmid = ""
+        # Entity types of the file's annotation lines so far, and the ones asked for: a short line
+        # with one of them in its third column is an annotation that lost its offsets, not a relation.
+        self.known_types: set[str] = set(types or ())
 
     def read(self) -> Corpus:
         for lineno, line in read_lines(self.path):
@@ -211,6 +223,8 @@ class _PubtatorReader:
             raise InputFormatError(self.path, lineno, "annotation line outside a document (before its title line, or after the blank line that ends it)")
         if cols[0] != self.pmid:
             raise InputFormatError(self.path, lineno, f"line for document {cols[0]!r} inside document {self.pmid!r}")
+        if len(cols) >= 6:
+            self.known_types.add(cols[4])
         self.pending.append((lineno, cols))
 
     def _end_document(self) -> None:
@@ -226,10 +240,23 @@ class _PubtatorReader:
         self.docs.append(self.current)
         self.current, self.pending = None, []
 
+    def _relation_line(self, cols: list[str], lineno: int) -> bool:
+        """Whether an annotation line is a relation (``PMID<TAB>CID<TAB>id<TAB>id``: 4 or 5 columns,
+        a relation name where a mention has its start offset), skipped and counted. An annotation
+        whose offsets ran together (``43 54``) or went missing (an entity type of this file in the
+        third column) has 4 or 5 columns too: it is an error, so that no mention is dropped as a relation."""
+        if cols[1] == "CID":
+            return True
+        if len(cols) not in (4, 5) or _INT.fullmatch(cols[1].strip()):
+            return False
+        if _OFFSETS_RUN_TOGETHER.fullmatch(cols[1]) or cols[2] in self.known_types:
+            raise InputFormatError(self.path, lineno, f"annotation line without its start and end offsets as columns 2 and 3 (PMID, start, end, mention, type, ids), got {cols[1:]!r}")
+        return True
+
     def _mention(self, doc: Document, cols: list[str], lineno: int) -> Mention | None:
         """The mention of one annotation line of ``doc``; None (counted) for a relation line or a
         mention of another entity type."""
-        if cols[1] == "CID" or (len(cols) in (4, 5) and not _INT.fullmatch(cols[1].strip())):
+        if self._relation_line(cols, lineno):
             self.counts["relation_lines"] += 1
             return None
         if len(cols) < 6:
@@ -251,10 +278,27 @@ class _PubtatorReader:
         return Mention(doc.id, start, end, span, ids, mtype, composite)
 
 
-def _jsonl_mention(m, path: Path, lineno: int) -> tuple[int, int, str, tuple[str, ...], str, bool]:
+DOCUMENT_KEYS = ("id", "text", "mentions")
+MENTION_KEYS = ("start", "end", "text", "ids", "type", "composite")
+
+
+def _other_keys(obj: dict, known: Sequence[str], what: str, path: Path, lineno: int, counts: Counter) -> None:
+    """Keys of a JSONL object beyond ``known``. One that is a known key misspelt (other case, a letter
+    off) is an error: its value would be lost without a word (a mention's ``"id"`` for ``"ids"``
+    would make it NIL, a document's ``"Mentions"`` would leave it without mentions). Any other key is
+    extra data the format has no place for: ignored, and counted as ``ignored_<what>_keys``."""
+    for key in sorted(obj.keys() - set(known)):
+        close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.75)
+        if close:
+            raise InputFormatError(path, lineno, f"{what} key {key!r} is not one of {', '.join(known)}: did you mean {close[0]!r}?")
+        counts[f"ignored_{what}_keys"] += 1
+
+
+def _jsonl_mention(m, path: Path, lineno: int, counts: Counter) -> tuple[int, int, str, tuple[str, ...], str, bool]:
     """``(start, end, text, ids, type, composite)`` of one JSONL mention, each field type-checked."""
     if not isinstance(m, dict):
         raise InputFormatError(path, lineno, f"mention {m!r} is not a JSON object")
+    _other_keys(m, MENTION_KEYS, "mention", path, lineno, counts)
     start, end, mtext = m.get("start"), m.get("end"), m.get("text")
     # bool is an int subclass, and int(4.7) would silently move a span: only true integers pass.
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)) or not isinstance(mtext, str):
@@ -286,9 +330,10 @@ def read_corpus_jsonl(path: str | Path, entity_types: Sequence[str] | None = Non
             raise InputFormatError(path, lineno, "each document needs a non-empty 'id' and a string 'text'")
         if not isinstance(mentions, list):
             raise InputFormatError(path, lineno, "'mentions' must be a list")
+        _other_keys(row, DOCUMENT_KEYS, "document", path, lineno, counts)
         doc = Document(_unique_doc_id(str(raw_id), seen_ids, counts), text)
         for m in mentions:
-            start, end, mtext, ids, mtype, composite = _jsonl_mention(m, path, lineno)
+            start, end, mtext, ids, mtype, composite = _jsonl_mention(m, path, lineno, counts)
             if types is not None and mtype not in types:
                 counts["other_type_mentions"] += 1
                 other_types[mtype] += 1

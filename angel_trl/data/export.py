@@ -8,8 +8,9 @@ all of them (exporting gold ids, where a composite mention has several).
 Both files read back with our readers (``read_pubtator``, ``corpus_format: bigbio``) to the same
 document texts and mention offsets. Our documents have one text, PubTator wants a title and an
 abstract: the title is cut at the first sentence end (``". "``), else at the last space, so that
-``title + " " + abstract`` is the text again. Tabs and line breaks in a text would break the lines:
-each is written as a space (offsets unchanged), counted in the returned counts.
+``title + " " + abstract`` is the text again. Tabs and line breaks in a text or a mention type
+would break the lines: each is written as a space (offsets unchanged), counted in the returned
+counts. A document id or a predicted id that PubTator cannot hold is an error.
 """
 
 from __future__ import annotations
@@ -52,14 +53,26 @@ def _title_end(text: str) -> int | None:
     return last if last >= 0 else None
 
 
+def check_pubtator_writable(corpus: Corpus) -> None:
+    """Raise ValueError for the first document id that cannot be a PubTator PMID (empty, or holding
+    ``|``, a tab or a line break). Callers check before linking, so such a corpus fails before the work."""
+    for doc in corpus.documents:
+        if not doc.id or "|" in doc.id or _LINE_BREAKING.search(doc.id):
+            raise ValueError(f"document id {doc.id!r} cannot be written as a PubTator PMID (empty, or holds '|', a tab or a line break)")
+
+
+def _one_line(text: str, counts: Counter) -> str:
+    """``text`` with tabs and line breaks written as spaces (same length: offsets hold), counted."""
+    if not _LINE_BREAKING.search(text):
+        return text
+    counts["line_breaking_characters_written_as_spaces"] += len(_LINE_BREAKING.findall(text))
+    return _LINE_BREAKING.sub(" ", text)
+
+
 def _pubtator_block(doc: Document, ids: list[list[str]], counts: Counter) -> str:
     """The title, abstract and annotation lines of one document."""
-    if not doc.id or "|" in doc.id or _LINE_BREAKING.search(doc.id):
-        raise ValueError(f"document id {doc.id!r} cannot be written as a PubTator PMID (empty, or holds '|', a tab or a line break)")
-    text = doc.text
-    if _LINE_BREAKING.search(text):
-        counts["line_breaking_characters_written_as_spaces"] += len(_LINE_BREAKING.findall(text))
-        text = _LINE_BREAKING.sub(" ", text)
+    check_pubtator_writable(Corpus([doc]))
+    text = _one_line(doc.text, counts)
     cut = _title_end(text)
     if cut is None:
         # No space to cut at: the empty abstract adds one space at the end of the text read back.
@@ -69,7 +82,10 @@ def _pubtator_block(doc: Document, ids: list[list[str]], counts: Counter) -> str
         title, abstract = text[:cut], text[cut + 1 :]
     lines = [f"{doc.id}|t|{title}", f"{doc.id}|a|{abstract}"]
     for m, mention_ids in zip(doc.mentions, ids):
-        lines.append("\t".join([doc.id, str(m.start), str(m.end), text[m.start : m.end], m.type, "|".join(mention_ids) or "-1"]))
+        unwritable = [cid for cid in mention_ids if "|" in cid or "+" in cid or _LINE_BREAKING.search(cid)]
+        if unwritable:  # the id column joins ids with '|' (or '+'): such an id would read back as several
+            raise ValueError(f"{m.mention_id}: id {unwritable[0]!r} cannot be written in a PubTator id column (holds '|', '+', a tab or a line break)")
+        lines.append("\t".join([doc.id, str(m.start), str(m.end), text[m.start : m.end], _one_line(m.type, counts), "|".join(mention_ids) or "-1"]))
     return "\n".join(lines) + "\n"
 
 

@@ -8,6 +8,7 @@ import ctypes
 import errno
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator
@@ -32,30 +33,42 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     line, a whole KB would be one concept). Bytes that are not UTF-8 are an input error naming the
     line and the byte offset.
     """
-    offset, lineno = 0, 0
     with open(path, "rb") as f:
-        for raw in f:
-            start = 0
-            if offset == 0:
-                if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-                    raise InputFormatError(path, 1, "UTF-16 file (byte-order mark); expected UTF-8")
-                if raw.startswith(codecs.BOM_UTF8):
-                    start = len(codecs.BOM_UTF8)
-            try:
-                text = raw[start:].decode("utf-8")
-            except UnicodeDecodeError as e:
-                at = start + e.start
-                line_start = raw.rfind(b"\r", 0, at) + 1  # a bare CR before it ended a line
-                raise InputFormatError(
-                    path,
-                    lineno + 1 + raw[:at].count(b"\r"),
-                    f"not valid UTF-8: byte {raw[at]:#04x} at column {at - line_start + 1} (file offset {offset + at}); a binary or Latin-1 file? convert it to UTF-8",
-                ) from None
-            offset += len(raw)
-            text = text.removesuffix("\n").removesuffix("\r")
-            for line in text.split("\r"):
-                lineno += 1
-                yield lineno, line
+        yield from decoded_lines(f, path)
+
+
+def decoded_lines(stream: Iterable[bytes], name: str | Path) -> Iterator[tuple[int, str]]:
+    """:func:`read_lines` over a binary stream (standard input: ``sys.stdin.buffer``) called ``name``
+    in errors. Decoding the bytes here, not through the text layer, matters for standard input: its
+    text layer escapes undecodable bytes as lone surrogates, which no tokenizer accepts."""
+    offset, lineno = 0, 0
+    for raw in stream:
+        start = 0
+        if offset == 0:
+            if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                raise InputFormatError(name, 1, "UTF-16 file (byte-order mark); expected UTF-8")
+            if raw.startswith(codecs.BOM_UTF8):
+                start = len(codecs.BOM_UTF8)
+        try:
+            text = raw[start:].decode("utf-8")
+        except UnicodeDecodeError as e:
+            at = start + e.start
+            line_start = raw.rfind(b"\r", 0, at) + 1  # a bare CR before it ended a line
+            raise InputFormatError(
+                name,
+                lineno + 1 + raw[:at].count(b"\r"),
+                f"not valid UTF-8: byte {raw[at]:#04x} at column {at - line_start + 1} (file offset {offset + at}); a binary or Latin-1 file? convert it to UTF-8",
+            ) from None
+        offset += len(raw)
+        text = text.removesuffix("\n").removesuffix("\r")
+        for line in text.split("\r"):
+            lineno += 1
+            yield lineno, line
+
+
+# A JSON escape of a UTF-16 surrogate: paired, json.loads joins it into one character; alone, it
+# stays a lone surrogate, which is not Unicode text (tokenizers and UTF-8 writers reject it).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def read_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
@@ -71,7 +84,19 @@ def read_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
             raise InputFormatError(path, lineno, "invalid JSON (nested too deeply)") from None
         if not isinstance(row, dict):
             raise InputFormatError(path, lineno, "expected a JSON object")
+        if _SURROGATE_ESCAPE.search(line):
+            check_unicode_text(row, path, lineno)
         yield lineno, row
+
+
+def check_unicode_text(value, path: str | Path, lineno: int | None) -> None:
+    """Raise an input error naming ``path`` and ``lineno`` if a string in ``value`` (nested lists and
+    dicts, keys too) holds a lone UTF-16 surrogate, e.g. from a JSON escape like ``"\\ud800"``."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = e.object[e.start : e.end].encode("unicode_escape").decode()
+        raise InputFormatError(path, lineno, f"a lone UTF-16 surrogate ({bad}, a JSON escape like '\\ud800' without its pair) is not text") from None
 
 
 def _temporary_sibling(path: Path) -> Path:

@@ -16,11 +16,13 @@ is imported only when a source is opened (the CLI's ``--help`` stays free of it)
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from angel_trl.data.files import read_jsonl_objects, read_lines
 from angel_trl.errors import InputFormatError
 
 _SAVED_MARKERS = ("state.json", "dataset_dict.json")
@@ -60,12 +62,43 @@ def _open(source: str, config: str | None):
         builder = _BUILDERS.get(path.suffix.lower())
         if builder is None:
             raise InputFormatError(source, None, f"unknown data file type {path.suffix!r}; expected one of {', '.join(sorted(_BUILDERS))} or a folder")
+        _check_text_file(path, source)
         return datasets.load_dataset(builder, data_files=str(path), streaming=True)
     if path.is_dir():
         return datasets.load_dataset(str(path), streaming=True)
     if _looks_local(source):
         raise FileNotFoundError(f"{source}: no such file or dataset folder")
     return datasets.load_dataset(source, config)
+
+
+def _check_text_file(path: Path, source: str) -> None:
+    """Read a local text data file with our own readers first: ``datasets`` reports bad UTF-8, bad
+    JSON, a line that is not an object or an empty file by an Arrow error without a line; ours name
+    the line and the problem."""
+    if path.suffix.lower() == ".parquet":
+        return
+    if path.suffix.lower() == ".jsonl":
+        rows = sum(1 for _ in read_jsonl_objects(path))
+    else:
+        rows = sum(1 for _, line in read_lines(path) if line.strip())
+    if not rows:
+        raise InputFormatError(source, None, "no rows (empty file?)")
+
+
+def row_error(spec: str, index: int, problem: str, label: str = "", kind: str = "row") -> InputFormatError:
+    """An error at row ``index`` (0-based, as ``dataset[index]``) of the dataset ``spec`` names: at its
+    line where the source is a local JSON-lines file (whose non-blank lines are the rows, in order),
+    else at the row index, said as such so that it is not read as a line number. ``label`` names
+    the row (its id), ``kind`` what a row is called (a BigBIO "example")."""
+    row = f"{kind} {index} ({label})" if label else f"{kind} {index}"
+    source, _, _ = split_source(spec)
+    path = Path(source).expanduser()
+    if path.is_file() and path.suffix.lower() == ".jsonl":
+        lines = (lineno for lineno, line in read_lines(path) if line.strip())
+        lineno = next(itertools.islice(lines, index, None), None)
+        if lineno is not None:
+            return InputFormatError(spec, lineno, f"{row}: {problem}")
+    return InputFormatError(spec, None, f"{row}, counting from 0 as dataset[{index}]: {problem}")
 
 
 def _pick_split(dataset, split: str | None, spec: str):
@@ -119,7 +152,7 @@ def _string_list(row: dict, key: str, spec: str, index: int) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InputFormatError(spec, index, f"row {index}: {key!r} must be a list of strings")
+        raise row_error(spec, index, f"{key!r} must be a list of strings")
     return value
 
 
@@ -133,20 +166,20 @@ def _concept(row: dict, spec: str, index: int, counts: Counter):
         raw_id = str(raw_id)
     cid = normalize_concept_id(raw_id) if isinstance(raw_id, str) else ""
     if not cid:
-        raise InputFormatError(spec, index, f"row {index}: needs a non-empty string 'id'")
+        raise row_error(spec, index, "needs a non-empty string 'id'")
     if row.get("names") is not None:
         raw_names = _string_list(row, "names", spec, index)
     elif isinstance(row.get("name"), str):
         raw_names = [row["name"], *_string_list(row, "synonyms", spec, index)]
     else:
-        raise InputFormatError(spec, index, f"row {index} ({cid}): needs 'names' (a list of strings) or a string 'name' (with optional 'synonyms')")
+        raise row_error(spec, index, "needs 'names' (a list of strings) or a string 'name' (with optional 'synonyms')", cid)
     names = _clean_names(raw_names, counts)
     if not names:
-        raise InputFormatError(spec, index, f"row {index} ({cid}): no non-empty name")
+        raise row_error(spec, index, "no non-empty name", cid)
     definition = row.get("definition")
     if definition is not None and not isinstance(definition, str):
-        raise InputFormatError(spec, index, f"row {index} ({cid}): 'definition' must be a string")
-    return Concept(cid, names, _ids(_string_list(row, "alt_ids", spec, index)), definition or None)
+        raise row_error(spec, index, "'definition' must be a string", cid)
+    return Concept(cid, names, _ids(_string_list(row, "alt_ids", spec, index), counts), definition or None)
 
 
 def read_kb_dataset(spec: str):

@@ -71,6 +71,10 @@ class KnowledgeBase:
         self.counts: Counter = counts if counts is not None else Counter()
         for concept in concepts:
             self._add(concept)
+        # An alternative id listed before the concept whose primary id it is: the primary id wins.
+        shadowed = sum(alt in self.concepts for alt in self._alias)
+        if shadowed:
+            self.counts["alt_ids_that_are_other_concepts_ids"] += shadowed
         self._name_index: dict[str, list[str]] | None = None
 
     def _add(self, concept: Concept) -> None:
@@ -89,9 +93,14 @@ class KnowledgeBase:
         else:
             self.concepts[concept.id] = concept
         for alt in concept.alt_ids:
-            # A primary id always wins over someone else's alternative id.
-            if alt not in self.concepts:
-                self._alias.setdefault(alt, concept.id)
+            if alt == concept.id:
+                continue
+            # A primary id always wins over someone else's alternative id, and an alternative id two
+            # concepts list goes to the first: the other claim is lost, so it is counted.
+            if alt in self.concepts:
+                self.counts["alt_ids_that_are_other_concepts_ids"] += 1
+            elif self._alias.setdefault(alt, concept.id) != concept.id:
+                self.counts["alt_ids_shared_kept_for_the_first"] += 1
 
     def __len__(self) -> int:
         return len(self.concepts)
@@ -173,9 +182,13 @@ def _finish(concepts: list[Concept], path: Path, counts: Counter) -> KnowledgeBa
     return KnowledgeBase(concepts, str(path), counts)
 
 
-def _ids(raw: Iterable[str]) -> list[str]:
-    """Normalised ids, empty ones (``""``, ``"MESH:"``) left out."""
-    return [cid for cid in map(normalize_concept_id, raw) if cid]
+def _ids(raw: Iterable[str], counts: Counter) -> list[str]:
+    """Normalised ids; empty ones (``""``, ``"MESH:"``) are left out and counted as ``empty_ids_skipped``."""
+    ids = list(map(normalize_concept_id, raw))
+    kept = [cid for cid in ids if cid]
+    if len(kept) < len(ids):
+        counts["empty_ids_skipped"] += len(ids) - len(kept)
+    return kept
 
 
 def _is_header(first_field: str, counts: Counter) -> bool:
@@ -211,7 +224,7 @@ def read_medic(path: str | Path) -> KnowledgeBase:
         if "||" not in line:
             raise InputFormatError(path, lineno, "expected 'ID[|altID...]||name|synonym...'")
         id_part, name_part = line.split("||", 1)
-        ids = _ids(id_part.split("|"))
+        ids = _ids(id_part.split("|"), counts)
         if "&" in name_part:
             # CTD writes names XML-escaped ("Parkinson&apos;s Disease"), texts write "Parkinson's disease".
             counts["html_entities_unescaped"] += len(_XML_ENTITY.findall(name_part))
@@ -293,7 +306,7 @@ def read_kb_jsonl(path: str | Path) -> KnowledgeBase:
         definition = row.get("definition")
         if definition is not None and not isinstance(definition, str):
             raise InputFormatError(path, lineno, "'definition' must be a string")
-        concepts.append(Concept(cid, names, _ids(raw_alt), definition))
+        concepts.append(Concept(cid, names, _ids(raw_alt, counts), definition))
     return _finish(concepts, path, counts)
 
 

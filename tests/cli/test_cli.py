@@ -101,11 +101,25 @@ def test_link_input_file_and_stdin(capsys, monkeypatch, model_dir, linker, tmp_p
     assert [r["line"] for r in rows] == [1, 3]  # the blank line is skipped, line numbers kept
     check_predictions(rows, linker, top_k=linker.config.top_k)
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO(TEXTS[1] + "\n"))
+    # a BOM on standard input is no text (the offsets after it would be off by one)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xef\xbb\xbf" + TEXTS[1].encode() + b"\n")))
     rc, out, _ = run(capsys, "link", model_dir, "--input", "-")
     assert rc == 0
     (stdin_row,) = [json.loads(line) for line in out.splitlines()]
-    assert stdin_row["predictions"] == rows[1]["predictions"]
+    assert stdin_row["predictions"] == rows[1]["predictions"] and stdin_row["text"] == TEXTS[1]
+
+
+def test_link_refuses_text_that_is_not_unicode(capsys, monkeypatch, model_dir, tmp_path):
+    # bytes that are not UTF-8 on standard input: its text layer would pass them on as lone surrogates
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(TEXTS[0].encode() + b"\nx \xff [ST] CF [ET]\n"), errors="surrogateescape"))
+    rc, _, err = run(capsys, "link", model_dir, "--input", "-")
+    assert rc != 0 and "<stdin>:2: not valid UTF-8: byte 0xff at column 3" in err
+    rc, _, err = run(capsys, "link", model_dir, "--text", "x \udcff [ST] CF [ET]")  # what a non-UTF-8 argument becomes
+    assert rc != 0 and "--text: a lone UTF-16 surrogate" in err
+    corpus = tmp_path / "surrogate.jsonl"
+    corpus.write_text('{"id": "d1", "text": "CF \\ud800 here", "mentions": [{"start": 0, "end": 2, "text": "CF", "ids": []}]}\n')
+    rc, _, err = run(capsys, "link", model_dir, "--corpus", corpus)
+    assert rc != 0 and f"{corpus}:1: a lone UTF-16 surrogate (\\ud800" in err
 
 
 def test_link_corpus_links_every_mention(capsys, model_dir, linker, toy_dir):
@@ -684,6 +698,11 @@ def test_link_writes_the_corpus_with_predicted_ids_as_pubtator_and_bigbio(capsys
         assert [list(m.ids) for m in back.mentions] == expected
     rc, err = rc_and_stderr(capsys, "link", model_dir, "--text", TEXTS[0], "--format", "pubtator")
     assert_user_error(rc, err, "--format pubtator writes a corpus with its predicted ids: it needs --corpus and --output")
+    # a document id PubTator cannot hold fails before any linking
+    bad = tmp_path / "bad_id.jsonl"
+    bad.write_text(json.dumps({"id": "a|b", "text": "Lung cancer.", "mentions": [{"start": 0, "end": 11, "text": "Lung cancer", "ids": []}]}) + "\n")
+    rc, err = rc_and_stderr(capsys, "link", "does-not-exist", "--corpus", bad, "--format", "pubtator", "--output", tmp_path / "o.txt")
+    assert_user_error(rc, err, f"--format pubtator: {bad}: document id 'a|b' cannot be written as a PubTator PMID")
 
 
 def test_benchmark_pairs_the_hybrid_row_dev_picks_among_several_models(model_dir, toy_dir, tmp_path):

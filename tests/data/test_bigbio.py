@@ -155,14 +155,14 @@ def test_bigbio_bad_examples_name_the_example(tmp_path):
     def no_id(rows):
         rows[1]["document_id"] = rows[1]["id"] = ""
 
-    _bad(tmp_path, offsets, r"bad.jsonl:1: example 1 \(document '2'\): entity 'e0': offsets 0-400 outside")
-    _bad(tmp_path, text, r"bad.jsonl:1: example 1 \(document '2'\): entity 'e1': mention 'CX' does not match text\[17:19\] = 'CF'")
+    _bad(tmp_path, offsets, r"bad.jsonl:2: example 1 \(document '2'\): entity 'e0': offsets 0-400 outside")
+    _bad(tmp_path, text, r"bad.jsonl:2: example 1 \(document '2'\): entity 'e1': mention 'CX' does not match text\[17:19\] = 'CF'")
     _bad(tmp_path, no_entities, r"example 1 \(document '2'\): the example: missing or not a list: 'entities'")
     _bad(tmp_path, no_normalized, r"example 0 \(document '1'\): entity 'e2': missing or not a list: 'normalized'")
     _bad(tmp_path, passage, r"example 0 \(document '1'\): passage '1_a': offsets 21-61 do not fit its text of length 9")
     _bad(tmp_path, overlap, r"example 0 \(document '1'\): passage '1_a': text .* differs from the document text")
     _bad(tmp_path, pieces, r"example 0 \(document '1'\): entity 'e0': 1 offsets but 2 text pieces")
-    _bad(tmp_path, no_id, r"bad.jsonl:1: example 1: needs a non-empty 'document_id'")
+    _bad(tmp_path, no_id, r"bad.jsonl:2: example 1: needs a non-empty 'document_id'")
 
 
 def test_bigbio_splits_and_missing_sources(tmp_path):
@@ -175,7 +175,7 @@ def test_bigbio_splits_and_missing_sources(tmp_path):
         read_bigbio(str(tmp_path / "absent"))
     bad = tmp_path / "broken.jsonl"
     bad.write_text('{"id": "1", "passages": [\n')
-    with pytest.raises(InputFormatError, match="broken.jsonl: cannot read as a dataset"):
+    with pytest.raises(InputFormatError, match=r"broken.jsonl:1: invalid JSON"):
         read_bigbio(str(bad))
     assert sources["saved"]
 

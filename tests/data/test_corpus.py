@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from angel_trl.data.corpus import read_corpus_jsonl, read_pubtator
@@ -81,3 +83,34 @@ def test_real_corpora_counts():
     test_c = read_pubtator(d / "bc5cdr/CDR_TestSet.PubTator.txt", ["Chemical"])
     assert (len(test_d.mentions), len(test_c.mentions)) == (4424, 5385)
     assert (test_d.stats()["nil"], test_c.stats()["nil"]) == (61, 30)
+
+
+def test_pubtator_annotation_without_offsets_is_an_error_not_a_relation(tmp_path):
+    head = "1|t|Lung cancer and pneumonitis.\n1|a|x\n1\t0\t11\tLung cancer\tDisease\tD1\n"
+    # its offsets lost, the line has the 4 columns of a relation line: its type gives it away
+    assert_input_error(read_pubtator, tmp_path / "c.txt", head + "1\tpneumonitis\tDisease\tD2\n", r"c.txt:4: annotation line without its start and end offsets")
+    assert_input_error(read_pubtator, tmp_path / "c.txt", head + "1\t16 27\tpneumonitis\tDisease\tD2\n", r"c.txt:4: annotation line without its start and end offsets")
+    # relation lines, CID or another relation name (BioRED: a novelty column), are counted as before
+    f = tmp_path / "rel.txt"
+    f.write_text(head + "1\tCID\tD5\tD1\n1\tAssociation\tD1\tD2\tNovel\n")
+    assert read_pubtator(f).counts["relation_lines"] == 2
+
+
+def test_jsonl_corpus_keys_the_format_has_no_place_for(tmp_path):
+    doc = {"id": "a", "text": "Lung cancer.", "mentions": [{"start": 0, "end": 11, "text": "Lung cancer", "ids": ["D1"]}]}
+
+    def write(path, row):
+        path.write_text(json.dumps(row) + "\n")
+        return path
+
+    # a known key misspelt would lose its value: the mention would be NIL, the document empty
+    typo = {**doc, "mentions": [{"start": 0, "end": 11, "text": "Lung cancer", "id": ["D1"]}]}
+    assert_input_error(read_corpus_jsonl, tmp_path / "t.jsonl", json.dumps(typo) + "\n", r"t.jsonl:1: mention key 'id' is not one of .*did you mean 'ids'\?")
+    upper = {"id": "a", "text": "Lung cancer.", "Mentions": doc["mentions"]}
+    assert_input_error(read_corpus_jsonl, tmp_path / "t.jsonl", json.dumps(upper) + "\n", r"t.jsonl:1: document key 'Mentions' .*did you mean 'mentions'\?")
+    # other extra data is ignored and counted
+    extra = {**doc, "pmid": "123", "mentions": [{**doc["mentions"][0], "note": "x"}, {**doc["mentions"][0], "note": "y"}]}
+    c = read_corpus_jsonl(write(tmp_path / "extra.jsonl", extra))
+    assert [m.ids for m in c.mentions] == [("D1",), ("D1",)]  # both copies kept
+    assert (c.counts["ignored_document_keys"], c.counts["ignored_mention_keys"], c.counts["duplicate_mentions"]) == (1, 2, 1)
+    assert "duplicate_mentions" not in read_corpus_jsonl(write(tmp_path / "ok.jsonl", doc)).counts

@@ -62,6 +62,14 @@ def test_line_breaks_in_text_are_written_as_spaces(tmp_path):
     assert (back.mentions[0].start, back.mentions[0].end, back.mentions[0].text) == (15, 22, "smokers")
 
 
+def test_a_mention_type_with_a_tab_is_written_as_one_column(tmp_path):
+    doc = Document("d1", "Lung cancer here", [Mention("d1", 0, 11, "Lung cancer", ("C1",), "Dis\tease")])
+    counts = write_pubtator_predictions(tmp_path / "p.txt", Corpus([doc]), [["C2"]])
+    assert counts["line_breaking_characters_written_as_spaces"] == 1
+    (back,) = read_pubtator(tmp_path / "p.txt").mentions
+    assert (back.type, back.ids) == ("Dis ease", ("C2",))
+
+
 def test_bad_predictions_are_refused(corpus, tmp_path):
     with pytest.raises(ValueError, match="5 predictions for 7 mentions"):
         write_pubtator_predictions(tmp_path / "p.txt", corpus, [["D1"]] * 5)
@@ -69,4 +77,6 @@ def test_bad_predictions_are_refused(corpus, tmp_path):
         write_bigbio_predictions(tmp_path / "p.jsonl", corpus, ["D1"] * 7)
     with pytest.raises(ValueError, match="cannot be written as a PubTator PMID"):
         write_pubtator_predictions(tmp_path / "p.txt", Corpus([Document("a|b", "x y", [Mention("a|b", 0, 1, "x", ())])]), [[]])
+    with pytest.raises(ValueError, match=r"id 'D1\|D2' cannot be written in a PubTator id column"):
+        write_pubtator_predictions(tmp_path / "p.txt", corpus, [["D1|D2"]] * 7)
     assert not (tmp_path / "p.txt").exists() and not (tmp_path / "p.jsonl").exists()

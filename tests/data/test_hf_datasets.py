@@ -43,7 +43,7 @@ def test_hf_kb_name_and_synonyms(tmp_path):
 @pytest.mark.parametrize(
     "row, problem",
     [
-        ({"names": ["x"]}, r"kb.jsonl:1: row 1: needs a non-empty string 'id'"),
+        ({"names": ["x"]}, r"kb.jsonl:2: row 1: needs a non-empty string 'id'"),
         ({"id": "A1"}, r"row 1 \(A1\): needs 'names' \(a list of strings\) or a string 'name'"),
         ({"id": "A1", "names": "x"}, r"row 1: 'names' must be a list of strings"),
         ({"id": "A1", "names": [" "]}, r"row 1 \(A1\): no non-empty name"),
@@ -57,3 +57,22 @@ def test_hf_kb_bad_rows(tmp_path, row, problem):
     f.write_text(json.dumps({"id": "A0", "names": ["y"]}) + "\n" + json.dumps(row) + "\n")
     with pytest.raises(InputFormatError, match=problem):
         read_kb_dataset(str(f))
+
+
+def test_hf_local_files_are_read_by_our_readers_first(tmp_path):
+    def bad(name: str, content: bytes, match: str) -> None:
+        f = tmp_path / name
+        f.write_bytes(content)
+        with pytest.raises(InputFormatError, match=match):
+            read_kb_dataset(str(f))
+
+    good = json.dumps({"id": "A0", "names": ["y"]}).encode() + b"\n"
+    bad("empty.jsonl", b"\n\n", r"empty.jsonl: no rows \(empty file\?\)")
+    bad("array.jsonl", good + b'["A1", "x"]\n', r"array.jsonl:2: expected a JSON object")
+    bad("cut.jsonl", good + b'{"id": "A1", "na\n', r"cut.jsonl:2: invalid JSON")
+    bad("latin1.jsonl", good + '{"id": "A1", "names": ["caf\u00e9"]}\n'.encode("latin-1"), r"latin1.jsonl:2: not valid UTF-8")
+    bad("latin1.csv", b"id,name\nA0,y\n" + "A1,caf\u00e9\n".encode("latin-1"), r"latin1.csv:3: not valid UTF-8")
+    # a blank line above the bad row: the line still names it
+    bad("blank.jsonl", good + b"\n" + json.dumps({"id": "A1"}).encode() + b"\n", r"blank.jsonl:3: row 1 \(A1\): needs 'names'")
+    # a CSV's rows are not its lines (a header, quoted line breaks): the row is said as an index
+    bad("rows.csv", b"id,name\nA0,y\n,x\n", r"rows.csv: row 1, counting from 0 as dataset\[1\]: needs a non-empty string 'id'")

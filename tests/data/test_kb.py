@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from angel_trl.errors import InputFormatError
@@ -78,3 +80,17 @@ def test_real_medic_and_mesh_counts():
     assert medic.canonical_id("D019082") == "270400"
     mesh = read_mesh(d / "kb/mesh2024/mesh_id_label_mappings.tsv", d / "kb/mesh2024/mesh_supp_id_label_mappings.tsv", ["D"])
     assert (len(mesh), mesh.num_names) == (333845, 675679)
+
+
+def test_alt_ids_that_cannot_be_kept_are_counted(tmp_path):
+    f = tmp_path / "kb.jsonl"
+    rows = [
+        {"id": "A", "names": ["a"], "alt_ids": ["X", "B", "A", "MESH:"]},  # B: another concept's primary id (listed later); A: its own; "MESH:" is empty
+        {"id": "B", "names": ["b"], "alt_ids": ["X", "C"]},  # X: A's already; C: a primary id listed later
+        {"id": "C", "names": ["c"], "alt_ids": ["A"]},  # A: another concept's primary id, listed earlier
+    ]
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    kb = read_kb_jsonl(f)
+    assert [kb.canonical_id(i) for i in ("X", "B", "C", "A")] == ["A", "B", "C", "A"]  # first claim and primary ids win, as before
+    stats = kb.stats()
+    assert stats["alt_ids_shared_kept_for_the_first"] == 1 and stats["alt_ids_that_are_other_concepts_ids"] == 3 and stats["empty_ids_skipped"] == 1
