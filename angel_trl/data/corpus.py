@@ -18,7 +18,6 @@ as NIL, JSONL keys the format has no place for). A JSONL key that is a known one
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from angel_trl.defaults import END_MARKER, START_MARKER
 from angel_trl.errors import InputFormatError
-from angel_trl.data.files import read_jsonl_objects, read_lines, write_jsonl
+from angel_trl.data.files import extra_keys_problem, read_jsonl_objects, read_lines, write_jsonl
 from angel_trl.data.kb import normalize_concept_id
 
 NIL_IDS = {"-1", "", "NIL", "CUI-less"}
@@ -282,23 +281,12 @@ DOCUMENT_KEYS = ("id", "text", "mentions")
 MENTION_KEYS = ("start", "end", "text", "ids", "type", "composite")
 
 
-def _other_keys(obj: dict, known: Sequence[str], what: str, path: Path, lineno: int, counts: Counter) -> None:
-    """Keys of a JSONL object beyond ``known``. One that is a known key misspelt (other case, a letter
-    off) is an error: its value would be lost without a word (a mention's ``"id"`` for ``"ids"``
-    would make it NIL, a document's ``"Mentions"`` would leave it without mentions). Any other key is
-    extra data the format has no place for: ignored, and counted as ``ignored_<what>_keys``."""
-    for key in sorted(obj.keys() - set(known)):
-        close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.75)
-        if close:
-            raise InputFormatError(path, lineno, f"{what} key {key!r} is not one of {', '.join(known)}: did you mean {close[0]!r}?")
-        counts[f"ignored_{what}_keys"] += 1
-
-
 def _jsonl_mention(m, path: Path, lineno: int, counts: Counter) -> tuple[int, int, str, tuple[str, ...], str, bool]:
     """``(start, end, text, ids, type, composite)`` of one JSONL mention, each field type-checked."""
     if not isinstance(m, dict):
         raise InputFormatError(path, lineno, f"mention {m!r} is not a JSON object")
-    _other_keys(m, MENTION_KEYS, "mention", path, lineno, counts)
+    if problem := extra_keys_problem(m, MENTION_KEYS, "mention", counts):
+        raise InputFormatError(path, lineno, problem)
     start, end, mtext = m.get("start"), m.get("end"), m.get("text")
     # bool is an int subclass, and int(4.7) would silently move a span: only true integers pass.
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)) or not isinstance(mtext, str):
@@ -330,7 +318,8 @@ def read_corpus_jsonl(path: str | Path, entity_types: Sequence[str] | None = Non
             raise InputFormatError(path, lineno, "each document needs a non-empty 'id' and a string 'text'")
         if not isinstance(mentions, list):
             raise InputFormatError(path, lineno, "'mentions' must be a list")
-        _other_keys(row, DOCUMENT_KEYS, "document", path, lineno, counts)
+        if problem := extra_keys_problem(row, DOCUMENT_KEYS, "document", counts):
+            raise InputFormatError(path, lineno, problem)
         doc = Document(_unique_doc_id(str(raw_id), seen_ids, counts), text)
         for m in mentions:
             start, end, mtext, ids, mtype, composite = _jsonl_mention(m, path, lineno, counts)

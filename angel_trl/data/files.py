@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import difflib
 import errno
 import json
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -97,6 +99,20 @@ def check_unicode_text(value, path: str | Path, lineno: int | None) -> None:
     except UnicodeEncodeError as e:
         bad = e.object[e.start : e.end].encode("unicode_escape").decode()
         raise InputFormatError(path, lineno, f"a lone UTF-16 surrogate ({bad}, a JSON escape like '\\ud800' without its pair) is not text") from None
+
+
+def extra_keys_problem(obj: dict, known: Sequence[str], what: str, counts: Counter) -> str | None:
+    """What is wrong with the keys of ``obj`` beyond ``known``, for the caller to raise where it
+    points (a file's line, a dataset's row); None when nothing is. A known key misspelt (other case,
+    a letter off) is a problem: its value would be lost without a word (a mention's ``"id"`` for
+    ``"ids"`` would make it NIL). Any other key is extra data the format has no place for: ignored,
+    and counted as ``ignored_<what>_keys``."""
+    for key in sorted(obj.keys() - set(known)):
+        close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.75)
+        if close:
+            return f"{what} key {key!r} is not one of {', '.join(known)}: did you mean {close[0]!r}?"
+        counts[f"ignored_{what}_keys"] += 1
+    return None
 
 
 def _temporary_sibling(path: Path) -> Path:

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from angel_trl.data.files import read_jsonl_objects, read_lines
+from angel_trl.data.files import extra_keys_problem, read_jsonl_objects, read_lines
 from angel_trl.errors import InputFormatError
 
 _SAVED_MARKERS = ("state.json", "dataset_dict.json")
@@ -156,6 +156,9 @@ def _string_list(row: dict, key: str, spec: str, index: int) -> list[str]:
     return value
 
 
+KB_COLUMNS = ("id", "names", "name", "synonyms", "alt_ids", "definition")
+
+
 def _concept(row: dict, spec: str, index: int, counts: Counter):
     """The :class:`Concept` of one KB row: ``id``, ``names`` or ``name`` + ``synonyms``, optional
     ``alt_ids`` and ``definition``."""
@@ -167,6 +170,11 @@ def _concept(row: dict, spec: str, index: int, counts: Counter):
     cid = normalize_concept_id(raw_id) if isinstance(raw_id, str) else ""
     if not cid:
         raise row_error(spec, index, "needs a non-empty string 'id'")
+    # A table gives every row every column, null where a row has none: only values count.
+    if problem := extra_keys_problem({k: v for k, v in row.items() if v is not None}, KB_COLUMNS, "column", counts):
+        raise row_error(spec, index, problem, cid)
+    if row.get("names") is not None and (row.get("name") is not None or row.get("synonyms") is not None):
+        raise row_error(spec, index, "has 'names' and 'name' / 'synonyms': give one of the two (the other would be lost)", cid)
     if row.get("names") is not None:
         raw_names = _string_list(row, "names", spec, index)
     elif isinstance(row.get("name"), str):

@@ -53,8 +53,9 @@ def _quoted(value: str, path: Path, lineno: int, tag: str) -> tuple[str, str]:
 class _Term:
     """The tags of one ``[Term]`` stanza that make a concept."""
 
-    def __init__(self, lineno: int):
+    def __init__(self, lineno: int, counts: Counter):
         self.lineno = lineno
+        self.counts = counts  # the file's: what its lines needed mending
         self.id = ""
         self.names: list[str] = []
         self.synonyms: list[tuple[str, str]] = []  # (text, scope)
@@ -73,7 +74,10 @@ class _Term:
             self.names.append(_unescape(_COMMENT.sub("", value)))
         elif tag == "synonym" or tag in _LEGACY_SYNONYM_TAGS:
             text, rest = _quoted(value, path, lineno, tag)
-            scope = rest.split()[0] if rest.split() else ""
+            written = rest.split()[0] if rest.split() else ""
+            scope = written.upper()
+            if scope in SYNONYM_SCOPES and scope != written:  # the spec writes scopes in capitals; "broad" means BROAD, not a missing scope
+                self.counts["synonym_scopes_not_in_capitals"] += 1
             # OBO 1.2: a synonym without a scope is RELATED.
             self.synonyms.append((text, _LEGACY_SYNONYM_TAGS.get(tag) or (scope if scope in SYNONYM_SCOPES else "RELATED")))
         elif tag == "alt_id":
@@ -98,7 +102,7 @@ def _stanzas(path: Path, counts: Counter) -> list[_Term]:
         if line.startswith("[") and line.endswith("]"):
             in_header = False
             kind = line[1:-1].strip()
-            current = _Term(lineno) if kind == "Term" else None
+            current = _Term(lineno, counts) if kind == "Term" else None
             if current is not None:
                 terms.append(current)
             else:
@@ -138,7 +142,9 @@ def read_obo(path: str | Path, synonym_scopes: Iterable[str] = DEFAULT_SYNONYM_S
         concepts.append(Concept(term.id, names, [a for a in dict.fromkeys(term.alt_ids) if a and a != term.id], term.definition or None))
     by_id = {c.id: c for c in concepts}
     for old, new in replaced:
-        if new in by_id and old not in by_id[new].alt_ids:
+        if new not in by_id:  # the old id cannot lead anywhere: a corpus annotated with it finds no concept
+            counts["obsolete_ids_replaced_by_a_term_not_kept"] += 1
+        elif old not in by_id[new].alt_ids:
             by_id[new].alt_ids.append(old)
             counts["obsolete_ids_as_alt_ids"] += 1
     return _finish(concepts, path, counts)

@@ -76,3 +76,15 @@ def test_hf_local_files_are_read_by_our_readers_first(tmp_path):
     bad("blank.jsonl", good + b"\n" + json.dumps({"id": "A1"}).encode() + b"\n", r"blank.jsonl:3: row 1 \(A1\): needs 'names'")
     # a CSV's rows are not its lines (a header, quoted line breaks): the row is said as an index
     bad("rows.csv", b"id,name\nA0,y\n,x\n", r"rows.csv: row 1, counting from 0 as dataset\[1\]: needs a non-empty string 'id'")
+
+
+def test_hf_kb_columns_that_would_be_lost(tmp_path):
+    f = tmp_path / "kb.jsonl"
+    f.write_text(json.dumps({"id": "A0", "names": ["y"], "semantic_type": "T047"}) + "\n" + json.dumps({"id": "A1", "name": "x", "synonym": ["z"]}) + "\n")
+    with pytest.raises(InputFormatError, match=r"kb.jsonl:2: row 1 \(A1\): column key 'synonym' is not one of .*did you mean 'synonyms'\?"):
+        read_kb_dataset(str(f))
+    f.write_text(json.dumps({"id": "A0", "names": ["y"], "name": "x"}) + "\n")
+    with pytest.raises(InputFormatError, match=r"row 0 \(A0\): has 'names' and 'name' / 'synonyms'"):
+        read_kb_dataset(str(f))
+    f.write_text(json.dumps({"id": "A0", "names": ["y"], "semantic_type": "T047"}) + "\n")
+    assert read_kb_dataset(str(f)).stats()["ignored_column_keys"] == 1

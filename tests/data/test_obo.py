@@ -103,3 +103,15 @@ def test_obo_bad_bytes_name_the_line(tmp_path):
     f.write_bytes(b"[Term]\nid: A:1\nname: caf\xe9\n")
     with pytest.raises(InputFormatError, match=r"toy.obo:3: not valid UTF-8"):
         read_obo(f)
+
+
+def test_obo_scopes_in_small_letters_and_replacements_not_kept(tmp_path):
+    f = tmp_path / "toy.obo"
+    f.write_text(
+        '[Term]\nid: A:1\nname: seizure\nsynonym: "fit" broad []\nsynonym: "attack" exact []\n\n'
+        "[Term]\nid: A:2\nname: old\nis_obsolete: true\nreplaced_by: A:9\n"
+    )
+    kb = read_obo(f)
+    assert kb.names("A:1") == ["seizure", "attack"]  # "broad" is BROAD, left out by default, not RELATED
+    assert kb.stats()["synonym_scopes_not_in_capitals"] == 2
+    assert kb.stats()["obsolete_ids_replaced_by_a_term_not_kept"] == 1 and kb.canonical_id("A:2") is None
