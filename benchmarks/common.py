@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 
 from angel_trl.data.arguments import shared_data_dir
+from angel_trl.data.files import read_jsonl_objects
+from angel_trl.errors import InputFormatError
 from angel_trl.evaluation import mcnemar
 
 # The repository's data folder, ../shared/data beside the repo root ($ANGEL_TRL_DATA overrides it).
@@ -56,15 +58,39 @@ def split_scores(run: str | Path, split: str) -> dict | None:
     return None if folder is None else json.loads((folder / "eval_results.json").read_text())[split]
 
 
+def read_json_object(path: str | Path) -> dict:
+    """The JSON object in the file ``path``; a file that is missing, not JSON or not an object is an
+    error naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputFormatError(path, getattr(e, "lineno", None), f"not a JSON file ({e})") from None
+    if not isinstance(data, dict):
+        raise InputFormatError(path, None, f"expected a JSON object, got a {type(data).__name__}")
+    return data
+
+
 def load_predictions(run: str | Path, split: str) -> list[dict]:
-    """``run``'s per-mention predictions on ``split`` (from its :func:`split_dir`)."""
-    with open(split_dir(run, split) / f"predictions_{split}.jsonl") as f:
-        return [json.loads(line) for line in f]
+    """``run``'s per-mention predictions on ``split`` (from its :func:`split_dir`); each row needs its
+    ``correct@1``."""
+    path = split_dir(run, split) / f"predictions_{split}.jsonl"
+    rows = []
+    for lineno, row in read_jsonl_objects(path):
+        if not isinstance(row.get("correct@1"), bool):
+            raise InputFormatError(path, lineno, "a prediction row without 'correct@1' (true or false)")
+        rows.append(row)
+    return rows
 
 
 def paired(a: str, b: str) -> dict:
     """Per split both runs linked in full (at the end of training or later, see :func:`split_dir`):
-    both runs' acc@1 and the McNemar counts and p-value."""
+    both runs' acc@1 and the McNemar counts and p-value. Runs that share no such split are an error."""
+    for run in (a, b):
+        if not Path(run).is_dir():
+            raise FileNotFoundError(f"{run}: no such run directory")
     out = {}
     for split in ("dev", "test"):
         if any(split_dir(run, split) is None for run in (a, b)):
@@ -72,4 +98,6 @@ def paired(a: str, b: str) -> dict:
         rows_a, rows_b = load_predictions(a, split), load_predictions(b, split)
         acc = [100 * sum(r["correct@1"] for r in rows) / len(rows) for rows in (rows_a, rows_b)]
         out[split] = {"acc@1_a": round(acc[0], 2), "acc@1_b": round(acc[1], 2), **mcnemar(rows_a, rows_b)}
+    if not out:
+        raise ValueError(f"{a} and {b} share no split linked in full (predictions_dev.jsonl or predictions_test.jsonl in each run, or in one folder recipes/evaluate.py wrote in it)")
     return out

@@ -10,9 +10,11 @@ another way (on dev, say) is paired here from the per-mention acc@1 the result f
 
 import argparse
 import json
-from pathlib import Path
+
+from common import read_json_object
 
 from angel_trl.baselines.benchmark import paired_from_report
+from angel_trl.errors import InputFormatError
 
 
 def main() -> None:
@@ -23,8 +25,10 @@ def main() -> None:
     ap.add_argument("--protocol", default="KB + train", help="The rows' dictionary protocol as the result names it (KB, KB + train).")
     ap.add_argument("--split", default="test")
     args = ap.parse_args()
-    report = json.loads(Path(args.result).read_text())
-    print(json.dumps(paired_from_report(report, args.row_a, args.row_b, args.protocol, args.split), indent=2))
+    try:
+        print(json.dumps(paired_from_report(read_json_object(args.result), args.row_a, args.row_b, args.protocol, args.split), indent=2))
+    except (FileNotFoundError, InputFormatError, ValueError, KeyError) as e:
+        ap.exit(2, f"pair_rows.py: error: {e}\n")
 
 
 if __name__ == "__main__":

@@ -7,15 +7,24 @@ folder ``recipes/evaluate.py --model_dir <run> --output_dir <run>/<folder>`` wro
 there is exactly one such folder with that split (:func:`common.split_dir`).
 """
 
+import argparse
 import json
-import sys
 
 from common import paired
 
+from angel_trl.errors import InputFormatError
+
 
 def main() -> None:
-    a, b = sys.argv[1:3]
-    print(json.dumps({"a": a, "b": b, **paired(a, b)}, indent=2))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_a", help="A run directory (the first of the pair).")
+    ap.add_argument("run_b", help="Another run directory, linked on the same mentions.")
+    args = ap.parse_args()
+    try:
+        result = paired(args.run_a, args.run_b)
+    except (FileNotFoundError, InputFormatError, ValueError) as e:
+        ap.exit(2, f"paired_test.py: error: {e}\n")
+    print(json.dumps({"a": args.run_a, "b": args.run_b, **result}, indent=2))
 
 
 if __name__ == "__main__":

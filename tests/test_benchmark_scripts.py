@@ -273,3 +273,28 @@ def test_unseen_concept_shift_scores_each_source_and_the_hybrid_by_concept_seen(
     # a file of another split is refused with its line
     with pytest.raises(InputFormatError, match=r"test.jsonl:2: mention 'a' where the split has 'other'"):
         read_rows(tmp_path / "test.jsonl", [Mention("x", 0, 1, "other", ("A",)), *test[1:]])
+
+
+def test_paired_runs_and_result_files_that_cannot_be_read_are_named(tmp_path):
+    from common import read_json_object
+
+    from angel_trl.errors import InputFormatError
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_run(a, {"test": [1, 0]})
+    write_run(b, {"dev": [1, 1]})
+    with pytest.raises(FileNotFoundError, match="absent: no such run directory"):
+        paired(str(a), str(tmp_path / "absent"))
+    with pytest.raises(ValueError, match="share no split linked in full"):
+        paired(str(a), str(b))
+    write_run(b, {"test": [1, 1]})
+    with (b / "predictions_test.jsonl").open("a") as f:
+        f.write('{"mention_id": "m2", "correct@1": tr\n')
+    with pytest.raises(InputFormatError, match=r"predictions_test.jsonl:3: invalid JSON"):
+        paired(str(a), str(b))
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(InputFormatError, match=r"list.json: expected a JSON object, got a list"):
+        read_json_object(tmp_path / "list.json")
+    (tmp_path / "cut.json").write_text('{"a": ')
+    with pytest.raises(InputFormatError, match=r"cut.json:1: not a JSON file"):
+        read_json_object(tmp_path / "cut.json")
