@@ -60,6 +60,12 @@ def check_choice(field: str, value: object, choices: tuple[str, ...] | list[str]
         raise FieldError(field, f"{value!r} is not one of {', '.join(choices)}")
 
 
+def check_at_least(field: str, value: float | None, minimum: float) -> None:
+    """Raise :class:`FieldError` when ``value`` is set (not None) and below ``minimum``."""
+    if value is not None and not value >= minimum:  # (not "<": NaN is below every minimum too)
+        raise FieldError(field, f"must be at least {minimum}, not {value}")
+
+
 class OutputDirBusyError(RuntimeError):
     """An output directory another run is writing (it holds the directory's lock)."""
 

@@ -28,7 +28,7 @@ from angel_trl.linking.linker import BeamName, Candidate, EntityLinker, LinkingR
 from angel_trl.data.names import NameTable
 from angel_trl.text.tfidf import TfidfNameMatcher
 from angel_trl.defaults import MINING_DEFAULTS, MINING_NEGATIVE_SOURCES, MINING_RULES, MINING_SUMMARY, check_beams
-from angel_trl.errors import FieldError, InputFormatError, check_choice
+from angel_trl.errors import FieldError, InputFormatError, check_at_least, check_choice
 from angel_trl.data.files import atomic_write_text, check_replaceable_dataset, exclusive_output_dir, replaced_dir
 
 PAIR_RULES = MINING_RULES
@@ -51,10 +51,14 @@ class MiningConfig:
         check_choice("rule", self.rule, MINING_RULES)  # at parse time, not after the linker loads
         check_choice("negatives_from", self.negatives_from, MINING_NEGATIVE_SOURCES)
         if self.negatives_from == "hybrid" and self.rule not in ("paper", "all"):
-            raise ValueError(f"negatives_from 'hybrid' ranks concepts for the rules paper and all, not {self.rule!r}")
-        check_beams(self.num_beams, self.top_k)
-        if self.unseen_concept_names < 0:
-            raise FieldError("unseen_concept_names", f"must be >= 0, got {self.unseen_concept_names}")
+            raise FieldError("negatives_from", f"'hybrid' ranks concepts for the rules paper and all, not {self.rule!r}")
+        for name in ("num_beams", "top_k", "tfidf_negatives"):
+            check_at_least(name, getattr(self, name), 1)
+        check_at_least("unseen_concept_names", self.unseen_concept_names, 0)
+        try:
+            check_beams(self.num_beams, self.top_k)
+        except ValueError as e:  # (its message names both fields)
+            raise FieldError("top_k", str(e)) from None
 
 
 def also_rule_dirs(output_dir: str | Path, rule: str, also_rules: Sequence[str]) -> dict[str, Path]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from angel_trl.data.arguments import DataArguments
+from angel_trl.errors import check_at_least
 from angel_trl.evaluation import TrainingSeen, link_and_score
 from angel_trl.data.files import write_json, write_jsonl
 from angel_trl.linking.linker import EntityLinker
@@ -35,6 +36,10 @@ class EvaluateArguments:
     max_source_length: int | None = field(default=None, metadata={"help": "Encoder tokens per source (the saved linker config when unset): raise it when the log says sources were cut, e.g. for a KB pre-trained linker saved with 128 tokens (the pre-training configs before they set 192)."})
     exact_match_first: bool = field(default=False, metadata={"help": "Rank concepts whose name equals the mention first, then the model's ranking."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (model default when unset)."})
+
+    def __post_init__(self) -> None:
+        for name in ("num_beams", "top_k", "batch_size", "max_source_length"):
+            check_at_least(name, getattr(self, name), 1)  # main() would read 0 as unset
 
 
 # What the command line and --config YAML are parsed into, in order (tests parse every config with it).

@@ -20,7 +20,7 @@ from accelerate import PartialState
 from angel_trl.data.arguments import DataArguments
 from angel_trl.hub import CARD_FILE, dataset_card, push_pairs
 from angel_trl.data.files import exclusive_output_dir
-from angel_trl.errors import FieldError, OutputDirBusyError
+from angel_trl.errors import FieldError, OutputDirBusyError, check_at_least, check_choice
 from angel_trl.linking.linker import EntityLinker
 from angel_trl.mining import MiningConfig, also_rule_dirs, mine_pairs_by_rule, save_mined_pairs, training_corpus_to_mine
 from angel_trl.training.finish import end_processes
@@ -42,6 +42,9 @@ class MineArguments:
     hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the Hub dataset private (the Hub's default when unset)."})
 
     def __post_init__(self) -> None:
+        for split in self.splits:
+            check_choice("splits", split, ("train", "dev", "test"))
+        check_at_least("link_batch_size", self.link_batch_size, 1)
         if self.push_to_hub and not self.hub_dataset_id:
             raise FieldError("push_to_hub", "needs hub_dataset_id")  # at parse time, not after mining
         if self.push_to_hub and self.also_rules:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from angel_trl.training.crossfit import cross_fit_mine
 from angel_trl.data.arguments import DataArguments
+from angel_trl.errors import FieldError, check_at_least
 from angel_trl.mining import MiningConfig, save_mined_pairs
 from angel_trl.training.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
@@ -30,6 +31,12 @@ class CrossFitArguments:
     folds: int = field(default=5, metadata={"help": "Number of folds of the training documents."})
     only_folds: list[int] | None = field(default=None, metadata={"help": "Run only these folds (all when unset): one fold per job, or fewer for a budget. A fold with a finished model in <output_dir>/fold-<k> is mined without retraining."})
     pairs_dir: str = field(default="outputs/pairs-crossfit", metadata={"help": "Where the pairs (save_to_disk) and mining_summary.json go."})
+
+    def __post_init__(self) -> None:
+        # At parse time: cross_fit_mine checks them only after loading the data.
+        check_at_least("folds", self.folds, 2)
+        if self.only_folds is not None and not (self.only_folds and all(0 <= k < self.folds for k in self.only_folds)):
+            raise FieldError("only_folds", f"must name folds in 0..{self.folds - 1}, not {self.only_folds}")
 
 
 # What the command line and --config YAML are parsed into, in order (tests parse every config with it).

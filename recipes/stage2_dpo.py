@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from accelerate import PartialState
 
 from angel_trl.data.arguments import DataArguments
+from angel_trl.errors import check_at_least
 from angel_trl.hub import data_files, publish_linker, take_over_push
 from angel_trl.training.iterative import train_stage2_rounds
 from angel_trl.mining import MiningConfig
@@ -37,6 +38,9 @@ class RoundsArguments:
             "output_dir/rounds_summary.json names the best round by dev acc@1."
         },
     )
+
+    def __post_init__(self) -> None:
+        check_at_least("rounds", self.rounds, 1)
 
 
 # What the command line and --config YAML are parsed into, in order (tests parse every config with it).

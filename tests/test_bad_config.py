@@ -26,7 +26,8 @@ REQUIRED = {
     "evaluate": {"model_dir": "some/linker"},
     "fit_hybrid": {"model_dir": "some/linker"},
 }
-
+# A YAML null in a config change (None removes the key).
+NULL = object()
 
 
 @pytest.fixture()
@@ -38,10 +39,12 @@ def data(tmp_path) -> dict[str, str]:
 
 
 def write_config(tmp_path: Path, recipe: str, data: dict, **changes) -> Path:
-    """A valid config of ``recipe`` (or, with ``changes``, one that differs so); None removes a key."""
+    """A valid config of ``recipe`` (or, with ``changes``, one that differs so); None removes a key,
+    :data:`NULL` writes it as null."""
     config = {**data, **REQUIRED.get(recipe, {}), "output_dir": str(tmp_path / "out"), **changes}
     path = tmp_path / f"{recipe}.yaml"
-    path.write_text(yaml.safe_dump({k: v for k, v in config.items() if v is not None}, sort_keys=False))
+    config = {k: None if v is NULL else v for k, v in config.items() if v is not None}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
@@ -66,12 +69,25 @@ def test_a_valid_config_parses(recipe, tmp_path, data):
     assert any(getattr(args, "kb_path", None) == data["kb_path"] for args in parsed)
 
 
+def save_pairs(path: Path, splits: tuple[str, ...] | None = None) -> Path:
+    """Three toy preference pairs saved at ``path`` (``save_to_disk``): a Dataset, or a DatasetDict of ``splits``."""
+    from datasets import Dataset, DatasetDict
+
+    pairs = Dataset.from_dict({"prompt": ["a", "b", "c"], "chosen": ["x", "y", "z"], "rejected": ["y", "z", "x"]})
+    (DatasetDict({s: pairs for s in splits}) if splits else pairs).save_to_disk(str(path))
+    return path
+
+
 @pytest.mark.parametrize("config", sorted(c for c in RECIPE_OF if c.startswith("demo/")))
-def test_the_demo_configs_parse_as_trl_parses_them(config):
-    """Valid input is parsed as before (the demo configs' files are in the repository)."""
+def test_the_demo_configs_parse_as_trl_parses_them(config, tmp_path):
+    """Valid input is parsed as before: the demo configs, run where the demo pipeline's earlier steps
+    have written their outputs (the pairs that stage 2 reads) beside the repository's data."""
     arguments, argv = recipe_arguments(RECIPE_OF[config]), ["--config", str(CONFIGS / f"{config}.yaml")]
+    (tmp_path / "data").symlink_to(ROOT / "data")  # the configs' paths are relative to the repo root
+    for split in ("train", "dev"):
+        save_pairs(tmp_path / "outputs" / "demo-pairs" / split)
     cwd = os.getcwd()
-    os.chdir(ROOT)  # the configs' paths are relative to the repo root
+    os.chdir(tmp_path)
     try:
         assert parse_recipe_args(arguments, argv) == TrlParser(arguments).parse_args_and_config(argv)
     finally:
@@ -86,6 +102,16 @@ BAD_CONFIGS = {
     "kb_format: csv": ({"kb_format": "csv"}, "kb_format", "kb_format: 'csv' is not one of jsonl, medic, mesh"),
     "corpus_format": ({"corpus_format": "bioc"}, "corpus_format", "corpus_format: 'bioc' is not one of jsonl, pubtator"),
     "output dir under a file": ({"output_dir": "A_FILE/out"}, "output_dir", "output_dir: A_FILE/out: cannot write here: A_FILE is a file, not a directory"),
+    "kb_path a folder": ({"kb_path": "A_DIR"}, "kb_path", "kb_path: A_DIR: a folder, not a file (kb_format jsonl reads one file)"),
+    "corpus file a folder": ({"dev_file": "A_DIR"}, "dev_file", "dev_file: A_DIR: a folder, not a file (corpus_format jsonl reads one file)"),
+    "kb_path null": ({"kb_path": NULL}, "kb_path", "kb_path: expects a string, not null"),
+    "a scalar for a list": ({"entity_types": "Disease"}, "entity_types", "entity_types: expects a list of strings or null, not 'Disease'; write even one item as a list: [Disease]"),
+    "a list of the wrong items": ({"entity_types": ["Disease", 3]}, "entity_types", "entity_types: expects a list of strings or null, not ['Disease', 3] (a list)"),
+    "an empty list": ({"entity_types": []}, "entity_types", "entity_types: an empty list keeps everything, as unset does"),
+    "a number for a bool": ({"zero_shot": 1}, "zero_shot", "zero_shot: expects true or false, not 1"),
+    "a number for a string": ({"corpus_format": 3}, "corpus_format", "corpus_format: expects a string, not 3"),
+    "a mapping for a string": ({"train_file": {"path": "x"}}, "train_file", "train_file: expects a string or null, not {'path': 'x'} (a mapping)"),
+    "mesh field without mesh": ({"mesh_tree_prefixes": ["D"]}, "mesh_tree_prefixes", "mesh_tree_prefixes: is read only with kb_format mesh, not jsonl"),
 }
 
 
@@ -95,9 +121,10 @@ def test_a_bad_config_is_one_line_naming_its_line_and_field(recipe, case, tmp_pa
     change, key, fragment = BAD_CONFIGS[case]
     a_file = tmp_path / "a_file"
     a_file.write_text("not a directory\n")
-    subst = {"MISSING": str(tmp_path / "missing"), "A_FILE": str(a_file)}
+    (tmp_path / "a_dir").mkdir()
+    subst = {"MISSING": str(tmp_path / "missing"), "A_FILE": str(a_file), "A_DIR": str(tmp_path / "a_dir")}
     for old, new in subst.items():
-        change = {k: v.replace(old, new) for k, v in change.items()}
+        change = {k: v.replace(old, new) if isinstance(v, str) else v for k, v in change.items()}
         fragment = fragment.replace(old, new)
     config = write_config(tmp_path, recipe, data, **change)
     message = parse_error(recipe, ["--config", str(config)])
@@ -222,3 +249,147 @@ def test_a_key_set_twice_and_an_unknown_mining_rule_fail_at_parse_time(tmp_path,
     assert f"{twice}:{len(twice.read_text().splitlines())}: 'output_dir' is set twice (also on line {line_of(config, 'output_dir')})" in parse_error("mine", ["--config", str(twice)])
     rule = write_config(tmp_path, "mine", data, rule="papr")
     assert f"{rule}:{line_of(rule, 'rule')}: rule: 'papr' is not one of paper, all, official, tfidf" in parse_error("mine", ["--config", str(rule)])
+
+
+# ------------------------------------------------------------------ values checked against their fields
+# The recipes whose arguments hold transformers' training arguments (Stage1Config or Seq2SeqDPOConfig).
+TRAINING_RECIPES = ("stage1", "pretrain", "mine_crossfit", "stage2_dpo")
+# (change, key, problem) for every training recipe: types that transformers would take unchecked, and bounds
+BAD_TRAINING_VALUES = [
+    ({"max_steps": 1.5}, "max_steps", "expects an integer, not 1.5"),
+    ({"max_steps": True}, "max_steps", "expects an integer, not true"),
+    ({"num_train_epochs": [1, 2]}, "num_train_epochs", "expects a number, not [1, 2] (a list)"),
+    ({"num_train_epochs": 0}, "num_train_epochs", "must be more than 0, not 0"),
+    ({"learning_rate": -1}, "learning_rate", "must be more than 0, not -1"),
+    ({"learning_rate": float("nan")}, "learning_rate", "must be more than 0, not nan"),
+    ({"per_device_train_batch_size": 0}, "per_device_train_batch_size", "must be at least 1, not 0"),
+    ({"max_source_length": 0}, "max_source_length", "must be at least 1, not 0"),
+    ({"link_num_beams": 0}, "link_num_beams", "must be at least 1, not 0"),
+    ({"link_top_k": 11}, "link_top_k", "link_top_k (11) is more than link_num_beams (10)"),
+    ({"link_batch_size": -1}, "link_batch_size", "must be at least 1, not -1"),
+    ({"final_eval_splits": "dev"}, "final_eval_splits", "expects a list of strings, not 'dev'; write even one item as a list: [dev]"),
+    ({"lr_scheduler_kwargs": 3}, "lr_scheduler_kwargs", "expects a mapping or a string or null, not 3"),
+]
+
+
+@pytest.mark.parametrize("recipe", TRAINING_RECIPES)
+@pytest.mark.parametrize("change, key, problem", BAD_TRAINING_VALUES, ids=[k for _, k, _ in BAD_TRAINING_VALUES])
+def test_a_training_value_of_the_wrong_type_or_range_names_its_line(recipe, change, key, problem, tmp_path, data):
+    config = write_config(tmp_path, recipe, data, **change)
+    assert f"{config}:{line_of(config, key)}: {key}: {problem}" in parse_error(recipe, ["--config", str(config)])
+
+
+# (recipe, change, key, problem): the ranges of our own fields
+BAD_OWN_VALUES = [
+    ("stage1", {"target_top_k": 0}, "target_top_k", "must be at least 1, not 0"),
+    ("stage1", {"target_top_k": -1}, "target_top_k", "must be at least 1, not -1"),
+    ("stage1", {"kb_target_top_k": 0}, "kb_target_top_k", "must be at least 1, not 0"),
+    ("stage1", {"max_kb_names": 0}, "max_kb_names", "must be at least 1, not 0"),
+    ("stage1", {"tokenizer_vocab_size": 0}, "tokenizer_vocab_size", "must be at least 1, not 0"),
+    ("stage1", {"max_context_words": -1}, "max_context_words", "must be at least 0, not -1"),
+    ("stage1", {"max_eval_mentions": 0}, "max_eval_mentions", "must be at least 1, not 0"),
+    ("stage1", {"decoder_layers": 0}, "decoder_layers", "must be at least 1, not 0"),
+    ("stage1", {"lora_r": 0}, "lora_r", "must be at least 1, not 0"),
+    ("stage1", {"lora_dropout": 1}, "lora_dropout", "must be at least 0 and below 1, not 1"),
+    ("stage1", {"mesh_tree_prefixes": []}, "mesh_tree_prefixes", "an empty list keeps everything"),
+    ("mine", {"top_k": 0}, "top_k", "must be at least 1, not 0"),
+    ("mine", {"num_beams": -3}, "num_beams", "must be at least 1, not -3"),
+    ("mine", {"top_k": 20}, "top_k", "top_k (20) is more than num_beams (10)"),
+    ("mine", {"tfidf_negatives": 0}, "tfidf_negatives", "must be at least 1, not 0"),
+    ("mine", {"unseen_concept_names": -1}, "unseen_concept_names", "must be at least 0, not -1"),
+    ("mine", {"negatives_from": "hybrid", "rule": "official"}, "negatives_from", "'hybrid' ranks concepts for the rules paper and all, not 'official'"),
+    ("mine", {"splits": ["train", "validation"]}, "splits", "'validation' is not one of train, dev, test"),
+    ("mine", {"splits": "train"}, "splits", "expects a list of strings, not 'train'"),
+    ("mine", {"link_batch_size": 0}, "link_batch_size", "must be at least 1, not 0"),
+    ("stage2_dpo", {"rounds": 0}, "rounds", "must be at least 1, not 0"),
+    ("stage2_dpo", {"max_train_pairs": 0}, "max_train_pairs", "must be at least 1, not 0"),
+    ("stage2_dpo", {"beta": 0}, "beta", "must be more than 0, not 0"),
+    ("stage2_dpo", {"loss_weights": [1, "x"]}, "loss_weights", "expects a list of numbers or null, not [1, 'x'] (a list)"),
+    ("evaluate", {"num_beams": 0}, "num_beams", "must be at least 1, not 0"),
+    ("evaluate", {"top_k": 2.5}, "top_k", "expects an integer or null, not 2.5"),
+    ("mine_crossfit", {"folds": 1}, "folds", "must be at least 2, not 1"),
+    ("mine_crossfit", {"only_folds": [0, 5]}, "only_folds", "must name folds in 0..4, not [0, 5]"),
+    ("mine_crossfit", {"only_folds": []}, "only_folds", "must name folds in 0..4, not []"),
+]
+
+
+@pytest.mark.parametrize("recipe, change, key, problem", BAD_OWN_VALUES, ids=[f"{r}-{k}-{list(c.values())[0]}" for r, c, k, _ in BAD_OWN_VALUES])
+def test_a_value_out_of_its_fields_range_names_its_line(recipe, change, key, problem, tmp_path, data):
+    config = write_config(tmp_path, recipe, data, **change)
+    assert f"{config}:{line_of(config, key)}: {key}: {problem}" in parse_error(recipe, ["--config", str(config)])
+
+
+def test_command_line_values_are_checked_too_and_name_the_option(tmp_path, data):
+    config = write_config(tmp_path, "stage1", data)
+    for option, problem in [("--learning_rate=-1", "learning_rate: must be more than 0, not -1.0"), ("--target_top_k=0", "target_top_k: must be at least 1, not 0")]:
+        assert parse_error("stage1", ["--config", str(config), option]).endswith(f"error: --{problem}")
+    # Any spelling argparse takes is a given value: the hyphenated alias too.
+    assert parse_error("stage1", ["--config", str(config), "--learning-rate", "0"]).endswith("error: --learning_rate: must be more than 0, not 0.0")
+
+
+def test_values_of_the_right_type_parse_as_before(tmp_path, data):
+    """An int is a float value; YAML's 1e-4 (a string to YAML) is read as argparse reads it; a value not
+    given is the default, whatever its annotation."""
+    config = write_config(tmp_path, "stage1", data, num_train_epochs=2, learning_rate="1e-4", entity_types=["Disease"])
+    data_args, _, stage1 = parse_recipe_args(recipe_arguments("stage1"), ["--config", str(config)])
+    assert stage1.num_train_epochs == 2 and stage1.learning_rate == 1e-4 and data_args.entity_types == ["Disease"]
+    assert stage1.debug == TrlParser(recipe_arguments("stage1")).parse_args_and_config(["--config", str(config)])[2].debug
+
+
+def test_check_value_follows_the_annotation():
+    from enum import Enum
+    from typing import Literal
+
+    from angel_trl.errors import FieldError
+    from angel_trl.recipe_args import check_value
+
+    class Color(str, Enum):
+        RED = "red"
+
+    fits = [(1, float), (1.5, float | None), (None, int | None), ("red", Color), (False, str | Literal[False]),
+            ([1, 2], tuple[int, ...]), ([1, "a"], tuple[int, str]), ({"a": True}, dict[str, bool]), (["x"], list[str] | None)]
+    for value, hint in fits:
+        check_value("f", value, hint)
+    misfits = [(True, int), (1.5, int), ("1", int), (0, bool), ("blue", Color), (0, Literal[False]), ([1], tuple[int, str]),
+               ({"a": 1}, dict[str, bool]), ("x", list[str]), ((1,), list[int]), (None, str)]
+    for value, hint in misfits:
+        with pytest.raises(FieldError):
+            check_value("f", value, hint)
+
+
+# ------------------------------------------------------------------ stage 2's pairs, checked before any model loads
+@pytest.mark.parametrize("field, split", [("train_pairs", "train"), ("dev_pairs", "dev")])
+def test_a_pairs_path_that_is_not_a_saved_dataset_names_the_folder_to_give(field, split, tmp_path, data):
+    mined = tmp_path / "pairs"  # what recipes/mine.py writes: <output_dir>/<split> and a summary beside them
+    for s in ("train", "dev"):
+        save_pairs(mined / s)
+    (mined / "mining_summary.json").write_text("{}")
+    (tmp_path / "empty").mkdir()
+    bad = {
+        str(mined): f"{mined} is not a saved dataset (no state.json or dataset_dict.json); {mined} holds dev/ and train/: give {mined / split}",
+        str(tmp_path / "empty"): f"{tmp_path / 'empty'} is not a saved dataset (no state.json or dataset_dict.json); give a folder that save_to_disk wrote",
+        str(mined / "mining_summary.json"): f"{mined / 'mining_summary.json'}: a file, not the folder that save_to_disk writes",
+        str(tmp_path / "nothing" / "train"): f"{tmp_path / 'nothing' / 'train'}: no such folder (nor a Hub dataset id)",
+        str(save_pairs(tmp_path / "other_splits", ("test",))): f"{tmp_path / 'other_splits'}: a saved DatasetDict without a {split!r} split (it has test)",
+    }
+    for path, problem in bad.items():
+        config = write_config(tmp_path, "stage2_dpo", data, **{field: path})
+        assert f"{config}:{line_of(config, field)}: {field}: {problem}" in parse_error("stage2_dpo", ["--config", str(config)])
+    # What load_pairs reads: a saved Dataset, a DatasetDict with the split, or (not on disk) a Hub id.
+    for good in (mined / split, save_pairs(tmp_path / "both", ("train", "dev")), "someone/pairs"):
+        parse_recipe_args(recipe_arguments("stage2_dpo"), ["--config", str(write_config(tmp_path, "stage2_dpo", data, **{field: str(good)}))])
+
+
+# ------------------------------------------------------------------ what cannot be read as YAML text
+def test_invalid_utf8_and_characters_yaml_refuses_name_their_line_and_column(tmp_path, data):
+    config = write_config(tmp_path, "stage1", data)
+    lines = config.read_bytes().splitlines(keepends=True)
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"".join(lines[:2]) + "seed: é4".encode() + b"\xff2\n" + b"".join(lines[2:]))  # column 9 in characters
+    assert parse_error("stage1", ["--config", str(bad)]).endswith(f"error: {bad}:3: column 9: byte 0xff is not UTF-8 text; save the config as UTF-8")
+    control = tmp_path / "control.yaml"
+    control.write_text("".join(line.decode() for line in lines[:1]) + "seed: 4\x072\n")
+    assert f"{control}:2: column 8: character U+0007 is not allowed in YAML" in parse_error("stage1", ["--config", str(control)])
+    env = tmp_path / "env.yaml"
+    env.write_text(config.read_text() + "env: PATH\n")
+    assert f"{env}:{line_of(env, 'env')}: env: expects a mapping of environment variables" in parse_error("stage1", ["--config", str(env)])

@@ -52,6 +52,10 @@ def resolve_expansion(requested: bool | None, trained_expanded: bool) -> bool:
 
 # The fields of DataArguments that name input files.
 FILE_FIELDS = ("kb_path", "kb_supplementary_path", "train_file", "dev_file", "test_file")
+# Formats read as a `datasets` source, which may be a folder; the others read one file.
+SOURCE_FORMATS = ("hf", "bigbio")
+# Fields read only with kb_format mesh (elsewhere they would be ignored).
+MESH_FIELDS = ("kb_supplementary_path", "mesh_tree_prefixes")
 
 
 @dataclass
@@ -94,10 +98,19 @@ class DataArguments:
         check_choice("corpus_format", self.corpus_format, CORPUS_FORMATS)
         if self.zero_shot and not self.test_file:
             raise FieldError("zero_shot", "drops the test concepts from train and dev: it needs test_file")
+        for name in ("entity_types", "mesh_tree_prefixes"):
+            if getattr(self, name) == []:  # read as "unset": every type (descriptor) would be kept
+                raise FieldError(name, "an empty list keeps everything, as unset does: name at least one, or leave it unset")
 
     def check_files(self) -> None:
-        """Raise :class:`FieldError` for a file field that is set and names no file (the recipes call
-        it before any work; not at construction, where ``{data_dir}`` may not be resolvable yet)."""
+        """Raise :class:`FieldError` for a file field that is set and names no file, or a folder where
+        its format reads one file, and for a MeSH field set with another KB format, which would ignore
+        it (the recipes call it before any work; not at construction, where ``{data_dir}`` may not be
+        resolvable yet and the CLI, which builds these arguments too, checks its own options)."""
+        if self.kb_format != "mesh":
+            for name in MESH_FIELDS:
+                if getattr(self, name) is not None:
+                    raise FieldError(name, f"is read only with kb_format mesh, not {self.kb_format}")
         for name in FILE_FIELDS:
             value = getattr(self, name)
             if not value:
@@ -106,8 +119,27 @@ class DataArguments:
                 path = self.resolve(value)
             except ValueError as e:
                 raise FieldError(name, str(e)) from None
+            one_file = self._why_one_file(name)
+            if not one_file:  # a datasets source: a folder or file with its ":SPLIT", or a Hub id
+                from angel_trl.data.hf_datasets import looks_local, split_source
+
+                source = split_source(path)[0]
+                if not Path(source).expanduser().exists() and looks_local(source):
+                    raise FieldError(name, f"{source}: no such file or dataset folder")
+                continue
             if not Path(path).exists():
                 raise FieldError(name, f"{path}: no such file")
+            if one_file and Path(path).is_dir():
+                raise FieldError(name, f"{path}: a folder, not a file ({one_file})")
+
+    def _why_one_file(self, name: str) -> str | None:
+        """Why file field ``name`` must name one file ("kb_format jsonl reads one file"); None when
+        its format reads a `datasets` source, which may be a folder."""
+        if name == "kb_supplementary_path":
+            return "the MeSH supplementary records are one TSV file"
+        format_field = "kb_format" if name == "kb_path" else "corpus_format"
+        value = getattr(self, format_field)
+        return None if value in SOURCE_FORMATS else f"{format_field} {value} reads one file"
 
     def load_kb(self) -> KnowledgeBase:
         return load_kb(self.resolve(self.kb_path), self.kb_format, self.resolve(self.kb_supplementary_path), self.mesh_tree_prefixes)

@@ -46,7 +46,7 @@ def split_source(spec: str) -> tuple[str, str | None, str | None]:
     return spec, None, None
 
 
-def _looks_local(source: str) -> bool:
+def looks_local(source: str) -> bool:
     """A path the user meant as a file or folder (never a Hub id): absolute, ``./``, ``~`` or a file suffix."""
     return source.startswith(("/", ".", "~")) or Path(source).suffix.lower() in _BUILDERS
 
@@ -66,7 +66,7 @@ def _open(source: str, config: str | None):
         return datasets.load_dataset(builder, data_files=str(path), streaming=True)
     if path.is_dir():
         return datasets.load_dataset(str(path), streaming=True)
-    if _looks_local(source):
+    if looks_local(source):
         raise FileNotFoundError(f"{source}: no such file or dataset folder")
     return datasets.load_dataset(source, config)
 
@@ -130,7 +130,7 @@ def dataset_rows(spec: str) -> Iterator[dict]:
     except InputFormatError:
         raise
     except FileNotFoundError as e:  # datasets' DatasetNotFoundError is one
-        if local or _looks_local(source):
+        if local or looks_local(source):
             raise
         raise FileNotFoundError(f"{spec}: no such local file or folder, nor a Hub dataset: {e}") from e
     except Exception as e:  # noqa: BLE001 - datasets / pyarrow raise many types for one cause: unreadable data

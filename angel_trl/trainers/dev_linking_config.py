@@ -9,6 +9,7 @@ import torch
 from transformers import TrainingArguments
 
 from angel_trl.defaults import check_beams
+from angel_trl.errors import FieldError, check_at_least
 
 EARLY_STOPPING_HELP = (
     "Stop when dev acc@1 (metric_for_best_model) has not improved for this many evaluations; off when unset. "
@@ -33,8 +34,14 @@ def pin_memory_only_with_an_accelerator(args: TrainingArguments) -> None:
 
 
 def check_dev_linking(args: TrainingArguments) -> None:
-    """Dev decoding that could not give full top-k lists (``acc@k`` would be computed on fewer)."""
-    check_beams(args.link_num_beams, args.link_top_k, ("link_num_beams", "link_top_k"))
+    """Dev decoding settings that cannot work (no beam, no mention), or could not give full top-k
+    lists (``acc@k`` would be computed on fewer)."""
+    for name in ("link_num_beams", "link_top_k", "link_batch_size", "max_eval_mentions"):
+        check_at_least(name, getattr(args, name), 1)
+    try:
+        check_beams(args.link_num_beams, args.link_top_k, ("link_num_beams", "link_top_k"))
+    except ValueError as e:  # (its message names both fields)
+        raise FieldError("link_top_k", str(e)) from None
 
 
 def check_final_eval_splits(args: TrainingArguments) -> None:
@@ -50,8 +57,7 @@ def check_early_stopping(args: TrainingArguments) -> None:
     patience = args.early_stopping_patience
     if patience is None:
         return
-    if patience < 1:
-        raise ValueError(f"early_stopping_patience must be at least 1, got {patience}")
+    check_at_least("early_stopping_patience", patience, 1)
     if args.eval_strategy == "no" or not args.load_best_model_at_end:
         raise ValueError("early_stopping_patience needs evaluations and the best checkpoint kept: set eval_strategy (steps or epoch) and load_best_model_at_end true")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from trl import DPOConfig
 
+from angel_trl.errors import check_at_least
 from angel_trl.trainers.dev_linking_config import DevLinkingArguments, check_dev_linking, check_early_stopping, check_final_eval_splits, pin_memory_only_with_an_accelerator
 
 
@@ -35,6 +36,7 @@ class Seq2SeqDPOConfig(DevLinkingArguments, DPOConfig):
 
     def __post_init__(self):
         check_unsupported_dpo_options(self)
+        check_at_least("max_source_length", self.max_source_length, 1)
         # TRL turns bf16 on by default, which stops a CPU-only run at start-up; use it only where it works.
         if self.bf16 is None and not self.fp16:
             self.bf16 = not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()

@@ -6,9 +6,13 @@ from dataclasses import dataclass, field
 
 from transformers import Seq2SeqTrainingArguments
 
-from angel_trl.errors import FieldError, check_choice
+from angel_trl.errors import FieldError, check_at_least, check_choice
 from angel_trl.modeling import SIZE_PRESETS
 from angel_trl.trainers.dev_linking_config import DevLinkingArguments, check_dev_linking, check_early_stopping, check_final_eval_splits, pin_memory_only_with_an_accelerator
+
+# Counts of at least 1 (0 would build no rows, cut every source, or sample no KB name); optional ones unset is fine.
+AT_LEAST_ONE = ("target_top_k", "kb_target_top_k", "max_kb_names", "kb_names_per_concept", "max_source_length", "tokenizer_vocab_size")
+
 
 @dataclass
 class Stage1Config(DevLinkingArguments, Seq2SeqTrainingArguments):
@@ -39,11 +43,11 @@ class Stage1Config(DevLinkingArguments, Seq2SeqTrainingArguments):
     def __post_init__(self):
         # At parse time: the size is otherwise only looked up once the data is built.
         check_choice("model_size", self.model_size, tuple(SIZE_PRESETS))
-        if self.kb_names_per_concept is not None:
-            if self.max_kb_names is not None:
-                raise FieldError("kb_names_per_concept", "sample KB names either by max_kb_names or by kb_names_per_concept, not both")
-            if self.kb_names_per_concept < 1:
-                raise FieldError("kb_names_per_concept", f"must be at least 1, not {self.kb_names_per_concept}")
+        if self.kb_names_per_concept is not None and self.max_kb_names is not None:
+            raise FieldError("kb_names_per_concept", "sample KB names either by max_kb_names or by kb_names_per_concept, not both")
+        for name in AT_LEAST_ONE:
+            check_at_least(name, getattr(self, name), 1)
+        check_at_least("max_context_words", self.max_context_words, 0)
         super().__post_init__()
         check_early_stopping(self)
         check_final_eval_splits(self)

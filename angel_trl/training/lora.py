@@ -16,6 +16,7 @@ from accelerate.utils import is_peft_model
 from peft import LoraConfig, get_peft_model
 
 from angel_trl.data.files import usual_permissions
+from angel_trl.errors import FieldError, check_at_least
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,13 @@ class LoraArguments:
     lora_task_type: str = field(default="SEQ_2_SEQ_LM", metadata={"help": "PEFT task type; SEQ_2_SEQ_LM for BART-family linkers."})
     use_rslora: bool = field(default=False, metadata={"help": "Rank-Stabilized LoRA: scale adapters by lora_alpha / sqrt(lora_r) instead of lora_alpha / lora_r."})
     use_dora: bool = field(default=False, metadata={"help": "Weight-Decomposed Low-Rank Adaptation (DoRA): magnitude trained apart from the LoRA direction."})
+
+    def __post_init__(self) -> None:
+        # At parse time: PEFT would only refuse them once the model is loaded.
+        check_at_least("lora_r", self.lora_r, 1)
+        check_at_least("lora_alpha", self.lora_alpha, 1)
+        if not 0 <= self.lora_dropout < 1:
+            raise FieldError("lora_dropout", f"must be at least 0 and below 1, not {self.lora_dropout}")
 
 
 def lora_config(args: LoraArguments) -> LoraConfig | None:

@@ -12,6 +12,7 @@ from transformers import AutoTokenizer, EarlyStoppingCallback, TrainerCallback, 
 from angel_trl.trainers.collators import PromptedSeq2SeqCollator
 from angel_trl.data.corpus import Corpus
 from angel_trl.data.arguments import DataArguments
+from angel_trl.errors import check_at_least
 from angel_trl.evaluation import TrainingSeen
 from angel_trl.text.examples import ExampleConfig, Stage1Rows, build_kb_rows, build_stage1_rows
 from angel_trl.linking.linker import EntityLinker, LinkerConfig
@@ -37,6 +38,11 @@ class ModelArguments(LoraArguments):
     decoder_layers: int | None = field(default=None, metadata={"help": "With encoder_name_or_path: keep only the decoder's first N layers (decoding cost is mostly the decoder)."})
     encoder_layers: int | None = field(default=None, metadata={"help": "With encoder_name_or_path: keep only the encoder's first N layers (small CPU budgets)."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub (off unless you trust it)."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_at_least("decoder_layers", self.decoder_layers, 1)  # 0 layers: a model that cannot link
+        check_at_least("encoder_layers", self.encoder_layers, 1)
 
 
 def encode_rows(rows: Stage1Rows, encoder: SequenceEncoder) -> tuple[Dataset, int]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 
 from angel_trl.data.arguments import DataArguments
+from angel_trl.errors import FieldError, check_at_least
 from angel_trl.evaluation import TrainingSeen
 from angel_trl.linking.linker import EntityLinker, resolve_linker_dir
 from angel_trl.modeling import load_pretrained
@@ -20,6 +24,8 @@ from angel_trl.trainers import LinkingEvaluator, Seq2SeqDPOConfig, Seq2SeqDPOTra
 logger = logging.getLogger(__name__)
 
 STAGE2_RESULTS = "stage2_results.json"
+# What save_to_disk writes in the folder of a Dataset, and of a DatasetDict (which lists its splits).
+SAVED_DATASET, SAVED_DATASET_DICT = "state.json", "dataset_dict.json"
 
 
 @dataclass
@@ -31,6 +37,70 @@ class Stage2Arguments(LoraArguments):
     train_pairs: str = field(metadata={"help": "Preference pairs: a `save_to_disk` directory (recipes/mine.py) or a Hub dataset id (its train split)."})
     dev_pairs: str | None = field(default=None, metadata={"help": "Dev preference pairs for eval loss and reward accuracy (needed when eval_strategy is not 'no'); a Hub id gives its dev split."})
     max_train_pairs: int | None = field(default=None, metadata={"help": "Train on a random sample (seeded by `seed`) of this many pairs; all when unset. KB pre-training pairs run to hundreds of thousands."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_at_least("max_train_pairs", self.max_train_pairs, 1)
+
+    def check_files(self) -> None:
+        """Raise :class:`FieldError` for a pairs path that :func:`load_pairs` could not read (the recipe
+        calls it before any model loads)."""
+        check_pairs_path("train_pairs", self.train_pairs, "train")
+        if self.dev_pairs is not None:
+            check_pairs_path("dev_pairs", self.dev_pairs, "dev")
+
+
+def _could_be_hub_id(name: str) -> bool:
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
+def _saved_splits(path: Path) -> list[str]:
+    """The splits a saved DatasetDict lists ([] when its dataset_dict.json cannot be read)."""
+    try:
+        splits = json.loads((path / SAVED_DATASET_DICT).read_text()).get("splits")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return splits if isinstance(splits, list) else []
+
+
+def _is_saved(path: Path) -> bool:
+    return (path / SAVED_DATASET).is_file() or (path / SAVED_DATASET_DICT).is_file()
+
+
+def _what_to_give(path: Path, split: str) -> str:
+    """For a folder that is not a saved dataset: which folder of it to give instead, if any."""
+    try:
+        held = sorted(d.name for d in path.iterdir() if d.is_dir() and _is_saved(d))
+    except OSError:  # an unreadable folder: nothing to suggest
+        held = []
+    if not held:
+        return f"give a folder that save_to_disk wrote (recipes/mine.py: <output_dir>/{split}; recipes/pretrain.py: pairs_dir)"
+    give = f"give {path / split}" if split in held else f"give one of them, e.g. {path / held[0]}"
+    return f"{path} holds {' and '.join(f'{name}/' for name in held)}: {give}"
+
+
+def check_pairs_path(field: str, path_or_id: str, split: str) -> None:
+    """Raise :class:`FieldError` unless ``path_or_id`` is a folder that ``save_to_disk`` wrote (a
+    DatasetDict holding ``split``), or, when no such path exists, could be a Hub dataset id."""
+    path = Path(path_or_id)
+    if not path.exists():
+        if not _could_be_hub_id(path_or_id):
+            raise FieldError(field, f"{path_or_id}: no such folder (nor a Hub dataset id)")
+        return
+    if path.is_file():
+        raise FieldError(field, f"{path}: a file, not the folder that save_to_disk writes")
+    if (path / SAVED_DATASET).is_file():
+        return
+    if (path / SAVED_DATASET_DICT).is_file():
+        splits = _saved_splits(path)
+        if split not in splits:
+            raise FieldError(field, f"{path}: a saved DatasetDict without a {split!r} split (it has {', '.join(splits) or 'none'})")
+        return
+    raise FieldError(field, f"{path} is not a saved dataset (no {SAVED_DATASET} or {SAVED_DATASET_DICT}); {_what_to_give(path, split)}")
 
 
 def load_pairs(path_or_id: str, split: str = "train") -> Dataset:

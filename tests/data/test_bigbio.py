@@ -229,3 +229,20 @@ def test_bigbio_from_a_hub_id(hub, pubtator_corpus):
     assert len(hub.requests) == requests
     with pytest.raises(FileNotFoundError, match="tester/absent:test: no such local file or folder, nor a Hub dataset: Dataset 'tester/absent' doesn't exist"):
         read_bigbio("tester/absent:test")
+
+
+def test_recipe_data_arguments_take_a_datasets_source_with_its_split(tmp_path):
+    from angel_trl.data.arguments import DataArguments
+    from angel_trl.errors import FieldError
+
+    _sources(tmp_path, bigbio_rows())
+    kb = tmp_path / "kb.jsonl"
+    kb.write_text('{"id": "D1", "names": ["x"]}\n')
+
+    def check(train_file: str) -> None:
+        DataArguments(kb_path=str(kb), corpus_format="bigbio", train_file=train_file).check_files()
+
+    check(f"{tmp_path / 'pq'}:train")  # a folder and its split
+    check("bigbio/ncbi_disease:ncbi_disease_bigbio_kb:train")  # a Hub id: read when the recipe runs
+    with pytest.raises(FieldError, match="absent: no such file or dataset folder"):
+        check(f"{tmp_path / 'absent'}:train")

@@ -72,6 +72,19 @@ def test_config_parses_into_its_recipe_arguments(config):
         assert any(getattr(args, key) == value or str(getattr(args, key)) == str(value) for args in holders), f"{path.name}: {key}"
 
 
+@pytest.mark.parametrize("config", sorted(RECIPE_OF))
+def test_config_values_fit_their_fields_and_parse_as_before(config):
+    """The recipes' parser, which checks each value against its field's annotation and range, reads
+    every config as TrlParser does (input files are not checked here: the data is not in the repo)."""
+    from angel_trl.recipe_args import RecipeParser, read_config_keys
+
+    path = CONFIGS / f"{config}.yaml"
+    arguments, argv = recipe_arguments(RECIPE_OF[config]), ["--config", str(path)]
+    parser = RecipeParser(arguments)
+    parser.config_keys = frozenset(read_config_keys(str(path)))
+    assert parser.parse_args_and_config(argv) == TrlParser(arguments).parse_args_and_config(argv)
+
+
 def test_an_unknown_config_key_is_refused(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text((CONFIGS / "demo/stage1.yaml").read_text() + "num_train_epoch: 3\n")  # misspelled
