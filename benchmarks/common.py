@@ -58,21 +58,6 @@ def split_scores(run: str | Path, split: str) -> dict | None:
     return None if folder is None else json.loads((folder / "eval_results.json").read_text())[split]
 
 
-def read_json_object(path: str | Path) -> dict:
-    """The JSON object in the file ``path``; a file that is missing, not JSON or not an object is an
-    error naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputFormatError(path, getattr(e, "lineno", None), f"not a JSON file ({e})") from None
-    if not isinstance(data, dict):
-        raise InputFormatError(path, None, f"expected a JSON object, got a {type(data).__name__}")
-    return data
-
-
 def load_predictions(run: str | Path, split: str) -> list[dict]:
     """``run``'s per-mention predictions on ``split`` (from its :func:`split_dir`); each row needs its
     ``correct@1``."""

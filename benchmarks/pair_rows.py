@@ -11,10 +11,8 @@ another way (on dev, say) is paired here from the per-mention acc@1 the result f
 import argparse
 import json
 
-from common import read_json_object
-
 from angel_trl.baselines.benchmark import paired_from_report
-from angel_trl.errors import InputFormatError
+from angel_trl.data.files import read_json_object
 
 
 def main() -> None:
@@ -27,7 +25,7 @@ def main() -> None:
     args = ap.parse_args()
     try:
         print(json.dumps(paired_from_report(read_json_object(args.result), args.row_a, args.row_b, args.protocol, args.split), indent=2))
-    except (FileNotFoundError, InputFormatError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError) as e:  # InputFormatError is a ValueError
         ap.exit(2, f"pair_rows.py: error: {e}\n")
 
 

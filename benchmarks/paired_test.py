@@ -12,7 +12,6 @@ import json
 
 from common import paired
 
-from angel_trl.errors import InputFormatError
 
 
 def main() -> None:
@@ -22,7 +21,7 @@ def main() -> None:
     args = ap.parse_args()
     try:
         result = paired(args.run_a, args.run_b)
-    except (FileNotFoundError, InputFormatError, ValueError) as e:
+    except (OSError, ValueError) as e:  # InputFormatError is a ValueError
         ap.exit(2, f"paired_test.py: error: {e}\n")
     print(json.dumps({"a": args.run_a, "b": args.run_b, **result}, indent=2))
 

@@ -276,8 +276,7 @@ def test_unseen_concept_shift_scores_each_source_and_the_hybrid_by_concept_seen(
 
 
 def test_paired_runs_and_result_files_that_cannot_be_read_are_named(tmp_path):
-    from common import read_json_object
-
+    from angel_trl.data.files import read_json_object
     from angel_trl.errors import InputFormatError
 
     a, b = tmp_path / "a", tmp_path / "b"
@@ -293,8 +292,8 @@ def test_paired_runs_and_result_files_that_cannot_be_read_are_named(tmp_path):
     with pytest.raises(InputFormatError, match=r"predictions_test.jsonl:3: invalid JSON"):
         paired(str(a), str(b))
     (tmp_path / "list.json").write_text("[1, 2]")
-    with pytest.raises(InputFormatError, match=r"list.json: expected a JSON object, got a list"):
+    with pytest.raises(InputFormatError, match=r"list.json: expected a JSON object, not a JSON list"):
         read_json_object(tmp_path / "list.json")
     (tmp_path / "cut.json").write_text('{"a": ')
-    with pytest.raises(InputFormatError, match=r"cut.json:1: not a JSON file"):
+    with pytest.raises(InputFormatError, match=r"cut.json:1: not valid JSON"):
         read_json_object(tmp_path / "cut.json")

@@ -101,6 +101,21 @@ def check_unicode_text(value, path: str | Path, lineno: int | None) -> None:
         raise InputFormatError(path, lineno, f"a lone UTF-16 surrogate ({bad}, a JSON escape like '\\ud800' without its pair) is not text") from None
 
 
+def read_json_object(path: str | Path) -> dict:
+    """The JSON object ``path`` holds; bytes that are not UTF-8, invalid JSON or another JSON value
+    is an :class:`InputFormatError` naming the file (and the line), not a traceback."""
+    text = "\n".join(line for _, line in read_lines(path))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputFormatError(path, e.lineno, f"not valid JSON: {e.msg} (column {e.colno})" + (" (an empty file)" if not text.strip() else "")) from None
+    except RecursionError:
+        raise InputFormatError(path, None, "not valid JSON (nested too deeply)") from None
+    if not isinstance(data, dict):
+        raise InputFormatError(path, None, f"expected a JSON object, not a JSON {type(data).__name__}")
+    return data
+
+
 def extra_keys_problem(obj: dict, known: Sequence[str], what: str, counts: Counter) -> str | None:
     """What is wrong with the keys of ``obj`` beyond ``known``, for the caller to raise where it
     points (a file's line, a dataset's row); None when nothing is. A known key misspelt (other case,

@@ -10,13 +10,14 @@ only when it holds exactly the mentions asked for, in order.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from angel_trl.data.files import atomic_write_text
+from angel_trl.data.files import atomic_write_text, read_jsonl_objects
 from angel_trl.errors import InputFormatError
 from angel_trl.linking.linker import BeamName, Candidate, LinkingResult
 
@@ -45,31 +46,114 @@ def write_candidates(path: str | Path, beams: Sequence[LinkingResult], candidate
 
 def read_candidates(path: str | Path, mentions: Sequence[str], features: Sequence[str], config: dict):
     """``(beams, candidates)`` from ``path``, or None when it was written for other mentions,
-    features or candidate settings (then they must be scored again). A damaged file is an error."""
+    features or candidate settings (then they must be scored again). A damaged file (not UTF-8 or
+    JSON, a bad header, a row whose fields have other types or lengths, a number that is not
+    finite, rows missing or in excess) is an :class:`InputFormatError` naming the line. Blank
+    lines hold nothing and are skipped, as in every JSONL file the project reads."""
+    path = Path(path)
+    rows = read_jsonl_objects(path)
+    lineno, header = next(rows, (None, None))
+    if header is None:
+        raise InputFormatError(path, None, "an empty file: not an angel-trl hybrid candidates file")
+    _check_header(header, path, lineno)
+    if header["features"] != list(features) or header["config"] != config or header["mentions"] != len(mentions):
+        return None
+    beams, out = [], []
+    for lineno, row in rows:
+        if len(out) == len(mentions):
+            raise InputFormatError(path, lineno, f"the header says {len(mentions)} mentions but more rows follow")
+        if not isinstance(row.get("mention"), str):
+            raise InputFormatError(path, lineno, "not a candidates row: 'mention' must be a string")
+        if row["mention"] != mentions[len(out)]:
+            return None
+        try:
+            beam, candidates = _row(row, len(features))
+        except ValueError as e:
+            raise InputFormatError(path, lineno, f"not a candidates row: {e}") from None
+        beams.append(beam)
+        out.append(candidates)
+    if len(out) < len(mentions):
+        raise InputFormatError(path, None, f"the header says {len(mentions)} mentions but {len(out)} rows follow (a cut file?)")
+    return beams, out
+
+
+def _check_header(header: dict, path: Path, lineno: int) -> None:
+    """Raise :class:`InputFormatError` unless ``header`` (at line ``lineno``) is a candidates file's."""
+    if header.get("format") != FORMAT or header.get("version") != 1:
+        raise InputFormatError(path, lineno, f"not an angel-trl hybrid candidates file (expected \"format\": \"{FORMAT}\", \"version\": 1)")
+    features, mentions = header.get("features"), header.get("mentions")
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise InputFormatError(path, lineno, "the header's 'features' must be a list of feature names")
+    if not isinstance(header.get("config"), dict):
+        raise InputFormatError(path, lineno, "the header's 'config' must be a JSON object")
+    if not isinstance(mentions, int) or isinstance(mentions, bool) or mentions < 0:
+        raise InputFormatError(path, lineno, "the header's 'mentions' must be a count of mentions")
+
+
+_ROW_FIELDS = {"mention", "beam_candidates", "beam", "concept_ids", "names", "features"}
+
+
+def _row(row: dict, num_features: int):
+    """One mention's ``(beam result, candidates)``; a field of another type, shape or length, or a
+    number that is not finite, is a ``ValueError`` saying which."""
     from angel_trl.hybrid.linker import MentionCandidates  # the linker imports this module
 
-    path = Path(path)
-    with path.open(encoding="utf-8") as f:
-        lines = f.read().splitlines()
+    if row.keys() != _ROW_FIELDS:
+        raise ValueError(f"expected the fields {', '.join(sorted(_ROW_FIELDS))}, got {', '.join(sorted(row))}")
+    concept_ids, names = _strings(row["concept_ids"], "concept_ids"), _strings(row["names"], "names")
+    if len(names) != len(concept_ids):
+        raise ValueError(f"{len(concept_ids)} concept_ids but {len(names)} names")
+    beam_candidates = [Candidate(**_record(c, _CANDIDATE, "beam_candidates")) for c in _list(row["beam_candidates"], "beam_candidates")]
+    beam = [BeamName(**_record(b, _BEAM_NAME, "beam")) for b in _list(row["beam"], "beam")]
+    return LinkingResult(row["mention"], beam_candidates, beam), MentionCandidates(concept_ids, names, _features(row["features"], len(concept_ids), num_features))
+
+
+def _features(value: object, rows: int, columns: int) -> np.ndarray:
+    """The ``(rows, columns)`` matrix of finite numbers ``value`` (a list of rows) holds."""
     try:
-        header = json.loads(lines[0]) if lines else {}
-    except json.JSONDecodeError as e:
-        raise InputFormatError(path, 1, f"not JSON ({e.msg})") from None
-    if header.get("format") != FORMAT:
-        raise InputFormatError(path, 1, "not an angel-trl hybrid candidates file")
-    if header.get("features") != list(features) or header.get("config") != config or header.get("mentions") != len(mentions):
-        return None
-    if len(lines) != len(mentions) + 1:
-        raise InputFormatError(path, None, f"the header says {header['mentions']} mentions but {len(lines) - 1} lines follow (a cut file?)")
-    beams, out = [], []
-    for lineno, (line, mention) in enumerate(zip(lines[1:], mentions), start=2):
-        try:
-            row = json.loads(line)
-            if row["mention"] != mention:
-                return None
-            X = np.asarray(row["features"], dtype=float).reshape(len(row["concept_ids"]), len(features))
-            beams.append(LinkingResult(row["mention"], [Candidate(**c) for c in row["beam_candidates"]], [BeamName(**b) for b in row["beam"]]))
-            out.append(MentionCandidates(list(row["concept_ids"]), list(row["names"]), X))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise InputFormatError(path, lineno, f"not a candidates row ({type(e).__name__}: {e})") from None
-    return beams, out
+        X = np.asarray(value)
+    except ValueError:  # rows of different lengths
+        X = np.asarray(None)
+    if X.size == 0 and rows == 0:
+        return np.zeros((0, columns))
+    if X.shape != (rows, columns) or X.dtype.kind not in "iuf":
+        raise ValueError(f"'features' must be {rows} rows (one per concept) of {columns} numbers")
+    if not np.isfinite(X).all():
+        raise ValueError("'features' holds a number that is not finite (NaN or infinity)")
+    return X.astype(float)
+
+
+# The fields of a Candidate and a BeamName as written, with their JSON types. A candidate's
+# ``names`` may be missing (files written before it: no other name found).
+_CANDIDATE = {"concept_id": str, "name": str, "score": float, "names": list}
+_BEAM_NAME = {"name": str, "score": float, "concept_ids": list}
+_OPTIONAL = {"names"}
+
+
+def _record(value: object, spec: dict[str, type], what: str) -> dict:
+    """``value`` checked against ``spec`` (field -> str, float: a finite number, or list: of strings)."""
+    if not isinstance(value, dict) or not spec.keys() - _OPTIONAL <= value.keys() <= spec.keys():
+        raise ValueError(f"each of '{what}' must be an object with the fields {', '.join(spec)}")
+    for key, kind in spec.items():
+        if key not in value:
+            continue
+        v = value[key]
+        if kind is list:
+            _strings(v, f"{what}.{key}")
+        elif kind is float and not (isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < math.inf):
+            raise ValueError(f"'{what}.{key}' must be a finite number, not {json.dumps(v)}")
+        elif kind is str and not isinstance(v, str):
+            raise ValueError(f"'{what}.{key}' must be a string, not {json.dumps(v)}")
+    return value
+
+
+def _list(value: object, what: str) -> list:
+    if not isinstance(value, list):
+        raise ValueError(f"'{what}' must be a list")
+    return value
+
+
+def _strings(value: object, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"'{what}' must be a list of strings")
+    return value

@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -41,31 +41,21 @@ from tqdm.auto import tqdm
 
 from angel_trl.data.corpus import Corpus, Mention
 from angel_trl.data.dictionary import table_with_training_texts, training_link_counts
-from angel_trl.data.files import atomic_write_text
+from angel_trl.data.files import atomic_write_text, read_json_object
 from angel_trl.data.kb import KnowledgeBase
 from angel_trl.hybrid.candidates_file import read_candidates, write_candidates
-from angel_trl.hybrid.ranker import LinearRanker
+from angel_trl.errors import FieldError, InputFormatError
+from angel_trl.hybrid.ranker import FEATURES, LinearRanker, check_features, ranker_from_dict
 from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, choose_ranker
 from angel_trl.hybrid.scoring import name_log_probs
 from angel_trl.linking.linker import Candidate, EntityLinker, LinkInput, LinkingResult
 from angel_trl.text.examples import marked_source
 from angel_trl.text.tfidf import TfidfNameMatcher
 
-FEATURES = (
-    "model", "model_margin", "model_rank", "model_top", "in_beam", "beam_rank", "beam_top",
-    "tfidf", "tfidf_margin", "tfidf_rank", "tfidf_top", "dense", "dense_margin", "dense_rank", "dense_top",
-    "exact", "train_share", "mention_seen", "name_tokens", "concept_seen", "name_prior",
-)
 HYBRID_FILE = "hybrid.json"
+HYBRID_FORMAT = "angel-trl-hybrid"
+HYBRID_KEYS = ("format", "version", "config", "ranker", "train_counts")
 EMBEDDINGS_DIR = "hybrid_embeddings"  # beside hybrid.json: the dense retriever's name embeddings
-
-
-def check_features(names: Sequence[str]) -> None:
-    """Ranker features are :data:`FEATURES` or products ``a*b`` of two of them (an interaction: e.g.
-    ``mention_seen*tfidf`` weighs the TF-IDF score apart for mentions whose text was seen in training)."""
-    unknown = sorted(n for n in names if any(part not in FEATURES for part in n.split("*")) or n.count("*") > 1)
-    if unknown or not names:
-        raise ValueError(f"ranker features: unknown {unknown} (known: {', '.join(FEATURES)}, or a*b of two)" if unknown else "ranker features: name at least one")
 
 
 def feature_matrix(features: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -96,6 +86,21 @@ class HybridConfig:
     dense_model: str | None = field(default=None, metadata={"help": "Sentence-transformers model of the dense retriever (the packaged all-MiniLM-L6-v2 when unset)."})
     top_k: int = field(default=5, metadata={"help": "Concepts returned per mention."})
     mentions_per_batch: int = field(default=16, metadata={"help": "Mentions whose candidates are scored together (one encoder pass)."})
+
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot work (a :class:`FieldError` naming the field): a recipe's
+        parser says where the value came from, :meth:`HybridLinker.load` names its file."""
+        for name, least in _HYBRID_CONFIG_LEAST.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise FieldError(name, f"must be an integer of at least {least}, not {value!r}")
+        if self.dense_model is not None and (not isinstance(self.dense_model, str) or not self.dense_model.strip()):
+            raise FieldError("dense_model", f"must be a model name or path (or unset), not {self.dense_model!r}")
+
+
+# The least value of each integer HybridConfig field. Zero retrieved concepts leaves a retriever
+# out; a candidate needs at least one of its names scored, a mention one candidate and a batch one mention.
+_HYBRID_CONFIG_LEAST = {"tfidf_candidates": 0, "names_per_query": 1, "names_per_concept": 1, "dense_candidates": 0, "top_k": 1, "mentions_per_batch": 1}
 
 
 @dataclass
@@ -345,7 +350,7 @@ class HybridLinker:
         path = Path(directory) / HYBRID_FILE
         if self.dense is not None:
             self.dense.save_name_vectors(Path(directory) / EMBEDDINGS_DIR)
-        payload = {"format": "angel-trl-hybrid", "version": 1, "config": asdict(self.config), "ranker": asdict(self.ranker), "train_counts": self.train_counts}
+        payload = {"format": HYBRID_FORMAT, "version": 1, "config": asdict(self.config), "ranker": asdict(self.ranker), "train_counts": self.train_counts}
         atomic_write_text(path, json.dumps(payload, ensure_ascii=False) + "\n")
         return path
 
@@ -424,18 +429,63 @@ class HybridLinker:
     @classmethod
     def load(cls, linker: EntityLinker, path: str | Path, show_progress: bool = False) -> HybridLinker:
         """The hybrid saved at ``path`` (``hybrid.json`` or its folder) over ``linker``; ``show_progress``
-        draws a bar while the dense retriever encodes names its cache lacks."""
+        draws a bar while the dense retriever encodes names its cache lacks. A damaged file, or one
+        fit over another linker, is an :class:`InputFormatError` naming it and the field."""
         path = Path(path)
         if path.is_dir():
             path = path / HYBRID_FILE
-        data = json.loads(path.read_text())
-        if data.get("format") != "angel-trl-hybrid":
-            raise ValueError(f"{path}: not an angel-trl hybrid linker file")
-        try:
-            check_features(data["ranker"]["features"])
-        except ValueError as e:
-            raise ValueError(f"{path}: {e}") from None
-        return cls(linker, data["train_counts"], HybridConfig(**data["config"]), LinearRanker(**data["ranker"]), embedding_cache_dir=path.parent / EMBEDDINGS_DIR, show_progress=show_progress)
+        data = read_json_object(path)
+        if data.get("format") != HYBRID_FORMAT or data.get("version") != 1:
+            raise InputFormatError(path, None, f"not an angel-trl hybrid linker file (expected \"format\": \"{HYBRID_FORMAT}\", \"version\": 1)")
+        missing, unknown = [k for k in HYBRID_KEYS if k not in data], [k for k in data if k not in HYBRID_KEYS]
+        if missing or unknown:
+            raise InputFormatError(path, None, "; ".join(filter(None, [missing and f"missing {', '.join(missing)}", unknown and f"unknown field(s) {', '.join(map(repr, unknown))}"])))
+        config = hybrid_config_from_dict(data["config"], path)
+        ranker = ranker_from_dict(data["ranker"], path, "ranker")
+        counts = _train_counts(data["train_counts"], path)
+        _check_dictionary(linker, counts, path)
+        return cls(linker, counts, config, ranker, embedding_cache_dir=path.parent / EMBEDDINGS_DIR, show_progress=show_progress)
+
+
+def hybrid_config_from_dict(data: object, path: str | Path) -> HybridConfig:
+    """The :class:`HybridConfig` saved in ``path`` (its ``config``); a field missing takes its
+    default (files written before it), an unknown or bad one is an :class:`InputFormatError`."""
+    if not isinstance(data, dict):
+        raise InputFormatError(path, None, "config must be a JSON object of hybrid settings")
+    known = [f.name for f in fields(HybridConfig)]
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        raise InputFormatError(path, None, f"config: unknown field(s) {', '.join(map(repr, unknown))}; a hybrid config has {', '.join(known)}")
+    try:
+        return HybridConfig(**data)
+    except FieldError as e:
+        raise InputFormatError(path, None, f"config.{e.field} {e.problem}") from None
+
+
+def _train_counts(data: object, path: str | Path) -> dict[str, dict[str, int]]:
+    """The saved training dictionary (mention text -> {concept id: links}), its shape checked."""
+    if not isinstance(data, dict):
+        raise InputFormatError(path, None, "train_counts must be a JSON object: training mention text -> {concept id: links}")
+    for text, counts in data.items():
+        if not isinstance(counts, dict) or not counts or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in counts.values()):
+            raise InputFormatError(path, None, f"train_counts[{json.dumps(text, ensure_ascii=False)}] must map concept ids to positive link counts, not {json.dumps(counts, ensure_ascii=False)[:80]}")
+    return data
+
+
+def _check_dictionary(linker: EntityLinker, counts: Mapping[str, Mapping[str, int]], path: str | Path) -> None:
+    """Refuse a training dictionary that is not over ``linker``: its concepts must be in the
+    linker's KB (a missing one would be a candidate without a name) and its texts normalised as
+    the linker normalises mentions (another text would never be looked up)."""
+    if not counts:
+        return
+    if linker.kb is None:
+        raise InputFormatError(path, None, "its training dictionary (train_counts) needs the linker's KB, and the linker was saved without kb.jsonl")
+    missing = sorted({cid for ids in counts.values() for cid in ids} - linker.kb.concepts.keys())
+    if missing:
+        raise InputFormatError(path, None, f"train_counts links to {len(missing)} concept(s) the linker's KB ({linker.kb.source}) lacks, e.g. {', '.join(missing[:3])}: this hybrid linker was fit over another linker")
+    odd = [text for text in counts if linker.table.normalize(text) != text]
+    if odd:
+        raise InputFormatError(path, None, f"train_counts text {json.dumps(odd[0], ensure_ascii=False)} is not normalised as the linker normalises mentions (lowercase={linker.table.lowercase}): this hybrid linker was fit over another linker")
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:

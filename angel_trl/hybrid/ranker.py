@@ -25,7 +25,26 @@ from pathlib import Path
 
 import numpy as np
 
-from angel_trl.data.files import atomic_write_text
+from angel_trl.data.files import atomic_write_text, read_json_object
+from angel_trl.errors import InputFormatError
+
+FEATURES = (
+    "model", "model_margin", "model_rank", "model_top", "in_beam", "beam_rank", "beam_top",
+    "tfidf", "tfidf_margin", "tfidf_rank", "tfidf_top", "dense", "dense_margin", "dense_rank", "dense_top",
+    "exact", "train_share", "mention_seen", "name_tokens", "concept_seen", "name_prior",
+)
+RANKER_FORMAT = "angel-trl-ranker"
+# The fields of a saved ranker; ``objective`` may be missing (files written before it: pointwise).
+RANKER_FIELDS = ("features", "mean", "scale", "coef", "intercept", "objective")
+
+
+def check_features(names: Sequence[str], label: str = "ranker features") -> None:
+    """Ranker features are :data:`FEATURES` (the hybrid linker's, documented there) or products
+    ``a*b`` of two of them (an interaction: e.g. ``mention_seen*tfidf`` weighs the TF-IDF score
+    apart for mentions whose text was seen in training); ``label`` starts the error message."""
+    unknown = sorted(n for n in names if any(part not in FEATURES for part in n.split("*")) or n.count("*") > 1)
+    if unknown or not names:
+        raise ValueError(f"{label}: unknown {unknown} (known: {', '.join(FEATURES)}, or a*b of two)" if unknown else f"{label}: name at least one")
 
 
 @dataclass
@@ -77,22 +96,75 @@ class LinearRanker:
         return 1.0 / (1.0 + np.exp(-d))
 
     def save(self, path: str | Path) -> None:
-        atomic_write_text(path, json.dumps({"format": "angel-trl-ranker", "version": 1, **asdict(self)}, indent=2) + "\n")
+        atomic_write_text(path, json.dumps({"format": RANKER_FORMAT, "version": 1, **asdict(self)}, indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> LinearRanker:
-        data = json.loads(Path(path).read_text())
-        if data.pop("format", None) != "angel-trl-ranker":
-            raise ValueError(f"{path}: not an angel-trl ranker file")
-        data.pop("version", None)
-        ranker = cls(**data)
-        sizes = {len(ranker.features), len(ranker.mean), len(ranker.scale), len(ranker.coef)}
-        if len(sizes) != 1 or not all(math.isfinite(v) for v in [*ranker.mean, *ranker.scale, *ranker.coef, ranker.intercept]):
-            raise ValueError(f"{path}: features, mean, scale and coef must be finite lists of one length")
-        return ranker
+        """Read what :meth:`save` wrote; anything else is an :class:`InputFormatError` naming the file and field."""
+
+        data = read_json_object(path)
+        if data.get("format") != RANKER_FORMAT or data.get("version", 1) != 1:
+            raise InputFormatError(path, None, f"not an angel-trl ranker file (expected \"format\": \"{RANKER_FORMAT}\", \"version\": 1)")
+        return ranker_from_dict({k: v for k, v in data.items() if k not in ("format", "version")}, path)
 
 
 OBJECTIVES = ("listwise", "pointwise")
+
+
+def ranker_from_dict(data: object, path: str | Path, key: str = "") -> LinearRanker:
+    """The ranker whose fields ``data`` holds, read from ``path`` (at ``key`` of it, e.g. ``ranker``).
+
+    Both loaders (:meth:`LinearRanker.load`, the hybrid linker's) read rankers through here: a
+    missing or unknown field, a feature no hybrid computes, a list of another length, a value that is
+    no finite number (NaN scores every candidate NaN), a scale that is not positive (it divides) or
+    an unknown objective is an :class:`InputFormatError` naming the file and the field.
+    """
+    where = f"{key}." if key else ""
+    if not isinstance(data, dict):
+        raise InputFormatError(path, None, f"{key or 'the file'} must be a JSON object of ranker fields ({', '.join(RANKER_FIELDS)})")
+    missing = [f for f in RANKER_FIELDS[:-1] if f not in data]
+    unknown = [f for f in data if f not in RANKER_FIELDS]
+    if missing or unknown:
+        raise InputFormatError(path, None, f"{key or 'ranker'}: " + "; ".join(filter(None, [missing and f"missing {', '.join(missing)}", unknown and f"unknown field(s) {', '.join(map(repr, unknown))}"])))
+    features = data["features"]
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise InputFormatError(path, None, f"{where}features must be a list of feature names")
+    try:
+        check_features(features, f"{where}features")
+    except ValueError as e:
+        raise InputFormatError(path, None, str(e)) from None
+    for name in ("mean", "scale", "coef"):
+        _check_numbers(data[name], len(features), path, where + name)
+    for i, v in enumerate(data["scale"]):
+        if v <= 0:
+            raise InputFormatError(path, None, f"{where}scale[{i}] must be positive (its feature is divided by it), not {json.dumps(v)}")
+    if not _finite(data["intercept"]):
+        raise InputFormatError(path, None, f"{where}intercept must be a finite number, not {json.dumps(data['intercept'])}")
+    objective = data.get("objective", "pointwise")
+    if objective not in OBJECTIVES:
+        raise InputFormatError(path, None, f"{where}objective {json.dumps(objective)} is not one of {', '.join(OBJECTIVES)}")
+    return LinearRanker(features, data["mean"], data["scale"], data["coef"], data["intercept"], objective)
+
+
+def _check_numbers(values: object, length: int, path: str | Path, name: str) -> None:
+    """Raise :class:`InputFormatError` unless ``values`` is a list of ``length`` finite numbers."""
+    if not isinstance(values, list):
+        raise InputFormatError(path, None, f"{name} must be a list of numbers, not {json.dumps(values)}")
+    if len(values) != length:
+        raise InputFormatError(path, None, f"features, mean, scale and coef must be lists of one length: {name} has {len(values)} values for {length} features")
+    for i, v in enumerate(values):
+        if not _finite(v):
+            raise InputFormatError(path, None, f"{name}[{i}] must be a finite number, not {json.dumps(v)}")
+
+
+def _finite(value: object) -> bool:
+    """Whether ``value`` is a JSON number (not a boolean) that is finite as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _fit_listwise(Z: np.ndarray, y: np.ndarray, groups: np.ndarray, C: float) -> np.ndarray:

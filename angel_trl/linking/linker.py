@@ -32,7 +32,7 @@ from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 from angel_trl.linking.beam_cache import beam_cache_kwargs
 from angel_trl.data.corpus import Mention
 from angel_trl.text.examples import ExampleConfig, parse_marked
-from angel_trl.data.files import write_json
+from angel_trl.data.files import read_json_object, read_jsonl_objects, write_json
 from angel_trl.data.kb import KnowledgeBase, read_kb_jsonl
 from angel_trl.data.names import NameTable
 from angel_trl.text.tokenization import SequenceEncoder
@@ -206,19 +206,37 @@ class LinkerConfig:
 
 
 def read_linker_config(path: Path) -> LinkerConfig:
-    """The :class:`LinkerConfig` saved at ``path``; a damaged file or an unknown field is an
-    :class:`InputFormatError` naming it (not a TypeError from deep inside loading)."""
-    try:
-        saved = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise InputFormatError(path, e.lineno, f"not valid JSON: {e.msg}") from None
-    if not isinstance(saved, dict):
-        raise InputFormatError(path, None, "not a JSON object of linker settings")
+    """The :class:`LinkerConfig` saved at ``path``; a damaged file, an unknown field or a value of
+    the wrong type or range is an :class:`InputFormatError` naming it and the field (not a
+    TypeError from deep inside loading). A missing field takes its default (files written before it)."""
+    saved = read_json_object(path)
     known = [f.name for f in fields(LinkerConfig)]
     unknown = [key for key in saved if key not in known]
     if unknown:
         raise InputFormatError(path, None, f"unknown field(s) {', '.join(map(repr, unknown))}; a linker config has {', '.join(known)}")
-    return LinkerConfig(**saved)
+    for f in fields(LinkerConfig):
+        problem = _config_value_problem(f.type, saved[f.name], _CONFIG_LEAST.get(f.name, 1)) if f.name in saved else None
+        if problem:
+            raise InputFormatError(path, None, f"{f.name} {problem}, not {json.dumps(saved[f.name])}")
+    try:
+        return LinkerConfig(**saved)
+    except ValueError as e:  # settings that cannot decode together (more top_k than beams)
+        raise InputFormatError(path, None, str(e)) from None
+
+
+# The least value of LinkerConfig's integer fields: 1, but no context words is a setting.
+_CONFIG_LEAST = {"max_context_words": 0}
+
+
+def _config_value_problem(kind: str, value: object, least: int) -> str | None:
+    """What is wrong with ``value`` for a LinkerConfig field of type ``kind`` (its annotation: bool,
+    int or float, the only types LinkerConfig has), or None."""
+    if kind == "bool":
+        return None if isinstance(value, bool) else "must be true or false"
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "int":
+        return None if number and isinstance(value, int) and value >= least else f"must be an integer of at least {least}"
+    return None if number and abs(value) < math.inf else "must be a finite number"  # NaN fails the test too
 
 
 @dataclass
@@ -355,7 +373,11 @@ class EntityLinker:
         if device:
             model.to(device)
         kb = read_kb_jsonl(directory / KB_FILE) if (directory / KB_FILE).exists() else None
-        return cls(model, tokenizer, NameTable.load(directory / NAMES_FILE), NameTrie.load(directory / TRIE_FILE), config, kb)
+        table, trie = NameTable.load(directory / NAMES_FILE), NameTrie.load(directory / TRIE_FILE)
+        check_linker_files(directory, config, table, trie, kb)
+        linker = cls(model, tokenizer, table, trie, config, kb)
+        check_trie_tokens(directory, linker)
+        return linker
 
     # ------------------------------------------------------------------ linking
     def inputs_for(self, mentions: Sequence[Mention], texts: dict[str, str]) -> list[LinkInput]:
@@ -496,6 +518,78 @@ class EntityLinker:
                     by_concept[cid] = Candidate(cid, name, score, [name])
                     result.candidates.append(by_concept[cid])
         return result
+
+
+def check_linker_files(directory: Path, config: LinkerConfig, table: NameTable, trie: NameTrie, kb: KnowledgeBase | None) -> None:
+    """Refuse a linker directory whose files do not belong together (one replaced by another
+    linker's, or damaged) with an :class:`InputFormatError` naming the file, where linking would
+    otherwise fail with an IndexError or silently predict ids the KB lacks. Vectorised or one pass:
+    cheap beside loading the files, even for a 676k-name KB."""
+    names, trie_file = directory / NAMES_FILE, directory / TRIE_FILE
+    if table.lowercase != config.lowercase:
+        raise InputFormatError(names, 1, f"written with lowercase={json.dumps(table.lowercase)} but {LINKER_CONFIG} says lowercase={json.dumps(config.lowercase)}: the two files are not from one linker")
+    empty = next((i for i, ids in enumerate(table.concept_ids) if not ids), None)
+    if empty is not None:
+        raise InputFormatError(names, _names_line(names, empty), f"name {table.names[empty]!r} has no concept id (\"ids\": [])")
+    indices = np.concatenate([trie.terminal_name[trie.terminal_name >= 0], trie.alias_rep, trie.alias_name])
+    if len(indices) and int(indices.max()) >= len(table):
+        raise InputFormatError(trie_file, None, f"its paths end in name #{int(indices.max())} but {NAMES_FILE} holds {len(table)} names: the two files are not from one linker (a cut {NAMES_FILE}?)")
+    if kb is not None:
+        _check_names_in_kb(directory, table, kb)
+
+
+def _check_names_in_kb(directory: Path, table: NameTable, kb: KnowledgeBase) -> None:
+    """The concepts of ``names.jsonl`` must be those of ``kb.jsonl``: both were written from one KB."""
+    ids = {cid for row in table.concept_ids for cid in row}
+    unknown = ids - kb.concepts.keys()
+    if unknown:
+        row = next(i for i, row in enumerate(table.concept_ids) if not unknown.isdisjoint(row))
+        example = next(cid for cid in table.concept_ids[row] if cid in unknown)
+        raise InputFormatError(
+            directory / NAMES_FILE, _names_line(directory / NAMES_FILE, row),
+            f"concept id {example!r}{f' (and {len(unknown) - 1} more of this file)' if len(unknown) > 1 else ''} is not in {KB_FILE}: the two files are not from one linker",
+        )
+    unnamed = kb.concepts.keys() - ids
+    if unnamed:
+        raise InputFormatError(directory / KB_FILE, None, f"{len(unnamed)} concept(s) have no name in {NAMES_FILE}, e.g. {', '.join(sorted(unnamed)[:3])}: the two files are not from one linker")
+
+
+def _names_line(path: Path, index: int) -> int:
+    """The line of ``names.jsonl`` holding name ``index`` (read again: only an error needs it)."""
+    rows = read_jsonl_objects(path)
+    next(rows)  # the header
+    return next(lineno for i, (lineno, _) in enumerate(rows) if i == index)
+
+
+# Names of the table that the spot check of check_trie_tokens walks through the trie.
+_SPOT_CHECKS = 16
+
+
+def check_trie_tokens(directory: Path, linker: EntityLinker) -> None:
+    """Refuse a ``trie.npz`` that was not built from this directory's names with its tokenizer: its
+    EOS and token ids must be the tokenizer's, every name it leaves out must tokenise to nothing (as
+    :func:`build_name_trie` leaves them out), and a sample of names must walk to themselves."""
+    trie, table, encoder = linker.trie, linker.table, linker.encoder
+    path = directory / TRIE_FILE
+    if trie.eos_token_id != encoder.eos:
+        raise InputFormatError(path, None, f"built with EOS token {trie.eos_token_id} but the tokenizer's is {encoder.eos}: not this model's trie")
+    if int(trie.node_token.max()) >= len(linker.tokenizer):
+        raise InputFormatError(path, None, f"holds token id {int(trie.node_token.max())} but the tokenizer has {len(linker.tokenizer)}: not this model's trie")
+    reached = np.zeros(len(table), dtype=bool)
+    reached[trie.terminal_name[trie.terminal_name >= 0]] = True
+    reached[trie.alias_name] = True
+    # Usually none is left out: tokenise those in slices, stopping at the first that should not be.
+    left_out = np.flatnonzero(~reached).tolist()
+    for lo in range(0, len(left_out), 1000):
+        part = left_out[lo : lo + 1000]
+        found = next((i for i, s in zip(part, encoder.names([table.names[i] for i in part])) if len(s) > 1), None)
+        if found is not None:
+            raise InputFormatError(path, None, f"has no path for name {table.names[found]!r} of {NAMES_FILE} ({len(left_out)} names left out): the two files are not from one linker")
+    sample = np.unique(np.linspace(0, len(table) - 1, _SPOT_CHECKS).astype(np.int64)).tolist()
+    for i, tokens in zip(sample, encoder.names([table.names[i] for i in sample])):
+        end = trie.name_of(tokens)
+        if len(tokens) > 1 and (end < 0 or i not in trie.names_at(end)):
+            raise InputFormatError(path, None, f"the tokens of name {table.names[i]!r} of {NAMES_FILE} do not lead to it: the trie and the names are not from one linker (or the tokenizer changed)")
 
 
 def decoder_start_token_id(model) -> int | None:

@@ -139,12 +139,35 @@ class NameTrie:
                 if version != _FORMAT_VERSION:
                     raise InputFormatError(path, None, f"trie format version {version}, expected {_FORMAT_VERSION}")
                 aliases = (z["alias_rep"], z["alias_name"]) if "alias_rep" in z.files and "alias_name" in z.files else (None, None)
-                return cls(z["first_child"], z["node_token"], z["terminal_name"], int(z["eos_token_id"]), *aliases)
+                trie = cls(z["first_child"], z["node_token"], z["terminal_name"], int(z["eos_token_id"]), *aliases)
         except InputFormatError:
             raise
         except (zipfile.BadZipFile, EOFError, TypeError, ValueError) as e:
             # A truncated or foreign file: np.load fails with one of these (TypeError: a bare .npy array).
             raise InputFormatError(path, None, f"not a readable angel-trl trie ({type(e).__name__}: {e})") from None
+        problem = trie._structure_problem()
+        if problem:
+            raise InputFormatError(path, None, f"a damaged trie: {problem}")
+        return trie
+
+    def _structure_problem(self) -> str | None:
+        """What makes the arrays no trie that walks safely (an IndexError or a wrong name at link
+        time), or None: vectorised checks, one pass over each array."""
+        arrays = {"first_child": self.first_child, "node_token": self.node_token, "terminal_name": self.terminal_name, "alias_rep": self.alias_rep, "alias_name": self.alias_name}
+        for name, a in arrays.items():
+            if a.ndim != 1 or a.dtype.kind not in "iu":
+                return f"{name} is a {a.dtype} array of shape {a.shape}, not a 1-d integer array"
+        n, fc = self.num_nodes, self.first_child
+        if n == 0 or len(self.node_token) != n or len(fc) != n + 1:
+            return f"its arrays disagree on the number of nodes ({n} terminal_name, {len(self.node_token)} node_token, {len(fc)} first_child)"
+        # Node 0 is the root and its children come first; offsets never decrease and end at the last node.
+        if fc[0] != 1 or fc[-1] != n or np.any(fc[1:] < fc[:-1]):
+            return "first_child is not an increasing list of child offsets from 1 to the number of nodes"
+        if self.terminal_name.min() < -1 or self.eos_token_id < 0:
+            return "a negative name index or EOS token id"
+        if len(self.alias_rep) != len(self.alias_name) or (len(self.alias_rep) and (min(self.alias_rep.min(), self.alias_name.min()) < 0 or np.any(self.alias_rep[1:] < self.alias_rep[:-1]))):
+            return "alias_rep and alias_name are not two lists of name indices of one length, alias_rep sorted"
+        return None
 
 
 def _sorted_names(sequences: Sequence[Sequence[int]], eos_token_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -225,7 +225,7 @@ def test_candidates_file_round_trip_and_reuse_rules(toy, tmp_path):
     assert HybridLinker(linker).cache_key()["dictionary"] != key["dictionary"]  # KB only vs KB + train
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[0], lines[1], "{oops", *lines[3:]]) + "\n")
-    with pytest.raises(InputFormatError, match=r"dev.jsonl:3: not a candidates row"):
+    with pytest.raises(InputFormatError, match=r"dev.jsonl:3: invalid JSON"):
         read_candidates(path, [it.mention for it in inputs], FEATURES, key)
     path.write_text("\n".join(lines[:-1]) + "\n")
     with pytest.raises(InputFormatError, match="cut file"):

@@ -52,3 +52,57 @@ def test_a_chunk_whose_texts_and_rows_disagree_is_refused_with_its_file(tmp_path
     texts_file.write_text('"a"\n')
     with pytest.raises(ValueError, match=texts_file.name):
         EmbeddingCache(tmp_path).vectors(["a"], FakeEncoder())
+
+
+def _spoil_vectors(tmp_path, array) -> None:
+    (vectors_file,) = tmp_path.glob("*.npy")
+    np.save(vectors_file, array, allow_pickle=True)
+
+
+def _spoil_texts(tmp_path, content: bytes) -> None:
+    (texts_file,) = tmp_path.glob("*.jsonl")
+    texts_file.write_bytes(content)
+
+
+DAMAGED_CHUNKS = {
+    "vectors missing": (lambda d: next(d.glob("*.npy")).unlink(), None, r"its vectors file \w+\.npy is missing"),
+    "a text not JSON": (lambda d: _spoil_texts(d, b'"a"\nb\n"c"\n'), 2, "expected one JSON string a line"),
+    "a text not a string": (lambda d: _spoil_texts(d, b'"a"\n5\n"c"\n'), 2, "expected one JSON string a line"),
+    "a blank line": (lambda d: _spoil_texts(d, b'"a"\n\n"b"\n"c"\n'), 2, "a blank line"),
+    "texts not UTF-8": (lambda d: _spoil_texts(d, b'"a"\n"\xff"\n"c"\n'), 2, "not valid UTF-8"),
+    "vectors cut": (lambda d: (lambda f: f.write_bytes(f.read_bytes()[:-8]))(next(d.glob("*.npy"))), None, r"\w+\.npy is not a readable \.npy array \(mmap length"),
+    "vectors garbage": (lambda d: next(d.glob("*.npy")).write_bytes(b"garbage"), None, r"\w+\.npy is not a readable \.npy array"),
+    "vectors pickled": (lambda d: _spoil_vectors(d, np.array([{"x": 1}] * 3, dtype=object)), None, r"\w+\.npy is not a readable \.npy array"),
+    "vectors 1-d": (lambda d: _spoil_vectors(d, np.ones(3, dtype=np.float32)), None, r"3 texts but \w+\.npy holds a float32 array of shape \(3,\)"),
+    "vectors float64": (lambda d: _spoil_vectors(d, np.ones((3, 4))), None, r"3 texts but \w+\.npy holds a float64 array"),
+    "vectors NaN": (lambda d: _spoil_vectors(d, np.full((3, 4), np.nan, dtype=np.float32)), None, r"\w+\.npy holds vectors that are not finite"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED_CHUNKS))
+def test_a_damaged_chunk_names_both_files_and_says_to_delete_them(tmp_path, damage):
+    from angel_trl.errors import InputFormatError
+
+    spoil, line, problem = DAMAGED_CHUNKS[damage]
+    EmbeddingCache(tmp_path).vectors(["a", "b", "c"], FakeEncoder())
+    (texts_file,) = tmp_path.glob("*.jsonl")
+    spoil(tmp_path)
+    where = f"{texts_file}:{line}" if line else str(texts_file)
+    with pytest.raises(InputFormatError, match=f"^{where}: {problem}.*; a damaged embedding cache chunk: delete {texts_file.name} and {texts_file.stem}.npy") as e:
+        EmbeddingCache(tmp_path).vectors(["a", "b", "c", "d"], FakeEncoder())
+    assert "re-encode" in str(e.value)
+
+
+def test_chunks_of_another_width_are_refused_before_anything_is_mixed(tmp_path):
+    from angel_trl.errors import InputFormatError
+
+    EmbeddingCache(tmp_path).vectors(["a"], FakeEncoder())
+    narrow = lambda texts: FakeEncoder()(texts)[:, :3]  # another encoder, another width
+    with pytest.raises(InputFormatError, match=f"^{tmp_path}: the encoder gives vectors of width 3 but the chunks cached here hold width 4"):
+        EmbeddingCache(tmp_path).vectors(["a", "b"], narrow)
+    assert len(list(tmp_path.glob("*.jsonl"))) == 1  # nothing of the other width was saved
+    EmbeddingCache(tmp_path / "other").vectors(["b"], narrow)
+    for f in (tmp_path / "other").iterdir():
+        f.rename(tmp_path / f.name)
+    with pytest.raises(InputFormatError, match=r"holds width \d: chunks of two encoders in one directory\?"):
+        EmbeddingCache(tmp_path).vectors(["a", "b"], FakeEncoder())
