@@ -391,6 +391,10 @@ def test_damaged_name_table_and_trie_are_input_errors(tmp_path):
         NameTable.load(write(tmp_path / "bad.jsonl", good + '{"name": "x", "ids": "C1"}\n'))
     with pytest.raises(InputFormatError, match=r"cut.jsonl:2: invalid JSON"):
         NameTable.load(write(tmp_path / "cut.jsonl", good[:-8]))
+    with pytest.raises(InputFormatError, match=r"noids.jsonl:3: .*with at least one non-empty id"):
+        NameTable.load(write(tmp_path / "noids.jsonl", good + '{"name": "x", "ids": []}\n'))
+    with pytest.raises(InputFormatError, match=r"twice.jsonl:3: name 'ada' again \(first on line 2\)"):
+        NameTable.load(write(tmp_path / "twice.jsonl", good + '{"name": "ada", "ids": ["C4"]}\n'))
 
     trie = NameTrie.build([[5, 2]], 2)
     trie.save(tmp_path / "trie.npz")

@@ -314,7 +314,7 @@ def _other_eos(d):
 
 MISMATCHES = {
     "names.jsonl shorter than the trie": (_drop_last_name, "trie.npz", ": its paths end in name #\\d+ but names.jsonl holds \\d+ names"),
-    "a name without ids": (_empty_ids, "names.jsonl", ':4: name .* has no concept id \\("ids": \\[\\]\\)'),
+    "a name without ids": (_empty_ids, "names.jsonl", ":4: expected .* with at least one non-empty id"),
     "an id kb.jsonl lacks": (_unknown_id, "names.jsonl", ":3: concept id 'D999' is not in kb.jsonl"),
     "a name the trie lacks": (_extra_name, "trie.npz", ": has no path for name 'zygomycosis' of names.jsonl"),
     "a name renamed": (_renamed, "trie.npz", ": the tokens of name 'zygomycosis' of names.jsonl do not lead to it"),

@@ -17,6 +17,7 @@ from pathlib import Path
 from angel_trl.data.corpus import Corpus, load_corpus
 from angel_trl.data.files import write_json, write_jsonl
 from angel_trl.data.kb import KnowledgeBase, load_kb
+from angel_trl.errors import InputFormatError
 from angel_trl.output_paths import check_output
 
 # A Hub model id ("owner/name"); any other path that does not exist locally is a user error.
@@ -189,6 +190,8 @@ def with_hybrid(linker, path: Path | None):
 
     try:
         return HybridLinker.load(linker, path, show_progress=show_progress())
+    except InputFormatError:
+        raise  # it names the file and the problem already
     except (ValueError, KeyError, TypeError) as e:
         raise CliError(f"{path}: not a usable hybrid linker file: {e}") from None
     except ImportError as e:  # a hybrid saved with the dense retriever, on an install without the 'bench' extra

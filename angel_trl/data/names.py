@@ -78,11 +78,15 @@ class NameTable:
         lineno, header = next(rows, (1, {}))
         if header.get("format") != "angel-trl-names" or not isinstance(header.get("lowercase"), bool):
             raise InputFormatError(path, lineno, "not an angel-trl name table (no header line)")
-        names, ids = [], []
+        names, ids, line_of = [], [], {}
         for lineno, row in rows:
             name, cids = row.get("name"), row.get("ids")
-            if not isinstance(name, str) or not isinstance(cids, list) or not all(isinstance(c, str) for c in cids):
-                raise InputFormatError(path, lineno, "expected {\"name\": string, \"ids\": [string, ...]}")
+            if not isinstance(name, str) or not isinstance(cids, list) or not cids or not all(isinstance(c, str) and c for c in cids):
+                raise InputFormatError(path, lineno, "expected {\"name\": string, \"ids\": [string, ...]} with at least one non-empty id")
+            # One row per name: a second would take the first one's place in the name index.
+            if name in line_of:
+                raise InputFormatError(path, lineno, f"name {name!r} again (first on line {line_of[name]}): a name table lists each name once, with all its ids")
+            line_of[name] = lineno
             names.append(name)
             ids.append(cids)
         if not names:

@@ -528,9 +528,6 @@ def check_linker_files(directory: Path, config: LinkerConfig, table: NameTable, 
     names, trie_file = directory / NAMES_FILE, directory / TRIE_FILE
     if table.lowercase != config.lowercase:
         raise InputFormatError(names, 1, f"written with lowercase={json.dumps(table.lowercase)} but {LINKER_CONFIG} says lowercase={json.dumps(config.lowercase)}: the two files are not from one linker")
-    empty = next((i for i, ids in enumerate(table.concept_ids) if not ids), None)
-    if empty is not None:
-        raise InputFormatError(names, _names_line(names, empty), f"name {table.names[empty]!r} has no concept id (\"ids\": [])")
     indices = np.concatenate([trie.terminal_name[trie.terminal_name >= 0], trie.alias_rep, trie.alias_name])
     if len(indices) and int(indices.max()) >= len(table):
         raise InputFormatError(trie_file, None, f"its paths end in name #{int(indices.max())} but {NAMES_FILE} holds {len(table)} names: the two files are not from one linker (a cut {NAMES_FILE}?)")

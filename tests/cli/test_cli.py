@@ -390,6 +390,13 @@ def test_link_and_evaluate_with_the_hybrid_linker(capsys, model_dir, linker, toy
     # No hybrid.json beside the model: one line naming the file, before the model loads.
     rc, err = rc_and_stderr(capsys, "link", model_dir, "--text", "[ST] ADA [ET] deficiency", "--hybrid")
     assert_user_error(rc, err, str(Path(model_dir) / "hybrid.json"), "fit_hybrid.py")
+    # A damaged hybrid.json: one line naming it once, with the field.
+    damaged = json.loads(path.read_text())
+    damaged["ranker"]["scale"][0] = 0
+    (tmp_path / "damaged.json").write_text(json.dumps(damaged))
+    rc, err = rc_and_stderr(capsys, "link", model_dir, "--text", "[ST] ADA [ET] deficiency", "--hybrid", tmp_path / "damaged.json")
+    assert_user_error(rc, err, "damaged.json", "scale")
+    assert err.count("damaged.json") == 1
     # A hybrid saved with the dense retriever, on an install without sentence-transformers: one line.
     data = json.loads(path.read_text())
     data["config"]["dense_candidates"] = 2
