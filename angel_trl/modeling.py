@@ -99,9 +99,18 @@ def build_model(preset: str, tokenizer) -> BartForConditionalGeneration:
     return BartForConditionalGeneration(config)
 
 
+# Files that hold a saved tokenizer: a fast tokenizer's, or a slow one's vocabulary (BPE, SentencePiece, WordPiece).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "vocab.txt")
+
+
 def load_pretrained(model_name_or_path: str, trust_remote_code: bool = False, **kwargs):
     """Load any encoder-decoder checkpoint and its tokenizer (local dir or Hub id): BART, T5, a
     saved warm-started ``EncoderDecoderModel``, ...; adds the markers if missing."""
+    local = Path(model_name_or_path)
+    if local.is_dir() and not any((local / f).is_file() for f in TOKENIZER_FILES):
+        # transformers would build a tokenizer from the model config alone, with no vocabulary, and
+        # fail later with a message about special tokens: say what is missing instead.
+        raise InputFormatError(local, None, f"no tokenizer files ({', '.join(TOKENIZER_FILES)}): copy them from the run that saved the model")
     tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
     try:
         model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code, **kwargs)

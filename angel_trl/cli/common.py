@@ -154,6 +154,8 @@ def loading(what: str, source: str) -> Iterator[None]:
     """Turn a loader's OSError / ValueError (missing weights, unknown Hub id, bad tokenizer) into a user error."""
     try:
         yield
+    except InputFormatError:
+        raise  # it names the damaged file already
     except (OSError, ValueError) as e:
         if Path(source).exists():
             raise CliError(f"cannot load {what} from {source}: {e}") from e

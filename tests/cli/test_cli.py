@@ -731,3 +731,10 @@ def test_benchmark_pairs_the_hybrid_row_dev_picks_among_several_models(model_dir
         again = paired_from_report(report, picked["angel-trl"], picked["peer"], "KB + train")
         assert (again["a_only"], again["b_only"], again["p_value"]) == (picked["a_only"], picked["b_only"], picked["p_value"])
         assert "the hybrid row dev picks against the best peer row, paired" in (tmp_path / "out" / "toy.md").read_text()
+
+
+def test_a_linker_directory_without_its_tokenizer_says_so(capsys, model_dir, tmp_path):
+    copy = tmp_path / "no-tokenizer"
+    shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns("tokenizer*", "vocab*", "merges*", "special_tokens*"))
+    rc, err = rc_and_stderr(capsys, "link", copy, "--text", TEXTS[0])
+    assert_user_error(rc, err, f"{copy}: no tokenizer files")
