@@ -73,17 +73,31 @@ def decoded_lines(stream: Iterable[bytes], name: str | Path) -> Iterator[tuple[i
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
+class _RepeatedKey(Exception):
+    """A key given twice in one JSON object (its name in ``args[0]``)."""
+
+
+def _object_without_repeated_keys(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        raise _RepeatedKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return obj
+
+
 def read_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
     """``(line number, JSON object)`` for each non-blank line; anything else is an input error."""
     for lineno, line in read_lines(path):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, object_pairs_hook=_object_without_repeated_keys)
         except json.JSONDecodeError as e:
             raise InputFormatError(path, lineno, f"invalid JSON ({e.msg} at column {e.colno})") from None
         except RecursionError:
             raise InputFormatError(path, lineno, "invalid JSON (nested too deeply)") from None
+        except _RepeatedKey as e:
+            raise InputFormatError(path, lineno, f"key {e.args[0]!r} twice in one object: JSON keeps the last value, the other would be lost") from None
         if not isinstance(row, dict):
             raise InputFormatError(path, lineno, "expected a JSON object")
         if _SURROGATE_ESCAPE.search(line):
@@ -106,13 +120,17 @@ def read_json_object(path: str | Path) -> dict:
     is an :class:`InputFormatError` naming the file (and the line), not a traceback."""
     text = "\n".join(line for _, line in read_lines(path))
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_object_without_repeated_keys)
     except json.JSONDecodeError as e:
         raise InputFormatError(path, e.lineno, f"not valid JSON: {e.msg} (column {e.colno})" + (" (an empty file)" if not text.strip() else "")) from None
     except RecursionError:
         raise InputFormatError(path, None, "not valid JSON (nested too deeply)") from None
+    except _RepeatedKey as e:
+        raise InputFormatError(path, None, f"key {e.args[0]!r} twice in one object: JSON keeps the last value, the other would be lost") from None
     if not isinstance(data, dict):
         raise InputFormatError(path, None, f"expected a JSON object, not a JSON {type(data).__name__}")
+    if _SURROGATE_ESCAPE.search(text):
+        check_unicode_text(data, path, None)
     return data
 
 

@@ -94,3 +94,13 @@ def test_alt_ids_that_cannot_be_kept_are_counted(tmp_path):
     assert [kb.canonical_id(i) for i in ("X", "B", "C", "A")] == ["A", "B", "C", "A"]  # first claim and primary ids win, as before
     stats = kb.stats()
     assert stats["alt_ids_shared_kept_for_the_first"] == 1 and stats["alt_ids_that_are_other_concepts_ids"] == 3 and stats["empty_ids_skipped"] == 1
+
+
+def test_a_key_twice_in_one_json_object_is_an_error(tmp_path):
+    from angel_trl.data.files import read_json_object
+
+    line = '{"id": "D1", "names": ["a"], "names": ["b"]}\n'
+    assert_input_error(read_kb_jsonl, tmp_path / "kb.jsonl", line, r"kb.jsonl:1: key 'names' twice in one object")
+    (tmp_path / "c.json").write_text('{"a": {"b": 1, "b": 2}}')
+    with pytest.raises(InputFormatError, match=r"c.json: key 'b' twice in one object"):
+        read_json_object(tmp_path / "c.json")
