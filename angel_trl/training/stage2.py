@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
@@ -142,7 +142,11 @@ def _train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config
     kb = linker.kb or data_args.load_kb()
     linker.kb = kb
     linker.config.num_beams, linker.config.top_k, linker.config.batch_size = config.link_num_beams, config.link_top_k, config.link_batch_size
-    config.max_source_length = linker.config.max_source_length  # tokenise exactly as stage 1 did
+    # Tokenise exactly as stage 1 did: a prompt cut elsewhere would not be the one its beam scored.
+    default = next(f.default for f in fields(Seq2SeqDPOConfig) if f.name == "max_source_length")
+    if config.max_source_length not in (default, linker.config.max_source_length):
+        logger.warning("max_source_length %d is replaced by the stage-1 linker's %d: stage 2 tokenises its prompts as stage 1 did", config.max_source_length, linker.config.max_source_length)
+    config.max_source_length = linker.config.max_source_length
     data_args = data_args.following_linker(linker.config.expand_abbreviations)
     linker.config.expand_abbreviations = data_args.expand_abbreviations
     train, dev, test = (data_args.load_split(s) for s in ("train", "dev", "test"))

@@ -8,6 +8,7 @@ single process unless MPI is configured.)
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -446,13 +447,16 @@ def test_linking_split_across_processes_with_sharded_weights(trained_toy, tmp_pa
 
 
 @pytest.mark.slow
-def test_stage2_keeps_the_starting_model_when_no_checkpoint_beats_it(trained_toy, toy_pairs, toy_dir, tmp_path):
-    """A destructive DPO run (plain sigmoid, huge lr) loses dev accuracy: the stage-1 model is kept."""
+def test_stage2_keeps_the_starting_model_when_no_checkpoint_beats_it(trained_toy, toy_pairs, toy_dir, tmp_path, caplog):
+    """A destructive DPO run (plain sigmoid, huge lr) loses dev accuracy: the stage-1 model is kept.
+    A max_source_length other than the stage-1 linker's is replaced by it, and the log says so."""
     from angel_trl.training.stage2 import train_stage2
     from angel_trl.trainers import Seq2SeqDPOConfig
 
-    wreck = {**STAGE2, "loss_type": ["sigmoid"], "loss_weights": [1.0], "learning_rate": 0.05, "max_steps": 6, "load_best_model_at_end": True}
-    summary = train_stage2(toy_data(toy_dir), stage2_args(trained_toy, toy_pairs), Seq2SeqDPOConfig(output_dir=str(tmp_path), keep_start_if_best=True, **wreck))
+    wreck = {**STAGE2, "loss_type": ["sigmoid"], "loss_weights": [1.0], "learning_rate": 0.05, "max_steps": 6, "load_best_model_at_end": True, "max_source_length": 77}
+    with caplog.at_level(logging.WARNING, logger="angel_trl.training.stage2"):
+        summary = train_stage2(toy_data(toy_dir), stage2_args(trained_toy, toy_pairs), Seq2SeqDPOConfig(output_dir=str(tmp_path), keep_start_if_best=True, **wreck))
+    assert "max_source_length 77 is replaced by the stage-1 linker's" in caplog.text
     last = max(tmp_path.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     history = [h["eval_acc@1"] for h in json.loads((last / "trainer_state.json").read_text())["log_history"] if "eval_acc@1" in h]
     assert len(history) == 3 and summary["start_dev_metric"] > max(history)  # every checkpoint lost dev accuracy
