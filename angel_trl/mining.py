@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,8 @@ from angel_trl.errors import FieldError, InputFormatError, check_at_least, check
 from angel_trl.data.files import atomic_write_text, check_replaceable_dataset, exclusive_output_dir, replaced_dir
 
 PAIR_RULES = MINING_RULES
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -372,8 +375,11 @@ def save_mined_pairs(output_dir: str | Path, pairs_by_split: dict[str, Dataset],
     All of it replaces the old output in one step (:func:`~angel_trl.data.files.replaced_dir`): an
     interrupted save leaves the old pairs with their old summary, never new pairs beside an old
     summary. Splits not rewritten (and any other file) are kept. Holds the directory's lock meanwhile."""
-    for split in pairs_by_split:
+    for split, pairs in pairs_by_split.items():
         check_replaceable_dataset(Path(output_dir) / split)
+        if not len(pairs):  # saved all the same, with its summary; stage 2 refuses it by name
+            logger.warning("%s: no pairs mined from the %s split; its summary in %s says what happened to its mentions: %s",
+                           Path(output_dir) / split, split, MINING_SUMMARY, json.dumps(summaries.get(split, {})))
     merged = {**(earlier or {}), **summaries}
     files = {**(files or {}), MINING_SUMMARY: json.dumps(merged, indent=2, ensure_ascii=False) + "\n"}
     with exclusive_output_dir(output_dir) as out, replaced_dir(out, [*pairs_by_split, *files]) as new:

@@ -248,7 +248,12 @@ def check_value(name: str, value: object, hint: Any) -> None:
 
 def check_training_bound(name: str, value: object) -> None:
     """Raise :class:`FieldError` when training argument ``name`` is a number out of its :data:`TRAINING_BOUNDS`."""
-    if name not in TRAINING_BOUNDS or not isinstance(value, (int, float)) or isinstance(value, bool):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if name == "max_steps" and value != -1 and not value >= 1:
+        # transformers trains one step for 0 and reads any negative value as "use num_train_epochs"
+        raise FieldError(name, f"must be at least 1, or -1 to train num_train_epochs, not {value}")
+    if name not in TRAINING_BOUNDS:
         return
     minimum, allowed = TRAINING_BOUNDS[name]
     if not (value >= minimum if allowed else value > minimum):  # (NaN is refused too)

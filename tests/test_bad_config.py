@@ -258,6 +258,8 @@ TRAINING_RECIPES = ("stage1", "pretrain", "mine_crossfit", "stage2_dpo")
 BAD_TRAINING_VALUES = [
     ({"max_steps": 1.5}, "max_steps", "expects an integer, not 1.5"),
     ({"max_steps": True}, "max_steps", "expects an integer, not true"),
+    ({"max_steps": 0}, "max_steps", "must be at least 1, or -1 to train num_train_epochs, not 0"),
+    ({"max_steps": -5}, "max_steps", "must be at least 1, or -1 to train num_train_epochs, not -5"),
     ({"num_train_epochs": [1, 2]}, "num_train_epochs", "expects a number, not [1, 2] (a list)"),
     ({"num_train_epochs": 0}, "num_train_epochs", "must be more than 0, not 0"),
     ({"learning_rate": -1}, "learning_rate", "must be more than 0, not -1"),

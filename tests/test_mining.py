@@ -339,3 +339,20 @@ def test_a_killed_save_leaves_old_or_new_pairs_whole(tmp_path, owner, attr, inde
                           env={**os.environ, "PYTHONPATH": str(root)})
     assert done.returncode == -9, done.stderr[-2000:]
     assert mined_state(out) == ("new" if attr == "rmtree" else "old")
+
+
+def test_a_split_without_pairs_is_said_and_stage2_refuses_it_by_name(tmp_path, caplog):
+    import logging
+
+    from datasets import Dataset
+
+    from angel_trl.errors import FieldError
+    from angel_trl.mining import save_mined_pairs
+    from angel_trl.training.stage2 import check_pairs_path
+
+    empty = Dataset.from_dict({"prompt": [], "chosen": [], "rejected": []})
+    with caplog.at_level(logging.WARNING, logger="angel_trl.mining"):
+        save_mined_pairs(tmp_path, {"train": empty}, {"train": {"mentions": 3, "pairs": 0, "top1_correct_no_wrong": 3}})
+    assert "no pairs mined from the train split" in caplog.text and '"top1_correct_no_wrong": 3' in caplog.text
+    with pytest.raises(FieldError, match=r"train holds no pairs \(mining found none\); .*mining_summary.json counts what happened"):
+        check_pairs_path("train_pairs", str(tmp_path / "train"), "train")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from angel_trl.cli.common import UsageError, as_linker_expects, check_outputs, corpus_from_args, kb_for_linker, kb_from_args, linker_from_args, show_progress
+from angel_trl.cli.common import UsageError, as_linker_expects, check_outputs, corpus_from_args, kb_for_linker, kb_from_args, linker_from_args, linker_over_kb, show_progress
 from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_kb_options, add_linker_options, non_negative_int, positive_int
 from angel_trl.defaults import MINING_DEFAULTS, MINING_NEGATIVE_SOURCES, MINING_RULES
 
@@ -82,6 +82,7 @@ def _mine(args: argparse.Namespace, outputs: dict) -> int:
     set_seed(args.seed)
     # Beams and top-k of mining are MiningConfig's: mine_pairs applies them to a view of the linker.
     linker = linker_from_args(args, batch_size=args.batch_size, max_source_length=args.max_source_length)
+    linker = linker_over_kb(linker, kb, None)  # decode over the KB the gold ids come from, as evaluate does
     kb = kb_for_linker(kb, linker, args.model)
     (corpus,) = as_linker_expects(args, linker, corpus)
     corpus = training_corpus_to_mine(corpus, kb, configs[0])

@@ -382,6 +382,9 @@ class HybridLinker:
         :func:`~angel_trl.hybrid.selection.fit_set_filter`; all when unset). Every mention is scored
         (and cached) either way, so fits on different subsets share one candidates file."""
         mentions = [m for m in corpus.mentions if not m.is_nil]
+        in_kb = sum(any(kb.canonical_id(g) for g in m.ids) for m in mentions)
+        if not in_kb:  # before any scoring: no gold concept to learn from
+            raise InputFormatError(corpus.source, None, f"none of its {len(mentions)} non-NIL mentions has a gold concept in the KB ({kb.source}): the hybrid's ranker has nothing to fit on")
         _, candidates = self.candidates_cached(self.inputs_for(mentions, corpus.texts()), cache, show_progress)
         return self.fit_mentions(mentions, candidates, kb, features, seed, objective, choose_from, folds, keep)
 

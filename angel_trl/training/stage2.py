@@ -83,6 +83,19 @@ def _what_to_give(path: Path, split: str) -> str:
     return f"{path} holds {' and '.join(f'{name}/' for name in held)}: {give}"
 
 
+def _check_not_empty(field: str, path: Path) -> None:
+    """A split that mining left without a pair is saved without a data file, which ``datasets``
+    cannot load (an IndexError deep inside it): say so, and where mining said why."""
+    try:
+        files = json.loads((path / SAVED_DATASET).read_text()).get("_data_files")
+    except (OSError, ValueError, AttributeError):
+        return  # not ours to judge: load_from_disk reports it
+    if files == []:
+        summary = path.parent / "mining_summary.json"
+        why = f"; {summary} counts what happened to its mentions" if summary.is_file() else ""
+        raise FieldError(field, f"{path} holds no pairs (mining found none){why}")
+
+
 def check_pairs_path(field: str, path_or_id: str, split: str) -> None:
     """Raise :class:`FieldError` unless ``path_or_id`` is a folder that ``save_to_disk`` wrote (a
     DatasetDict holding ``split``), or, when no such path exists, could be a Hub dataset id."""
@@ -94,11 +107,13 @@ def check_pairs_path(field: str, path_or_id: str, split: str) -> None:
     if path.is_file():
         raise FieldError(field, f"{path}: a file, not the folder that save_to_disk writes")
     if (path / SAVED_DATASET).is_file():
+        _check_not_empty(field, path)
         return
     if (path / SAVED_DATASET_DICT).is_file():
         splits = _saved_splits(path)
         if split not in splits:
             raise FieldError(field, f"{path}: a saved DatasetDict without a {split!r} split (it has {', '.join(splits) or 'none'})")
+        _check_not_empty(field, path / split)
         return
     raise FieldError(field, f"{path} is not a saved dataset (no {SAVED_DATASET} or {SAVED_DATASET_DICT}); {_what_to_give(path, split)}")
 

@@ -226,6 +226,22 @@ def test_mine_refuses_settings_that_cannot_go_together_in_one_line(capsys, model
     assert not (tmp_path / "pairs").exists()
 
 
+def test_mine_over_another_kb_decodes_over_it(capsys, model_dir, toy_dir, tmp_path):
+    """Gold ids come from --kb: the names ranked and paired must be that KB's too (the trie is rebuilt, said on stderr)."""
+    from datasets import load_from_disk
+
+    from tests.conftest import TOY_KB
+
+    kb = tmp_path / "kb.jsonl"
+    kept = [c for c in TOY_KB if c["id"] in ("C1", "C4", "C5")]
+    kb.write_text("".join(json.dumps({**c, "names": c["names"][:2]}) + "\n" for c in kept))
+    rc, out, err = run(capsys, "mine", model_dir, "--corpus", toy_dir / "train.jsonl", "--kb", kb, "--output-dir", tmp_path / "pairs", "--num-beams", 4, "--top-k", 3)
+    assert rc == 0 and f"linking over {kb}" in err
+    pairs = load_from_disk(str(tmp_path / "pairs" / "train"))
+    names = {n.lower() for c in kept for n in c["names"][:2]}
+    assert len(pairs) > 0 and {n.lower() for n in list(pairs["chosen"]) + list(pairs["rejected"])} <= names
+
+
 def test_mine_with_hybrid_negatives(capsys, model_dir, toy_dir, tmp_path):
     rc, out, _ = run(capsys, "mine", model_dir, "--corpus", toy_dir / "train.jsonl", "--output-dir", tmp_path / "pairs", "--num-beams", 2, "--top-k", 2, "--negatives-from", "hybrid")
     assert rc == 0

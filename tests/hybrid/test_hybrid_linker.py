@@ -285,3 +285,13 @@ def test_a_saved_dense_hybrid_loads_its_name_embeddings_without_encoding_them(to
     np.testing.assert_array_equal(again.dense.name_vectors, hybrid.dense.name_vectors)
     second = again.link(inputs)
     assert [(r.top_ids, [c.score for c in r.candidates]) for r in second] == [(r.top_ids, [c.score for c in r.candidates]) for r in first]
+
+
+def test_fit_on_a_dev_split_without_gold_in_the_kb_names_it(toy, toy_kb):
+    from angel_trl.data.corpus import Corpus, Document, Mention
+    from angel_trl.errors import InputFormatError
+
+    linker, corpus = toy
+    outside = Corpus([Document(d.id, d.text, [Mention(m.doc_id, m.start, m.end, m.text, ("NOPE:1",)) for m in d.mentions]) for d in corpus.documents], "dev_outside.jsonl")
+    with pytest.raises(InputFormatError, match=rf"dev_outside.jsonl: none of its {len(corpus.mentions)} non-NIL mentions has a gold concept in the KB"):
+        HybridLinker(linker).fit_on(outside, toy_kb)
