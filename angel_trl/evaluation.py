@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -51,15 +52,23 @@ def candidate_rows(result: LinkingResult) -> list[dict]:
     return [{"id": c.concept_id, "name": c.name, "score": round(c.score, 4)} for c in result.candidates]
 
 
-def saved_results(path: str | Path, mentions: Sequence[Mention]) -> list[LinkingResult] | None:
+def source_digest(source: str) -> str:
+    """A short digest of a model input (the mention in its context, as the model reads it), saved
+    with each prediction: a saved ranking is reused only for the very inputs it was made from."""
+    return hashlib.sha1(source.encode("utf-8")).hexdigest()[:16]
+
+
+def saved_results(path: str | Path, mentions: Sequence[Mention], sources: Sequence[str]) -> list[LinkingResult] | None:
     """The ranking a run saved as ``predictions_<split>.jsonl`` (:func:`evaluate_linking`'s rows),
-    back as results for ``mentions``, or ``None`` when the file holds other mentions than these
-    (NIL mentions have no row: they get an empty result, and scoring leaves them out anyway), or
-    the same mentions with other texts (an expanded abbreviation is linked as its long form).
-    Scores come back rounded to 4 places, as saved; ranks are unchanged."""
+    back as results for ``mentions`` (``sources``: their model inputs), or ``None`` when the file holds
+    other mentions than these (NIL mentions have no row: they get an empty result, and scoring leaves
+    them out anyway), the same mentions with other texts (an expanded abbreviation is linked as its
+    long form) or in another context (the same offsets in edited documents), or rows saved without
+    their input's digest (files written before it: they cannot tell). Scores come back rounded to 4
+    places, as saved; ranks are unchanged."""
     rows = [row for _, row in read_jsonl_objects(path)]
-    scored = [m for m in mentions if not m.is_nil]
-    if [(row.get("mention_id"), row.get("mention")) for row in rows] != [(m.mention_id, m.text) for m in scored]:
+    scored = [(m, source_digest(src)) for m, src in zip(mentions, sources, strict=True) if not m.is_nil]
+    if [(row.get("mention_id"), row.get("mention"), row.get("source_sha1")) for row in rows] != [(m.mention_id, m.text, digest) for m, digest in scored]:
         return None
     saved = iter(rows)
     return [LinkingResult(m.text) if m.is_nil else LinkingResult(m.text, [Candidate(c["id"], c["name"], c["score"]) for c in next(saved)["predictions"]]) for m in mentions]
@@ -71,8 +80,10 @@ def evaluate_linking(
     kb: KnowledgeBase,
     seen: TrainingSeen | None = None,
     ks: Sequence[int] = (1, 5),
+    sources: Sequence[str] | None = None,
 ) -> tuple[dict, list[dict]]:
-    """Metrics and per-mention prediction rows for ``results[i]`` linking ``mentions[i]``.
+    """Metrics and per-mention prediction rows for ``results[i]`` linking ``mentions[i]``; with
+    ``sources`` (the model inputs linked), each row keeps its input's :func:`source_digest`.
 
     NIL mentions are excluded (and counted); composite mentions count as correct when any gold id
     is predicted; gold ids missing from the KB are kept (they cannot be right) and counted. With
@@ -103,6 +114,7 @@ def evaluate_linking(
             "seen": seen_text[i] if seen is not None else None,
             "seen_concept": seen_concept[i] if seen is not None else None,
             **{f"correct@{k}": correct[i][k] for k in ks},
+            **({"source_sha1": source_digest(sources[i])} if sources is not None else {}),
             "predictions": candidate_rows(r),
         }
         for i, (m, r) in enumerate(zip(mentions, results))
@@ -118,7 +130,7 @@ def link_and_score(
     the metrics also count the sources cut to the linker's ``max_source_length`` (``truncated_sources``)."""
     inputs = linker.inputs_for(corpus.mentions, corpus.texts())
     results = linker.link(inputs, show_progress=show_progress)
-    metrics, rows = evaluate_linking(corpus.mentions, results, kb, seen)
+    metrics, rows = evaluate_linking(corpus.mentions, results, kb, seen, sources=[it.source for it in inputs])
     metrics["truncated_sources"] = count_truncated_sources(linker, inputs, what)
     return metrics, rows
 

@@ -78,15 +78,20 @@ def test_saved_predictions_come_back_as_the_same_results(toy_kb, tmp_path):
     from angel_trl.data.files import write_jsonl
 
     mentions = [mention("lung cancer", "C1"), mention("nothing", start=1), mention("ADA", "C3", start=2)]  # the second is NIL
+    sources = ["Patients with [ST] lung cancer [ET] here", "[ST] nothing [ET]", "a [ST] ADA [ET] test"]
     results = [result("C2", "C1"), result("C5"), result("C3", "C2")]
     seen = TrainingSeen(frozenset({"ada"}), frozenset({"C3"}))
-    metrics, rows = evaluate_linking(mentions, results, toy_kb, seen)
+    metrics, rows = evaluate_linking(mentions, results, toy_kb, seen, sources=sources)
     write_jsonl(tmp_path / "predictions_test.jsonl", rows)
-    back = saved_results(tmp_path / "predictions_test.jsonl", mentions)
+    back = saved_results(tmp_path / "predictions_test.jsonl", mentions, sources)
     assert [r.top_ids for r in back] == [["C2", "C1"], [], ["C3", "C2"]]  # NIL has no saved row
-    assert evaluate_linking(mentions, back, toy_kb, seen) == (metrics, rows)
+    assert evaluate_linking(mentions, back, toy_kb, seen, sources=sources) == (metrics, rows)
     # A file for other mentions (another split, or a corpus read differently) is not reused.
-    assert saved_results(tmp_path / "predictions_test.jsonl", mentions[:1]) is None
-    assert saved_results(tmp_path / "predictions_test.jsonl", [mention("lung cancer", "C1", start=5), *mentions[1:]]) is None
+    assert saved_results(tmp_path / "predictions_test.jsonl", mentions[:1], sources[:1]) is None
+    assert saved_results(tmp_path / "predictions_test.jsonl", [mention("lung cancer", "C1", start=5), *mentions[1:]], sources) is None
     # The same spans linked as other texts (an abbreviation expanded to its long form) are not either.
-    assert saved_results(tmp_path / "predictions_test.jsonl", [*mentions[:2], dataclasses.replace(mentions[2], text="adenosine deaminase")]) is None
+    assert saved_results(tmp_path / "predictions_test.jsonl", [*mentions[:2], dataclasses.replace(mentions[2], text="adenosine deaminase")], sources) is None
+    # Nor the same mentions in another context (edited documents), nor rows saved without their inputs' digests.
+    assert saved_results(tmp_path / "predictions_test.jsonl", mentions, [sources[0].replace("Patients", "Mice"), *sources[1:]]) is None
+    write_jsonl(tmp_path / "old.jsonl", evaluate_linking(mentions, results, toy_kb, seen)[1])
+    assert saved_results(tmp_path / "old.jsonl", mentions, sources) is None

@@ -89,9 +89,9 @@ def generative_runs(linker: EntityLinker, table: NameTable, saved_dir: str | Non
         if id(corpus) not in linked:
             linked.clear()
             saved = Path(saved_dir or "", f"predictions_{split}.jsonl")
-            results = saved_results(saved, corpus.mentions) if saved_dir and saved.exists() else None
+            inputs = linker.inputs_for(corpus.mentions, corpus.texts())
+            results = saved_results(saved, corpus.mentions, [it.source for it in inputs]) if saved_dir and saved.exists() else None
             if results is None:
-                inputs = linker.inputs_for(corpus.mentions, corpus.texts())
                 results = linker.link(inputs, show_progress=show_progress)
                 count_truncated_sources(linker, inputs, split)  # logs a warning when some were cut
             else:

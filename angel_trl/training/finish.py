@@ -51,7 +51,7 @@ def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: di
             continue
         inputs = linker.inputs_for(corpus.mentions, corpus.texts())
         results = link_across_processes(linker, inputs, show_progress=trainer.is_world_process_zero() and not trainer.args.disable_tqdm)
-        summary[name], predictions = evaluate_linking(corpus.mentions, results, kb, seen)
+        summary[name], predictions = evaluate_linking(corpus.mentions, results, kb, seen, sources=[it.source for it in inputs])
         summary[name]["truncated_sources"] = count_truncated_sources(linker, inputs, name)
         if trainer.is_world_process_zero():
             write_jsonl(output_dir / f"predictions_{name}.jsonl", predictions)
