@@ -82,7 +82,7 @@ def generative_runs(linker: EntityLinker, table: NameTable, saved_dir: str | Non
     and the same ranking with exact name matches of ``table`` first. The second reorders the
     first's output for the same corpus instead of decoding again. With ``saved_dir`` (the KB
     protocol, whose names and linker settings are the training run's own), the ranking the run saved
-    in ``predictions_<split>.jsonl`` is reused when it covers the same mentions: one decode less."""
+    in ``predictions_<split>.jsonl`` is reused when it holds the same model inputs (mentions in their contexts): one decode less."""
     linked: dict[int, list] = {}
 
     def model_ranking(corpus, split):
@@ -392,7 +392,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
     md = [f"# {name}: acc@1 / acc@5 by system and dictionary protocol" + (", abbreviations expanded" if args.expand_abbreviations else ""), "", f"Command: `{report['command']}`", ""]
     reuse_note = "" if args.decode_again or not models else (
         " Under KB, an angel-trl model's ranking is the one its training run saved (`predictions_<split>.jsonl`, same names and"
-        " decoding settings) where that covers the same mentions, so its seconds exclude decoding too (`--decode-again` decodes it here)."
+        " decoding settings) where that holds the same inputs (mentions in their contexts), so its seconds exclude decoding too (`--decode-again` decodes it here)."
     )
     hybrid_note = "" if not args.hybrid else (
         " A hybrid row's seconds include fitting its ranker on dev and, for a model's first hybrid row under a protocol, decoding and"
