@@ -151,14 +151,25 @@ def count_truncated_sources(linker, inputs, what: str = "corpus") -> int:
     return truncated
 
 
+def group_cell(metrics: dict, group: str, k: int = 1) -> str:
+    """A table cell for acc@k over a group of mentions, with its count: ``"87.5 (120)"``; ``"- (0)"``
+    for a group without mentions (its 0.0 in the metrics is over nothing, not a score), ``"-"`` where
+    the metrics have no such group (no training split given)."""
+    if f"{group}_acc@{k}" not in metrics:
+        return "-"
+    n = metrics[f"{group}_mentions"]
+    return f"{metrics[f'{group}_acc@{k}']:.1f} ({n})" if n else "- (0)"
+
+
 def scores_table(scores: dict[str, dict], title: str = "") -> str:
     """A markdown table of acc@1 / acc@5 (all; seen, unseen text; seen, unseen concept) per split,
     e.g. ``{"dev": metrics, ...}``."""
     head = "| split | mentions | acc@1 | acc@5 | seen acc@1 (n) | unseen acc@1 (n) | seen-concept acc@1 (n) | unseen-concept acc@1 (n) |\n|---|---|---|---|---|---|---|---|\n"
     lines = []
     for split, m in scores.items():
-        groups = [f"{m[f'{g}_acc@1']:.1f} ({m[f'{g}_mentions']})" if f"{g}_acc@1" in m else "-" for g in ("seen", "unseen", "seen_concept", "unseen_concept")]
-        lines.append(f"| {split} | {m['evaluated']} | {m['acc@1']:.1f} | {m.get('acc@5', float('nan')):.1f} | " + " | ".join(groups) + " |")
+        groups = [group_cell(m, g) for g in ("seen", "unseen", "seen_concept", "unseen_concept")]
+        overall = f"{m['acc@1']:.1f} | {m.get('acc@5', float('nan')):.1f}" if m["evaluated"] else "- | -"  # no mention with a gold concept
+        lines.append(f"| {split} | {m['evaluated']} | {overall} | " + " | ".join(groups) + " |")
     return (f"{title}\n\n" if title else "") + head + "\n".join(lines)
 
 

@@ -54,8 +54,12 @@ def load(path: Path) -> dict | None:
 def cell(score: dict | None) -> str:
     if score is None:
         return ""
-    concept = f" / {score['unseen_concept_acc@1']:.1f}" if "unseen_concept_acc@1" in score else ""  # results before the concept split lack it
-    return f"{score['acc@1']:.1f} ({score['seen_acc@1']:.1f} / {score['unseen_acc@1']:.1f}{concept})"
+
+    def part(group: str) -> str:  # a group without mentions has no score: its 0.0 is over nothing
+        return "-" if score.get(f"{group}_mentions") == 0 else f"{score[f'{group}_acc@1']:.1f}"
+
+    concept = f" / {part('unseen_concept')}" if "unseen_concept_acc@1" in score else ""  # results before the concept split lack it
+    return f"{score['acc@1']:.1f} ({part('seen')} / {part('unseen')}{concept})"
 
 
 def accuracy_section(results: dict[str, dict], split: str = "test") -> list[str]:

@@ -95,3 +95,16 @@ def test_saved_predictions_come_back_as_the_same_results(toy_kb, tmp_path):
     assert saved_results(tmp_path / "predictions_test.jsonl", mentions, [sources[0].replace("Patients", "Mice"), *sources[1:]]) is None
     write_jsonl(tmp_path / "old.jsonl", evaluate_linking(mentions, results, toy_kb, seen)[1])
     assert saved_results(tmp_path / "old.jsonl", mentions, sources) is None
+
+
+def test_tables_show_no_score_for_a_group_without_mentions(toy_kb):
+    from angel_trl.evaluation import scores_table
+
+    mentions = [mention("ADA", "C3")]
+    seen = TrainingSeen(frozenset({"ada"}), frozenset({"C3"}))  # every mention is of seen text and concept
+    metrics, _ = evaluate_linking(mentions, [result("C3")], toy_kb, seen)
+    assert metrics["unseen_mentions"] == 0 and metrics["unseen_acc@1"] == 0.0  # the metrics keep the count beside it
+    row = scores_table({"test": metrics}).splitlines()[-1]
+    assert row == "| test | 1 | 100.0 | 100.0 | 100.0 (1) | - (0) | 100.0 (1) | - (0) |"
+    nil_only, _ = evaluate_linking([mention("nothing")], [result("C3")], toy_kb, seen)
+    assert scores_table({"test": nil_only}).splitlines()[-1].startswith("| test | 0 | - | - | - (0) |")

@@ -30,7 +30,7 @@ from angel_trl.data.files import atomic_write_text, write_json
 from angel_trl.data.names import NameTable
 from angel_trl.defaults import ABLATION_OPEN, EXACT_FIRST_SUFFIX, HYBRID_FIT_SET_INFO, HYBRID_FIT_SETS, HYBRID_SUFFIX
 from angel_trl.errors import FieldError, check_choice
-from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking, mcnemar, saved_results
+from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking, group_cell, mcnemar, saved_results
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
 from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, RANKER_MENU, REJECTED_RANKERS, fit_set_filter
 from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
@@ -418,7 +418,7 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
         md += [f"## {split} ({next(iter(out[next(iter(out))].values()))['evaluated']} mentions)", "", "`+ exact match first` reorders the output of the run above it, so its seconds exclude decoding." + reuse_note + hybrid_note, "", "| system | protocol | acc@1 | acc@5 | seen acc@1 (n) | unseen acc@1 (n) | unseen-concept acc@1 (n) | seconds |", "|---|---|---|---|---|---|---|---|"]
         for system, by_protocol in out.items():
             for protocol, m in by_protocol.items():
-                md.append(f"| {system} | {protocol} | {m['acc@1']:.1f} | {m['acc@5']:.1f} | {m['seen_acc@1']:.1f} ({m['seen_mentions']}) | {m['unseen_acc@1']:.1f} ({m['unseen_mentions']}) | {m['unseen_concept_acc@1']:.1f} ({m['unseen_concept_mentions']}) | {m['seconds']} |")
+                md.append(f"| {system} | {protocol} | {m['acc@1']:.1f} | {m['acc@5']:.1f} | {group_cell(m, 'seen')} | {group_cell(m, 'unseen')} | {group_cell(m, 'unseen_concept')} | {m['seconds']} |")
         report.setdefault("paired", {})[split] = paired = best_rows_paired(out, rows_of, kinds)
         report.setdefault("correct@1", {})[split] = per_mention_correct(rows_of)
         md += paired_lines(split, paired)
