@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,8 +43,11 @@ def normalize_concept_id(raw: str) -> str:
 
 
 def normalize_name(name: str, lowercase: bool = True) -> str:
-    """Collapse whitespace and (by default) lowercase: the key of name lookups and of the trie."""
-    text = _SPACES.sub(" ", name).strip()
+    """Compose characters (Unicode NFC), collapse whitespace and (by default) lowercase: the key of
+    name lookups and of the trie. Without NFC, "café" typed with a combining accent is another
+    name than "café" written with one character, and an exact match is missed; compatibility forms
+    (fullwidth letters, "²") are left as written: NFKC would change what some names mean."""
+    text = _SPACES.sub(" ", unicodedata.normalize("NFC", name)).strip()
     return text.lower() if lowercase else text
 
 

@@ -104,3 +104,16 @@ def test_a_key_twice_in_one_json_object_is_an_error(tmp_path):
     (tmp_path / "c.json").write_text('{"a": {"b": 1, "b": 2}}')
     with pytest.raises(InputFormatError, match=r"c.json: key 'b' twice in one object"):
         read_json_object(tmp_path / "c.json")
+
+
+def test_names_are_compared_in_one_unicode_form(tmp_path):
+    from angel_trl.data.kb import normalize_name
+    from angel_trl.data.names import NameTable
+
+    decomposed, composed = "cafe\u0301 syndrome", "caf\u00e9 syndrome"
+    assert normalize_name(decomposed) == normalize_name(composed) == composed
+    assert normalize_name("\uff46\uff45\uff56\uff45\uff52") != "fever"  # fullwidth letters are kept: NFKC would also rewrite "²"
+    f = tmp_path / "kb.jsonl"
+    f.write_text(json.dumps({"id": "N1", "names": [decomposed]}) + "\n")
+    table = NameTable.from_kb(read_kb_jsonl(f), lowercase=True)
+    assert table.index_of("Caf\u00e9 Syndrome") is not None  # the exact match a composed mention used to miss
