@@ -104,6 +104,8 @@ def evaluate_linking(
     scores, correct = linking_accuracy(predictions, references, ks, groups)
     metrics: dict = {"evaluated": scores["evaluated"], "nil_excluded": scores["nil_excluded"], "composite": sum(m.composite for m in mentions if not m.is_nil)}
     metrics["gold_not_in_kb"] = sum(not m.is_nil and all(kb.canonical_id(g) is None for g in m.ids) for m in mentions)
+    if metrics["evaluated"] and metrics["gold_not_in_kb"] == metrics["evaluated"]:
+        logger.warning("none of the %d mentions scored has a gold concept in the KB (%s): every score is 0 (a corpus annotated with another KB's ids?)", metrics["evaluated"], kb.source)
     metrics.update({key: value for key, value in scores.items() if key not in ("evaluated", "nil_excluded", "composite")})
     rows = [
         {

@@ -108,3 +108,12 @@ def test_tables_show_no_score_for_a_group_without_mentions(toy_kb):
     assert row == "| test | 1 | 100.0 | 100.0 | 100.0 (1) | - (0) | 100.0 (1) | - (0) |"
     nil_only, _ = evaluate_linking([mention("nothing")], [result("C3")], toy_kb, seen)
     assert scores_table({"test": nil_only}).splitlines()[-1].startswith("| test | 0 | - | - | - (0) |")
+
+
+def test_a_corpus_whose_gold_ids_are_all_outside_the_kb_is_warned_of(toy_kb, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="angel_trl.evaluation"):
+        metrics, _ = evaluate_linking([mention("ADA", "NOPE1"), mention("CF", "NOPE2", start=1)], [result("C3"), result("C5")], toy_kb)
+    assert metrics["gold_not_in_kb"] == metrics["evaluated"] == 2
+    assert "none of the 2 mentions scored has a gold concept in the KB" in caplog.text

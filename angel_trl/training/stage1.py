@@ -14,7 +14,7 @@ from angel_trl.data.corpus import Corpus
 from angel_trl.data.arguments import DataArguments
 from angel_trl.errors import check_at_least
 from angel_trl.evaluation import TrainingSeen
-from angel_trl.text.examples import ExampleConfig, Stage1Rows, build_kb_rows, build_stage1_rows
+from angel_trl.text.examples import SKIP_COUNTS, ExampleConfig, Stage1Rows, build_kb_rows, build_stage1_rows
 from angel_trl.linking.linker import EntityLinker, LinkerConfig
 from angel_trl.modeling import SIZE_PRESETS, build_model, load_pretrained, train_tokenizer, warm_start
 from angel_trl.data.kb import KnowledgeBase
@@ -121,6 +121,11 @@ def _train_stage1(
     summary: dict = {"kb": kb.stats(), "train_corpus": train.stats() if train else None, "rows": dict(rows.counts), "truncated_sources": {"train": truncated}, "parameters": model.num_parameters()}
     summary["trainable_parameters"] = model.num_parameters(only_trainable=True)  # fewer with LoRA
     logger.info("stage-1 data: %s", summary)
+    if train is not None and train.mentions and not rows.counts["rows_mention"]:
+        # Every training mention skipped (most often: gold ids from another KB): the model learns
+        # KB names only, which is a run nobody asked for under this name.
+        logger.warning("stage 1 trains on no mention of %s: of its %d mentions, %s; it learns from KB names only (is kb_path the KB the corpus is annotated with?)",
+                       train.source, len(train.mentions), ", ".join(f"{rows.counts[k]} {k.removeprefix('skipped_').replace('_', ' ')}" for k in SKIP_COUNTS if rows.counts[k]) or "none usable")
 
     linker_config = _linker_config(config, data_args)
     linker = EntityLinker(model, tokenizer, table, config=linker_config, kb=kb)

@@ -462,3 +462,18 @@ def test_stage2_keeps_the_starting_model_when_no_checkpoint_beats_it(trained_toy
     assert len(history) == 3 and summary["start_dev_metric"] > max(history)  # every checkpoint lost dev accuracy
     assert summary["kept_start_model"] and max_weight_difference(trained_toy[0], tmp_path) == 0.0
     assert summary["dev"]["acc@1"] == pytest.approx(summary["start_dev_metric"])
+
+
+def test_stage1_on_a_corpus_of_another_kb_says_it_learns_kb_names_only(toy_dir, tmp_path, caplog):
+    """Every gold id outside the KB: no mention row is left, and the log says so and why."""
+    from angel_trl.training.stage1 import ModelArguments, train_stage1
+    from angel_trl.trainers import Stage1Config
+
+    other = tmp_path / "other.jsonl"
+    other.write_text((toy_dir / "train.jsonl").read_text().replace('["C', '["NOPE'))  # the ids only
+    data = DataArguments(kb_path=str(toy_dir / "kb.jsonl"), train_file=str(other))
+    config = Stage1Config(output_dir=str(tmp_path / "out"), **{**STAGE1, "max_steps": 1, "eval_strategy": "no", "save_strategy": "no"}, final_eval_splits=[])
+    with caplog.at_level(logging.WARNING, logger="angel_trl.training.stage1"):
+        summary = train_stage1(data, ModelArguments(), config)
+    assert "rows_mention" not in summary["rows"] and summary["rows"]["skipped_gold_not_in_kb"] == 8
+    assert f"stage 1 trains on no mention of {other}: of its 8 mentions, 8 gold not in kb" in caplog.text
