@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import json
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from angel_trl.baselines.analysis import GoldSimilarity, accuracy_by_similarity,
 from angel_trl.baselines.comparison import ABLATION, ANGEL, PEER, best_of_each_side
 from angel_trl.baselines.peers import DenseLinker, ExactMatchLinker, TfidfLinker, TrainDictionaryLinker
 from angel_trl.data.arguments import DataArguments, resolve_expansion
+from angel_trl.data.corpus import mentions_shared_with
 from angel_trl.data.dictionary import dictionary_protocol
 from angel_trl.data.files import atomic_write_text, write_json
 from angel_trl.data.names import NameTable
@@ -402,6 +404,10 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
     for split in args.splits:
         corpus = data.load_split(split)
         mentions = corpus.mentions
+        shared = mentions_shared_with(corpus, train)
+        if shared:  # said, not refused: a user may mean it (a sanity check on training data)
+            print(f"{split}: {shared} of its {len(mentions)} mentions are training mentions too (same document text and span): its scores are partly on what was trained on", file=sys.stderr, flush=True)
+        report.setdefault("mentions_shared_with_train", {})[split] = shared
         out = report["splits"].setdefault(split, {})
         rows_of: dict[tuple[str, str], list[dict]] = {}
         sims = None

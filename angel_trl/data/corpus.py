@@ -333,6 +333,13 @@ def read_corpus_jsonl(path: str | Path, entity_types: Sequence[str] | None = Non
     return _finish(docs, path, counts, types, other_types)
 
 
+def mentions_shared_with(corpus: Corpus, other: Corpus) -> int:
+    """How many mentions of ``corpus`` ``other`` holds too: the same span of a document with the same
+    text (whatever its id). A test split sharing them with training scores what was trained on."""
+    spans = {(d.text, m.start, m.end) for d in other.documents for m in d.mentions}
+    return sum((d.text, m.start, m.end) in spans for d in corpus.documents for m in d.mentions)
+
+
 CORPUS_FORMATS = ("jsonl", "pubtator", "bigbio")
 
 

@@ -565,6 +565,8 @@ def test_benchmark_runs_every_peer_and_the_model_on_any_files(capsys, model_dir,
     assert {"exact match", "TF-IDF char-3 (word-bounded)", "train dictionary + TF-IDF", "toy", "toy + exact match first"} <= set(systems)
     assert set(systems["toy"]) == {"KB", "KB + train"} and systems["toy"]["KB"]["evaluated"] == 8
     assert (tmp_path / "toy.md").exists() and (tmp_path / "toy_test_similarity.png").exists()
+    # test is the training file here: said, and recorded
+    assert "test: 8 of its 8 mentions are training mentions too" in err and report["mentions_shared_with_train"] == {"test": 8}
     # Every row says whose it is, and the best of each side are paired mention by mention.
     assert report["systems"]["toy + exact match first"] == "angel-trl" and report["systems"]["train dictionary + TF-IDF"] == "peer"
     for protocol, test in report["paired"]["test"].items():

@@ -114,3 +114,12 @@ def test_jsonl_corpus_keys_the_format_has_no_place_for(tmp_path):
     assert [m.ids for m in c.mentions] == [("D1",), ("D1",)]  # both copies kept
     assert (c.counts["ignored_document_keys"], c.counts["ignored_mention_keys"], c.counts["duplicate_mentions"]) == (1, 2, 1)
     assert "duplicate_mentions" not in read_corpus_jsonl(write(tmp_path / "ok.jsonl", doc)).counts
+
+
+def test_mentions_a_split_shares_with_training_are_counted():
+    from angel_trl.data.corpus import Corpus, Document, Mention, mentions_shared_with
+
+    train = Corpus([Document("t1", "Lung cancer and CF.", [Mention("t1", 0, 11, "Lung cancer", ("C1",)), Mention("t1", 16, 18, "CF", ("C5",))])])
+    test = Corpus([Document("x9", "Lung cancer and CF.", [Mention("x9", 0, 11, "Lung cancer", ("C1",))]),  # the same document under another id
+                   Document("x2", "Lung cancer here.", [Mention("x2", 0, 11, "Lung cancer", ("C1",))])])  # the same text, another document
+    assert mentions_shared_with(test, train) == 1 and mentions_shared_with(train, train) == 2
