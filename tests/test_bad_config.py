@@ -270,6 +270,8 @@ BAD_TRAINING_VALUES = [
     ({"link_top_k": 11}, "link_top_k", "link_top_k (11) is more than link_num_beams (10)"),
     ({"link_batch_size": -1}, "link_batch_size", "must be at least 1, not -1"),
     ({"final_eval_splits": "dev"}, "final_eval_splits", "expects a list of strings, not 'dev'; write even one item as a list: [dev]"),
+    ({"final_eval_splits": ["train"]}, "final_eval_splits", "takes dev and/or test, not ['train']"),
+    ({"early_stopping_patience": 2, "eval_strategy": "no"}, "early_stopping_patience", "needs evaluations and the best checkpoint kept"),
     ({"lr_scheduler_kwargs": 3}, "lr_scheduler_kwargs", "expects a mapping or a string or null, not 3"),
 ]
 

@@ -47,7 +47,7 @@ def check_dev_linking(args: TrainingArguments) -> None:
 def check_final_eval_splits(args: TrainingArguments) -> None:
     unknown = set(args.final_eval_splits) - {"dev", "test"}
     if unknown:
-        raise ValueError(f"final_eval_splits takes dev and/or test, not {sorted(unknown)}")
+        raise FieldError("final_eval_splits", f"takes dev and/or test, not {sorted(unknown)}")
 
 
 def check_early_stopping(args: TrainingArguments) -> None:
@@ -59,7 +59,7 @@ def check_early_stopping(args: TrainingArguments) -> None:
         return
     check_at_least("early_stopping_patience", patience, 1)
     if args.eval_strategy == "no" or not args.load_best_model_at_end:
-        raise ValueError("early_stopping_patience needs evaluations and the best checkpoint kept: set eval_strategy (steps or epoch) and load_best_model_at_end true")
+        raise FieldError("early_stopping_patience", "needs evaluations and the best checkpoint kept: set eval_strategy (steps or epoch) and load_best_model_at_end true")
 
 
 @dataclass(kw_only=True)

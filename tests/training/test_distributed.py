@@ -233,7 +233,7 @@ def test_final_eval_splits_choose_what_is_linked_once_training_ends(stage1_refer
     assert "dev" not in summary and summary["test"] == ref["test"]
     assert (tmp_path / "predictions_test.jsonl").exists() and not (tmp_path / "predictions_dev.jsonl").exists()
     for config in (Stage1Config, Seq2SeqDPOConfig):
-        with pytest.raises(ValueError, match="final_eval_splits takes dev and/or test"):
+        with pytest.raises(ValueError, match="final_eval_splits: takes dev and/or test"):
             config(output_dir=str(tmp_path), final_eval_splits=["validation"], use_cpu=True)
 
 

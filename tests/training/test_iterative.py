@@ -66,9 +66,9 @@ def stage2_args(trained_toy, toy_pairs) -> Stage2Arguments:
 # ------------------------------------------------------------------------------------- early stopping
 def test_early_stopping_needs_evaluations_and_the_best_checkpoint(tmp_path):
     common = dict(output_dir=str(tmp_path), use_cpu=True, report_to="none", early_stopping_patience=1)
-    with pytest.raises(ValueError, match="early_stopping_patience needs"):
+    with pytest.raises(ValueError, match="early_stopping_patience: needs"):
         Stage1Config(**common)  # eval_strategy "no"
-    with pytest.raises(ValueError, match="early_stopping_patience needs"):
+    with pytest.raises(ValueError, match="early_stopping_patience: needs"):
         Seq2SeqDPOConfig(**common, eval_strategy="steps", load_best_model_at_end=False)
     with pytest.raises(ValueError, match="at least 1"):
         Seq2SeqDPOConfig(**{**common, "early_stopping_patience": 0}, eval_strategy="steps", load_best_model_at_end=True)
