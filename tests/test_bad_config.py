@@ -285,6 +285,8 @@ def test_a_training_value_of_the_wrong_type_or_range_names_its_line(recipe, chan
 
 # (recipe, change, key, problem): the ranges of our own fields
 BAD_OWN_VALUES = [
+    ("pretrain", {"negatives_per_name": -1}, "negatives_per_name", "must be at least 0, not -1"),
+    ("pretrain", {"single_name_concepts": "drop"}, "single_name_concepts", "'drop' is not one of"),
     ("stage1", {"target_top_k": 0}, "target_top_k", "must be at least 1, not 0"),
     ("stage1", {"target_top_k": -1}, "target_top_k", "must be at least 1, not -1"),
     ("stage1", {"kb_target_top_k": 0}, "kb_target_top_k", "must be at least 1, not 0"),

@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 
 from angel_trl.data.kb import Concept, KnowledgeBase
 from angel_trl.data.names import NameTable
+from angel_trl.errors import check_at_least, check_choice
 from angel_trl.text.examples import ExampleConfig, Stage1Rows, marked_source, plain_text
 from angel_trl.text.tfidf import TfidfNameMatcher
 
@@ -84,13 +85,12 @@ class PretrainCorpusConfig:
     num_proc: int = field(default=1, metadata={"help": "Worker processes generating shards in parallel (forked on Linux, sharing the TF-IDF index); the rows do not depend on it. Under `accelerate launch`, only the main process builds the corpus: this is how it uses more cores."})
 
     def __post_init__(self):
-        if self.single_name_concepts not in SINGLE_NAME_MODES:
-            raise ValueError(f"single_name_concepts must be one of {SINGLE_NAME_MODES}, not {self.single_name_concepts!r}")
+        # FieldError: a recipe names the config line of the field
+        check_choice("single_name_concepts", self.single_name_concepts, SINGLE_NAME_MODES)
         for name in ("concepts_per_shard", "similarity_chunk_size", "num_proc"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.context_synonyms < 0 or self.negatives_per_name < 0:
-            raise ValueError("context_synonyms and negatives_per_name cannot be negative")
+            check_at_least(name, getattr(self, name), 1)
+        for name in ("context_synonyms", "negatives_per_name"):
+            check_at_least(name, getattr(self, name), 0)
 
 
 @dataclass

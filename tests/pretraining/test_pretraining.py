@@ -243,7 +243,7 @@ def test_worker_processes_resume_a_partial_run(pt_kb, tmp_path):
 
 
 def test_bad_num_proc(pt_kb, tmp_path):
-    with pytest.raises(ValueError, match="num_proc must be at least 1"):
+    with pytest.raises(ValueError, match="num_proc: must be at least 1"):
         PretrainCorpusConfig(num_proc=0)
     with pytest.raises(ValueError, match="num_proc must be an integer of at least 1"):
         build(pt_kb).write(tmp_path / "corpus", show_progress=False, num_proc=0)
