@@ -285,6 +285,9 @@ def test_a_training_value_of_the_wrong_type_or_range_names_its_line(recipe, chan
 
 # (recipe, change, key, problem): the ranges of our own fields
 BAD_OWN_VALUES = [
+    ("fit_hybrid", {"cv_folds": 1}, "cv_folds", "must be at least 2, not 1"),
+    ("fit_hybrid", {"link_batch_size": 0}, "link_batch_size", "must be at least 1, not 0"),
+    ("fit_hybrid", {"features": ["model", "nope"]}, "features", "ranker features: unknown ['nope']"),
     ("pretrain", {"negatives_per_name": -1}, "negatives_per_name", "must be at least 0, not -1"),
     ("pretrain", {"single_name_concepts": "drop"}, "single_name_concepts", "'drop' is not one of"),
     ("stage1", {"target_top_k": 0}, "target_top_k", "must be at least 1, not 0"),

@@ -9,7 +9,7 @@ from pathlib import Path
 from angel_trl.data.arguments import DataArguments
 from angel_trl.data.files import write_json, write_jsonl
 from angel_trl.defaults import HYBRID_FIT_SETS, fit_sets_help
-from angel_trl.errors import FieldError, check_choice
+from angel_trl.errors import FieldError, check_at_least, check_choice
 from angel_trl.evaluation import TrainingSeen, evaluate_linking
 from angel_trl.hybrid.linker import EMBEDDINGS_DIR, FEATURES, HybridConfig, HybridLinker, check_features
 from angel_trl.hybrid.ranker import OBJECTIVES, precision_coverage
@@ -38,9 +38,12 @@ class HybridArguments:
         check_choice("objective", self.objective, OBJECTIVES)
         check_choice("dictionary", self.dictionary, ("kb+train", "kb"))
         check_choice("fit_on", self.fit_on, HYBRID_FIT_SETS)
-        check_features(self.features)
-        if self.cv_folds < 2:
-            raise ValueError(f"cv_folds must be at least 2, not {self.cv_folds}")
+        try:
+            check_features(self.features)
+        except ValueError as e:
+            raise FieldError("features", str(e)) from None
+        check_at_least("cv_folds", self.cv_folds, 2)
+        check_at_least("link_batch_size", self.link_batch_size, 1)
 
 
 def fit_hybrid(args: HybridArguments, config: HybridConfig, data_args: DataArguments, show_progress: bool = True) -> dict:
