@@ -356,3 +356,16 @@ def test_a_split_without_pairs_is_said_and_stage2_refuses_it_by_name(tmp_path, c
     assert "no pairs mined from the train split" in caplog.text and '"top1_correct_no_wrong": 3' in caplog.text
     with pytest.raises(FieldError, match=r"train holds no pairs \(mining found none\); .*mining_summary.json counts what happened"):
         check_pairs_path("train_pairs", str(tmp_path / "train"), "train")
+
+
+def test_stage2_says_when_its_dev_pairs_are_its_train_pairs(tmp_path, caplog):
+    import logging
+
+    from datasets import Dataset
+
+    from angel_trl.training.stage2 import Stage2Arguments
+
+    Dataset.from_dict({"prompt": ["p"], "chosen": ["a"], "rejected": ["b"]}).save_to_disk(str(tmp_path / "train"))
+    with caplog.at_level(logging.WARNING, logger="angel_trl.training.stage2"):
+        Stage2Arguments(stage1_model="m", train_pairs=str(tmp_path / "train"), dev_pairs=str(tmp_path / "train")).check_files()
+    assert "dev_pairs is train_pairs" in caplog.text

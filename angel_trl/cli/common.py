@@ -176,6 +176,10 @@ def hybrid_file(args: argparse.Namespace) -> Path | None:
     """With ``--hybrid``: the hybrid.json beside the model (or the FILE given), checked before anything loads."""
     if args.hybrid is None:
         return None
+    if getattr(args, "exact_match_first", None):
+        # The hybrid's ranker decides the order (exact matches are among its candidates, with their
+        # feature); putting them first reorders only the beam it reads, which its fit never saw.
+        raise UsageError("--exact-match-first reorders beam search's ranking; with --hybrid the ranker orders the candidates: give one of the two")
     from angel_trl.hybrid.linker import HYBRID_FILE
 
     path = Path(args.hybrid or Path(args.model) / HYBRID_FILE)

@@ -48,6 +48,8 @@ class Stage2Arguments(LoraArguments):
         check_pairs_path("train_pairs", self.train_pairs, "train")
         if self.dev_pairs is not None:
             check_pairs_path("dev_pairs", self.dev_pairs, "dev")
+            if Path(self.dev_pairs).resolve() == Path(self.train_pairs).resolve():
+                logger.warning("dev_pairs is train_pairs (%s): the eval loss and reward accuracy are measured on the pairs trained on", self.train_pairs)
 
 
 def _could_be_hub_id(name: str) -> bool:

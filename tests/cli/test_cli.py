@@ -403,6 +403,9 @@ def test_link_and_evaluate_with_the_hybrid_linker(capsys, model_dir, linker, toy
     assert all(0.0 <= p["score"] <= 1.0 for r in rows for p in r["predictions"])  # the ranker's probabilities
     rc, out, _ = run(capsys, "evaluate", model_dir, "--corpus", toy_dir / "train.jsonl", "--hybrid", path)
     assert rc == 0 and json.loads(out) == link_and_score(hybrid, corpus, toy_kb)[0]
+    # With --exact-match-first: refused, before the model loads.
+    rc, err = rc_and_stderr(capsys, "link", model_dir, "--text", "[ST] ADA [ET] deficiency", "--hybrid", path, "--exact-match-first")
+    assert_user_error(rc, err, "--exact-match-first reorders beam search's ranking; with --hybrid the ranker orders the candidates")
     # No hybrid.json beside the model: one line naming the file, before the model loads.
     rc, err = rc_and_stderr(capsys, "link", model_dir, "--text", "[ST] ADA [ET] deficiency", "--hybrid")
     assert_user_error(rc, err, str(Path(model_dir) / "hybrid.json"), "fit_hybrid.py")
