@@ -20,8 +20,10 @@ from typing import IO
 
 from angel_trl.errors import InputFormatError, OutputDirBusyError
 
-# Files written by Dataset.save_to_disk / DatasetDict.save_to_disk: a directory holding one may be replaced.
-_DATASET_MARKERS = ("state.json", "dataset_info.json", "dataset_dict.json")
+# What Dataset.save_to_disk and DatasetDict.save_to_disk write in their folder (the latter lists its
+# splits); a directory holding one of _DATASET_MARKERS may be replaced.
+SAVED_DATASET, SAVED_DATASET_DICT = "state.json", "dataset_dict.json"
+_DATASET_MARKERS = (SAVED_DATASET, "dataset_info.json", SAVED_DATASET_DICT)
 # The lock file of an output directory (hidden: Hub pushes skip dot files).
 LOCK_FILE = ".angel-trl.lock"
 # Output directories this process has locked, with how many times: nested use is no conflict.

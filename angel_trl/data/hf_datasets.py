@@ -22,10 +22,9 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from angel_trl.data.files import extra_keys_problem, read_jsonl_objects, read_lines
+from angel_trl.data.files import SAVED_DATASET, SAVED_DATASET_DICT, extra_keys_problem, read_jsonl_objects, read_lines
 from angel_trl.errors import InputFormatError
 
-_SAVED_MARKERS = ("state.json", "dataset_dict.json")
 _BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 _NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
@@ -56,7 +55,7 @@ def _open(source: str, config: str | None):
     import datasets
 
     path = Path(source).expanduser()
-    if path.is_dir() and any((path / m).exists() for m in _SAVED_MARKERS):
+    if path.is_dir() and any((path / m).exists() for m in (SAVED_DATASET, SAVED_DATASET_DICT)):
         return datasets.load_from_disk(str(path))
     if path.is_file():
         builder = _BUILDERS.get(path.suffix.lower())

@@ -13,6 +13,7 @@ from huggingface_hub.utils import validate_repo_id
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 
 from angel_trl.data.arguments import DataArguments
+from angel_trl.data.files import SAVED_DATASET, SAVED_DATASET_DICT
 from angel_trl.errors import FieldError, check_at_least
 from angel_trl.evaluation import TrainingSeen
 from angel_trl.linking.linker import EntityLinker, resolve_linker_dir
@@ -24,8 +25,6 @@ from angel_trl.trainers import LinkingEvaluator, Seq2SeqDPOConfig, Seq2SeqDPOTra
 logger = logging.getLogger(__name__)
 
 STAGE2_RESULTS = "stage2_results.json"
-# What save_to_disk writes in the folder of a Dataset, and of a DatasetDict (which lists its splits).
-SAVED_DATASET, SAVED_DATASET_DICT = "state.json", "dataset_dict.json"
 
 
 @dataclass
