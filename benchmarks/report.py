@@ -39,6 +39,8 @@ TAGGED_RUNS = (
      "(`bash benchmarks/unseen_concept_negatives.sh bench`, docs/mining.md)", "stage 2 with unseen-concept negatives"),
     ("unseen_concept_negatives_seed43", "The same, stage 2 seed 43 (`SEED=43 bash benchmarks/unseen_concept_negatives.sh bench`)",
      "stage 2 seed 43 with unseen-concept negatives"),
+    ("hybrid_stage2", "Hybrid linker on BC5CDR-chemical's stage 2 from scratch, with the dense retriever among its candidates "
+     "(`bash benchmarks/bc5cdr_chemical_hybrid.sh bench`)", "hybrid on stage 2 with dense candidates"),
 )
 VARIANTS = PROTOCOL_VARIANTS + tuple(
     variant

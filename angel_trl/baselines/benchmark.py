@@ -17,6 +17,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from angel_trl.baselines.analysis import GoldSimilarity, accuracy_by_similarity,
 from angel_trl.baselines.comparison import ABLATION, ANGEL, PEER, best_of_each_side
 from angel_trl.baselines.peers import DenseLinker, ExactMatchLinker, TfidfLinker, TrainDictionaryLinker
 from angel_trl.data.arguments import DataArguments, resolve_expansion
-from angel_trl.data.corpus import mentions_shared_with
+from angel_trl.data.corpus import Corpus, mentions_shared_with
 from angel_trl.data.dictionary import dictionary_protocol
 from angel_trl.data.files import atomic_write_text, write_json
 from angel_trl.data.names import NameTable
@@ -35,7 +36,7 @@ from angel_trl.errors import FieldError, check_choice
 from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking, group_cell, mcnemar, saved_results
 from angel_trl.hybrid.linker import FEATURES, HybridConfig, HybridLinker
 from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, RANKER_MENU, REJECTED_RANKERS, fit_set_filter
-from angel_trl.linking.linker import EntityLinker, put_exact_matches_first
+from angel_trl.linking.linker import EntityLinker, LinkingResult, put_exact_matches_first
 from angel_trl.machine import describe_machine
 
 
@@ -84,18 +85,23 @@ def generative_runs(linker: EntityLinker, table: NameTable, saved_dir: str | Non
     and the same ranking with exact name matches of ``table`` first. The second reorders the
     first's output for the same corpus instead of decoding again. With ``saved_dir`` (the KB
     protocol, whose names and linker settings are the training run's own), the ranking the run saved
-    in ``predictions_<split>.jsonl`` is reused when it holds the same model inputs (mentions in their contexts): one decode less."""
+    in ``predictions_<split>.jsonl`` is reused when it holds the same model inputs (mentions in their contexts): one decode less.
+    The third function returned gives the ranking decoded here for a corpus (``None`` when it was
+    read from a file, which keeps no beam, or not made yet): the hybrid starts from it instead of decoding again."""
     linked: dict[int, list] = {}
+    decoded: set[int] = set()  # corpora whose ranking was decoded here, with its beams
 
     def model_ranking(corpus, split):
         if id(corpus) not in linked:
             linked.clear()
+            decoded.clear()
             saved = Path(saved_dir or "", f"predictions_{split}.jsonl")
             inputs = linker.inputs_for(corpus.mentions, corpus.texts())
             results = saved_results(saved, corpus.mentions, [it.source for it in inputs]) if saved_dir and saved.exists() else None
             if results is None:
                 results = linker.link(inputs, show_progress=show_progress)
                 count_truncated_sources(linker, inputs, split)  # logs a warning when some were cut
+                decoded.add(id(corpus))
             else:
                 print(f"{split}: reusing {saved}", flush=True)
             linked[id(corpus)] = results
@@ -104,7 +110,10 @@ def generative_runs(linker: EntityLinker, table: NameTable, saved_dir: str | Non
     def exact_first(corpus, split):
         return [put_exact_matches_first(r, table, linker.config.top_k) for r in model_ranking(corpus, split)]
 
-    return model_ranking, exact_first
+    def decoded_ranking(corpus) -> list | None:
+        return linked[id(corpus)] if id(corpus) in decoded else None
+
+    return model_ranking, exact_first, decoded_ranking
 
 
 # Rankers fit beside the full one by --hybrid-ablation: which features carry the gain, and what the
@@ -148,6 +157,7 @@ def hybrid_runs(
     seen: TrainingSeen | None = None,
     show_progress: bool = True,
     choose: bool = False,
+    decoded: Callable[[Corpus], list[LinkingResult] | None] | None = None,
 ) -> list[tuple[str, object]]:
     """Runs of the hybrid over ``linker`` (its dictionary: the protocol's): the full ranker and, with
     ``ablation``, the :data:`HYBRID_ABLATION` ones and the hybrid fit on each other set of
@@ -159,7 +169,8 @@ def hybrid_runs(
     there, shared with the dense peer) and the ablation adds :data:`HYBRID_DENSE_ABLATION`. The full
     ranker is the fixed default, or with ``choose`` the one chosen on dev by document folds (the
     ablation then has the default's row instead of :data:`CHOSEN_ROW`). Each fit in ``fits`` names
-    its row: ``system`` and the label."""
+    its row: ``system`` and the label. ``decoded``: ``linker``'s ranking of a corpus when already
+    decoded (:func:`generative_runs`), so its beams are not decoded twice."""
     dense = embedding_cache_dir is not None
     config = HybridConfig(top_k=linker.config.top_k, dense_candidates=HYBRID_DENSE_CANDIDATES if dense else 0)
     base = HybridLinker(linker, train_counts, config, embedding_cache_dir=embedding_cache_dir, show_progress=show_progress)
@@ -202,7 +213,8 @@ def hybrid_runs(
                 keep = fit_set_filter(fit_set, seen, kb)
                 fit = hybrid.fit_on(dev, kb, features, objective=objective, show_progress=show_progress, cache=cached("dev-fit"), choose_from=choose_from, keep=keep)
                 fits[f"{len(fits)}"] = {"system": system + (f" [{label}]" if label else ""), "fit_on": fit_set, **fit}
-            return hybrid.rank(*hybrid.candidates_cached(hybrid.inputs_for(corpus.mentions, corpus.texts()), cached(split), show_progress=show_progress))
+            inputs = hybrid.inputs_for(corpus.mentions, corpus.texts())
+            return hybrid.rank(*hybrid.candidates_cached(inputs, cached(split), show_progress=show_progress, beams=decoded(corpus) if decoded else None))
 
         return run
 
@@ -367,13 +379,13 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
                 print(f"{model}: its saved names differ from this KB's in {len(set(linker.table.names) ^ set(p.table.names))} names; decoding over this KB's", flush=True)
             under = linker if own_trie else EntityLinker(linker.model, linker.tokenizer, p.table, config=linker.config, kb=p.kb)
             reuse = own_trie and not args.decode_again
-            model_ranking, exact_first = generative_runs(under, p.table, models[model] if reuse else None, args.show_progress)
+            model_ranking, exact_first, decoded = generative_runs(under, p.table, models[model] if reuse else None, args.show_progress)
             add(model, p.name, model_ranking, ANGEL)
             add(model + EXACT_FIRST_SUFFIX, p.name, exact_first, ANGEL)
             if args.hybrid:
                 cache = Path(args.cache_dir, "hybrid", cache_stem, re.sub(r"[^A-Za-z0-9.-]+", "_", f"{model}_{p.name}"))
                 dense_cache = None if args.no_dense else args.cache_dir
-                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache, f"{model}{HYBRID_SUFFIX} ({p.name})", fit_on, seen, args.show_progress, args.hybrid_choose_ranker):
+                for label, run in hybrid_runs(under, p.train_counts, dev, kb, report_fits, cache, args.hybrid_ablation, candidate_files, dense_cache, f"{model}{HYBRID_SUFFIX} ({p.name})", fit_on, seen, args.show_progress, args.hybrid_choose_ranker, decoded):
                     add(model + HYBRID_SUFFIX + (f"{ABLATION_OPEN}{label}]" if label else ""), p.name, run, ABLATION if label else ANGEL)
 
     report: dict = {
@@ -398,8 +410,8 @@ def run_benchmark(data: DataArguments, name: str, models: dict[str, str], args: 
     )
     hybrid_note = "" if not args.hybrid else (
         " A hybrid row's seconds include fitting its ranker on dev and, for a model's first hybrid row under a protocol, decoding and"
-        " scoring dev's and the split's candidates, unless the JSON's `hybrid_candidates` says they were reused from an earlier run;"
-        " the bracketed ablation rows reuse those candidates."
+        " scoring dev's and the split's candidates (the split's beam search is the model row's, timed there, when that row decoded it in this run),"
+        " unless the JSON's `hybrid_candidates` says they were reused from an earlier run; the bracketed ablation rows reuse those candidates."
     )
     for split in args.splits:
         corpus = data.load_split(split)

@@ -152,11 +152,18 @@ class HybridLinker:
         return self.linker.inputs_for(mentions, texts)
 
     # ------------------------------------------------------------------ candidates and features
-    def candidates(self, inputs: Sequence[LinkInput | str], show_progress: bool = False) -> tuple[list[LinkingResult], list[MentionCandidates]]:
-        """The beam's results and every mention's candidate union with its features."""
+    def candidates(
+        self, inputs: Sequence[LinkInput | str], show_progress: bool = False, beams: Sequence[LinkingResult] | None = None
+    ) -> tuple[list[LinkingResult], list[MentionCandidates]]:
+        """The beam's results and every mention's candidate union with its features. ``beams``: this
+        linker's results for these inputs, already decoded (beam search is then not run again)."""
         ex = self.linker.config.example_config
         items = [LinkInput.from_marked(x, ex) if isinstance(x, str) else x for x in inputs]
-        beams = self.linker.link(items, show_progress=show_progress)
+        if beams is None:
+            beams = self.linker.link(items, show_progress=show_progress)
+        elif len(beams) != len(items) or any(b.mention != it.mention for b, it in zip(beams, items)):
+            raise ValueError(f"beams: {len(beams)} results given for {len(items)} inputs, not one per input in order")
+        beams = list(beams)
         retrieved = self._tfidf_concepts([it.mention for it in items])
         queries, dense = self._dense_concepts([it.mention for it in items])
         out: list[MentionCandidates] = []
@@ -184,14 +191,17 @@ class HybridLinker:
         for c in candidates:
             c.features[:, column] = [self.name_priors[n] for n in c.names]
 
-    def candidates_cached(self, inputs: Sequence[LinkInput], path: str | Path | None, show_progress: bool = False) -> tuple[list[LinkingResult], list[MentionCandidates]]:
+    def candidates_cached(
+        self, inputs: Sequence[LinkInput], path: str | Path | None, show_progress: bool = False, beams: Sequence[LinkingResult] | None = None
+    ) -> tuple[list[LinkingResult], list[MentionCandidates]]:
         """:meth:`candidates`, read from the candidates file ``path`` when it holds these mentions
-        scored with these settings, else computed and written there (no file: computed only)."""
+        scored with these settings, else computed (from ``beams`` when given) and written there (no
+        file: computed only)."""
         if path is not None and Path(path).exists():
             cached = read_candidates(path, [it.mention for it in inputs], FEATURES, self.cache_key())
             if cached is not None:
                 return cached
-        beams, candidates = self.candidates(inputs, show_progress)
+        beams, candidates = self.candidates(inputs, show_progress, beams)
         if path is not None:
             write_candidates(path, beams, candidates, FEATURES, self.cache_key())
         return beams, candidates

@@ -583,14 +583,21 @@ def test_benchmark_runs_every_peer_and_the_model_on_any_files(capsys, model_dir,
     assert_user_error(rc, err, "--hybrid fits its rankers on --dev")
 
 
-def test_benchmark_hybrid_ablation_on_one_protocol_reuses_its_scored_candidates(capsys, model_dir, toy_dir, tmp_path):
+def test_benchmark_hybrid_ablation_on_one_protocol_reuses_its_scored_candidates(capsys, monkeypatch, model_dir, toy_dir, tmp_path):
+    from angel_trl.linking.linker import EntityLinker
+
     args = ["benchmark", "--kb", toy_dir / "kb.jsonl", "--train", toy_dir / "train.jsonl", "--dev", toy_dir / "train.jsonl", "--test", toy_dir / "train.jsonl",
             "--model", f"toy={model_dir}", "--no-dense", "--name", "toy", "--protocols", "kb+train", "--hybrid", "--hybrid-ablation", "--cache-dir", tmp_path / "cache"]
+    decodes, link = [], EntityLinker.link
+    monkeypatch.setattr(EntityLinker, "link", lambda self, inputs, *a, **k: decodes.append(len(inputs)) or link(self, inputs, *a, **k))
     reports = []
     for attempt in ("first", "second"):
+        decodes.clear()
         rc, _, err = run(capsys, *args, "--results-dir", tmp_path / attempt)
         assert rc == 0, err
         reports.append(json.loads((tmp_path / attempt / "toy.json").read_text()))
+        # First: test for the model's row (the hybrid scores test from that same beam) and dev for the fit; then: test only.
+        assert decodes == ([8, 8] if attempt == "first" else [8])
     systems = reports[0]["splits"]["test"]
     hybrids = ["toy, hybrid", "toy, hybrid [ranker chosen on dev]", "toy, hybrid [all features]", "toy, hybrid [model score only]", "toy, hybrid [model + TF-IDF scores]", "toy, hybrid [all features, pointwise]"]
     assert set(hybrids) <= set(systems) and all(set(by_protocol) == {"KB + train"} for by_protocol in systems.values())

@@ -59,6 +59,23 @@ def test_union_holds_the_beam_and_the_retrieved_concepts(toy):
         assert cands.features[cands.concept_ids.index(beam.top_ids[0]), FEATURES.index("model")] >= best - 1e-4
 
 
+def test_candidates_from_beams_already_decoded_are_the_ones_it_decodes_itself(toy):
+    linker, corpus = toy
+    hybrid = HybridLinker.from_training(linker, corpus)
+    inputs = linker.inputs_for(corpus.mentions, corpus.texts())
+    beams, candidates = hybrid.candidates(inputs)
+    given_beams, given = hybrid.candidates(inputs, beams=linker.link(inputs))
+    assert given_beams == beams
+    assert [c.concept_ids for c in given] == [c.concept_ids for c in candidates] and [c.names for c in given] == [c.names for c in candidates]
+    np.testing.assert_array_equal(np.concatenate([c.features for c in given]), np.concatenate([c.features for c in candidates]))
+    # Beams of other inputs (fewer, or out of order) are refused, not paired with the wrong mention.
+    with pytest.raises(ValueError, match="not one per input in order"):
+        hybrid.candidates(inputs, beams=beams[:-1])
+    other = next(i for i, b in enumerate(beams) if b.mention != beams[0].mention)
+    with pytest.raises(ValueError, match="not one per input in order"):
+        hybrid.candidates(inputs[:1], beams=[beams[other]])
+
+
 def test_fit_save_load_gives_the_same_ranking(toy, toy_kb, tmp_path):
     linker, corpus = toy
     hybrid = HybridLinker.from_training(linker, corpus)
