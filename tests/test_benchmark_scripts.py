@@ -2,6 +2,7 @@
 from the run's evaluate.py folder, and the real data folder is the repo's unless $ANGEL_TRL_DATA says otherwise."""
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -297,3 +298,9 @@ def test_paired_runs_and_result_files_that_cannot_be_read_are_named(tmp_path):
     (tmp_path / "cut.json").write_text('{"a": ')
     with pytest.raises(InputFormatError, match=r"cut.json:1: not valid JSON"):
         read_json_object(tmp_path / "cut.json")
+
+
+@pytest.mark.parametrize("script", sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.sh")), ids=lambda p: p.name)
+def test_every_benchmark_shell_script_parses(script):
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
