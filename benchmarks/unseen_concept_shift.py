@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,26 @@ def ranked_by(scores: np.ndarray, concept_ids: list[str]) -> list[str]:
     return [concept_ids[i] for i in np.lexsort((np.arange(len(scores)), -scores))]
 
 
+SHORT = 4  # a one-word mention this short is mostly an abbreviation (BC5CDR-chemical: STZ, Pb, GTN, PTU)
+
+
+def candidate_misses(mentions: list, rows: list[dict], gold: list[list[str]], kb, most: int = 10) -> dict:
+    """Of the mentions with a gold concept: how many have it outside the KB, how many outside the
+    candidate union (no ranker can reach those), how many of the latter are short one-word
+    mentions, and their most frequent texts (lowercased)."""
+    outside_kb, outside, texts = 0, 0, Counter()
+    for mention, row, ids in zip(mentions, rows, gold):
+        if not ids:
+            continue
+        if not any(kb.canonical_id(g) for g in ids):
+            outside_kb += 1
+        elif not set(ids) & set(row["concept_ids"]):
+            outside += 1
+            texts[mention.text.lower()] += 1
+    short = sum(n for text, n in texts.items() if len(text) <= SHORT and " " not in text)
+    return {"gold_not_in_kb": outside_kb, "gold_outside_candidates": outside, "short_outside_candidates": short, "most_frequent": texts.most_common(most)}
+
+
 def model_scores(directory: Path, splits: dict[str, list], gold: dict[str, list], seen: TrainingSeen, kb) -> dict:
     """Per split: each source's and the hybrid's acc@1 and the candidates' recall, by concept seen."""
     rows = {split: read_rows(directory / f"{'dev-fit' if split == 'dev' else split}.jsonl", mentions) for split, mentions in splits.items()}
@@ -84,6 +105,7 @@ def model_scores(directory: Path, splits: dict[str, list], gold: dict[str, list]
             scores, _ = linking_accuracy(predictions, gold[split], k=(k,), groups=groups)
             entry[name] = {group: round(scores[f"{prefix}acc@{k}"], 1) for group, prefix in (("all", ""), ("seen_concept", "seen_concept_"), ("unseen_concept", "unseen_concept_"))}
         entry["mentions"] = {"all": scores["evaluated"], "seen_concept": scores["seen_concept_mentions"], "unseen_concept": scores["unseen_concept_mentions"]}
+        entry["misses"] = candidate_misses(mentions, rows[split], gold[split], kb)
         out[split] = entry
     return out
 
@@ -122,6 +144,19 @@ def main() -> None:
             e, n = entry[split], entry[split]["mentions"]
             cells = [f"{e[s]['all']:.1f} ({e[s]['seen_concept']:.1f} / {e[s]['unseen_concept']:.1f})" for s in names]
             md.append(f"| {label} | {split} | {n['all']} ({n['seen_concept']} / {n['unseen_concept']}) | " + " | ".join(cells) + " |")
+    md += [
+        "",
+        "Where no ranker reaches: mentions whose gold concept the KB lacks, and those whose gold is outside the candidate union; "
+        f"of the latter, the one-word ones of at most {SHORT} characters (mostly abbreviations) and the most frequent texts.",
+        "",
+        "| model | split | gold not in KB | gold outside the candidates | of those, one word of <= 4 characters | most frequent |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, entry in report["models"].items():
+        for split in splits:
+            m = entry[split]["misses"]
+            common = ", ".join(f"{text} ({n})" for text, n in m["most_frequent"])
+            md.append(f"| {label} | {split} | {m['gold_not_in_kb']} | {m['gold_outside_candidates']} | {m['short_outside_candidates']} | {common} |")
     atomic_write_text(f"{args.out}.json", json.dumps(report, indent=2) + "\n")
     atomic_write_text(f"{args.out}.md", "\n".join(md) + "\n")
     print("\n".join(md))

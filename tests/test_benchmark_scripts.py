@@ -271,6 +271,9 @@ def test_unseen_concept_shift_scores_each_source_and_the_hybrid_by_concept_seen(
     assert scores["test"]["gold among candidates"] == {"all": 50.0, "seen_concept": 100.0, "unseen_concept": 0.0}  # B is not a candidate of "b"
     assert scores["dev"]["model"]["unseen_concept"] == 100.0 and scores["dev"]["dense"]["all"] == 0.0
     assert scores["dev"]["hybrid"]["all"] == 100.0 and scores["test"]["hybrid"] == {"all": 50.0, "seen_concept": 100.0, "unseen_concept": 0.0}
+    # "b" (gold B) is the one mention no ranker can reach: outside the candidates, and short
+    assert scores["test"]["misses"] == {"gold_not_in_kb": 0, "gold_outside_candidates": 1, "short_outside_candidates": 1, "most_frequent": [("b", 1)]}
+    assert scores["dev"]["misses"]["gold_outside_candidates"] == 0
     # a file of another split is refused with its line
     with pytest.raises(InputFormatError, match=r"test.jsonl:2: mention 'a' where the split has 'other'"):
         read_rows(tmp_path / "test.jsonl", [Mention("x", 0, 1, "other", ("A",)), *test[1:]])
@@ -304,3 +307,20 @@ def test_paired_runs_and_result_files_that_cannot_be_read_are_named(tmp_path):
 def test_every_benchmark_shell_script_parses(script):
     result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_candidate_misses_count_gold_outside_the_kb_and_outside_the_candidates_apart():
+    from unseen_concept_shift import candidate_misses
+
+    from angel_trl.data.corpus import Mention
+
+    class KB:  # "OLD" is an id the KB no longer has
+        def canonical_id(self, cid):
+            return None if cid == "OLD" else cid
+
+    texts_and_gold = [("STZ", ["OLD"]), ("Viracept brand", ["X"]), ("Pb", ["Y"]), ("PB", ["Z"]), ("n", [])]
+    mentions = [Mention(f"d{i}", 0, 1, text, tuple(ids)) for i, (text, ids) in enumerate(texts_and_gold)]
+    rows = [{"concept_ids": ids} for ids in (["A"], ["B"], ["Y"], ["Y"], [])]
+    misses = candidate_misses(mentions, rows, [ids for _, ids in texts_and_gold], KB())
+    # STZ: the KB lacks its gold (not a candidate miss); Pb: found; the NIL one: left out
+    assert misses == {"gold_not_in_kb": 1, "gold_outside_candidates": 2, "short_outside_candidates": 1, "most_frequent": [("viracept brand", 1), ("pb", 1)]}
