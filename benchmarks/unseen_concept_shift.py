@@ -149,7 +149,7 @@ def main() -> None:
         "Where no ranker reaches: mentions whose gold concept the KB lacks, and those whose gold is outside the candidate union; "
         f"of the latter, the one-word ones of at most {SHORT} characters (mostly abbreviations) and the most frequent texts.",
         "",
-        "| model | split | gold not in KB | gold outside the candidates | of those, one word of <= 4 characters | most frequent |",
+        f"| model | split | gold not in KB | gold outside the candidates | of those, one word of <= {SHORT} characters | most frequent |",
         "|---|---|---|---|---|---|",
     ]
     for label, entry in report["models"].items():

@@ -88,30 +88,29 @@ def generative_runs(linker: EntityLinker, table: NameTable, saved_dir: str | Non
     in ``predictions_<split>.jsonl`` is reused when it holds the same model inputs (mentions in their contexts): one decode less.
     The third function returned gives the ranking decoded here for a corpus (``None`` when it was
     read from a file, which keeps no beam, or not made yet): the hybrid starts from it instead of decoding again."""
-    linked: dict[int, list] = {}
-    decoded: set[int] = set()  # corpora whose ranking was decoded here, with its beams
+    linked: dict[int, tuple[list, bool]] = {}  # corpus -> (its ranking, decoded here: it has its beams)
 
     def model_ranking(corpus, split):
         if id(corpus) not in linked:
             linked.clear()
-            decoded.clear()
             saved = Path(saved_dir or "", f"predictions_{split}.jsonl")
             inputs = linker.inputs_for(corpus.mentions, corpus.texts())
             results = saved_results(saved, corpus.mentions, [it.source for it in inputs]) if saved_dir and saved.exists() else None
-            if results is None:
+            decoded = results is None
+            if decoded:
                 results = linker.link(inputs, show_progress=show_progress)
                 count_truncated_sources(linker, inputs, split)  # logs a warning when some were cut
-                decoded.add(id(corpus))
             else:
                 print(f"{split}: reusing {saved}", flush=True)
-            linked[id(corpus)] = results
-        return linked[id(corpus)]
+            linked[id(corpus)] = results, decoded
+        return linked[id(corpus)][0]
 
     def exact_first(corpus, split):
         return [put_exact_matches_first(r, table, linker.config.top_k) for r in model_ranking(corpus, split)]
 
     def decoded_ranking(corpus) -> list | None:
-        return linked[id(corpus)] if id(corpus) in decoded else None
+        results, decoded = linked.get(id(corpus), (None, False))
+        return results if decoded else None
 
     return model_ranking, exact_first, decoded_ranking
 

@@ -163,7 +163,8 @@ class HybridLinker:
             beams = self.linker.link(items, show_progress=show_progress)
         elif len(beams) != len(items) or any(b.mention != it.mention for b, it in zip(beams, items)):
             raise ValueError(f"beams: {len(beams)} results given for {len(items)} inputs, not one per input in order")
-        beams = list(beams)
+        else:
+            beams = list(beams)
         retrieved = self._tfidf_concepts([it.mention for it in items])
         queries, dense = self._dense_concepts([it.mention for it in items])
         out: list[MentionCandidates] = []
