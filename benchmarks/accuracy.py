@@ -27,7 +27,7 @@ import torch
 from angel_trl.baselines.benchmark import BenchmarkOptions, run_benchmark
 from angel_trl.cli.options import add_benchmark_hybrid_options
 from angel_trl.data.arguments import BENCHMARKS, benchmark_data
-from angel_trl.training.progress import progress_on_terminal
+from angel_trl.progress import progress_on_terminal
 from common import REPO_DATA_DIR
 
 
@@ -58,10 +58,11 @@ def main() -> None:
         for stage, label in (("stage1", "angel-trl stage 1"), ("stage2", "angel-trl stage 2 (DPO)")):
             if (Path(args.models_from) / f"{args.dataset}-{stage}" / "linker_config.json").exists():
                 models.setdefault(label, str(Path(args.models_from) / f"{args.dataset}-{stage}"))
+    progress_on_terminal()  # library bars off in a log file; linking and scoring report in timed lines there
     options = BenchmarkOptions(
         splits=args.splits, no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation, hybrid_fit_on=args.hybrid_fit_on, hybrid_choose_ranker=args.hybrid_choose_ranker, protocols=args.protocols,
         decode_again=args.decode_again, device=args.device, link_batch_size=args.link_batch_size, results_dir=args.results_dir, cache_dir=args.cache_dir,
-        show_progress=progress_on_terminal(), tag=args.tag,
+        show_progress=True, tag=args.tag,
     )
     run_benchmark(benchmark_data(args.dataset, REPO_DATA_DIR), args.dataset, models, options, " ".join([Path(sys.executable).name, *sys.argv]))
 

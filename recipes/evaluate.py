@@ -20,7 +20,7 @@ from angel_trl.errors import check_at_least
 from angel_trl.evaluation import TrainingSeen, link_and_score
 from angel_trl.data.files import write_json, write_jsonl
 from angel_trl.linking.linker import EntityLinker
-from angel_trl.training.progress import progress_on_terminal
+from angel_trl.progress import progress_on_terminal
 from angel_trl.recipe_args import parse_recipe_args, run_recipe
 
 
@@ -49,7 +49,7 @@ ARGUMENTS = (EvaluateArguments, DataArguments)
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     eval_args, data_args = parse_recipe_args(ARGUMENTS, sys.argv[1:])
-    show_progress = progress_on_terminal()
+    progress_on_terminal()  # library bars off in a log file; linking reports in timed lines there
     overrides = {k: getattr(eval_args, k) for k in ("num_beams", "top_k", "batch_size", "max_source_length", "exact_match_first") if getattr(eval_args, k)}
     linker = EntityLinker.from_pretrained(eval_args.model_dir, device=eval_args.device, **overrides)
     data_args = data_args.following_linker(linker.config.expand_abbreviations)
@@ -62,7 +62,7 @@ def main() -> None:
         corpus = data_args.load_split(split)
         if corpus is None:
             continue
-        scores[split], rows = link_and_score(linker, corpus, kb, seen, show_progress=show_progress, what=f"{split} ({getattr(data_args, f'{split}_file')})")
+        scores[split], rows = link_and_score(linker, corpus, kb, seen, show_progress=True, what=f"{split} ({getattr(data_args, f'{split}_file')})")
         write_jsonl(out / f"predictions_{split}.jsonl", rows)
     write_json(out / "eval_results.json", scores)
     print(json.dumps(scores, indent=2))

@@ -16,7 +16,7 @@ from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import scores_table
 from angel_trl.hybrid.fit import HybridArguments, fit_hybrid
 from angel_trl.hybrid.linker import HybridConfig
-from angel_trl.training.progress import progress_on_terminal
+from angel_trl.progress import progress_on_terminal
 from angel_trl.recipe_args import parse_recipe_args, run_recipe
 
 # What the command line and --config YAML are parsed into, in order (tests parse every config with it).
@@ -26,7 +26,8 @@ ARGUMENTS = (HybridArguments, HybridConfig, DataArguments)
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     args, config, data_args = parse_recipe_args(ARGUMENTS, sys.argv[1:])
-    summary = fit_hybrid(args, config, data_args, show_progress=progress_on_terminal())
+    progress_on_terminal()  # library bars off in a log file; scoring reports in timed lines there
+    summary = fit_hybrid(args, config, data_args, show_progress=True)
     print(json.dumps(summary["fit"], indent=2))
     print(scores_table({k: summary[k] for k in ("dev_beam_only", "dev", "test_beam_only", "test") if k in summary}, f"Hybrid linker over {args.model_dir}"))
 

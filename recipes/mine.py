@@ -24,7 +24,7 @@ from angel_trl.errors import FieldError, OutputDirBusyError, check_at_least, che
 from angel_trl.linking.linker import EntityLinker
 from angel_trl.mining import MiningConfig, also_rule_dirs, mine_pairs_by_rule, save_mined_pairs, training_corpus_to_mine
 from angel_trl.training.finish import end_processes
-from angel_trl.training.progress import progress_on_terminal
+from angel_trl.progress import progress_on_terminal
 from angel_trl.recipe_args import parse_recipe_args, run_recipe
 
 
@@ -58,7 +58,7 @@ ARGUMENTS = (MineArguments, MiningConfig, DataArguments)
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     args, mining, data_args = parse_recipe_args(ARGUMENTS, sys.argv[1:])
-    on_terminal = progress_on_terminal()
+    progress_on_terminal()  # library bars off in a log file; mining reports in timed lines there
     # cpu=True on a CPU-only machine: otherwise each launched process sets up alone (no gloo group).
     state = PartialState(cpu=not torch.cuda.is_available())
     if state.is_main_process:
@@ -74,13 +74,13 @@ def main() -> None:
             if state.is_main_process:
                 for directory in outputs.values():
                     locks.enter_context(exclusive_output_dir(directory))
-            _mine(args, configs, outputs, data_args, state, on_terminal)
+            _mine(args, configs, outputs, data_args, state)
     except OutputDirBusyError as e:
         sys.exit(f"recipes/mine.py: error: {e}")
     end_processes()
 
 
-def _mine(args: MineArguments, configs: dict[str, MiningConfig], outputs: dict, data_args: DataArguments, state: PartialState, on_terminal: bool) -> None:
+def _mine(args: MineArguments, configs: dict[str, MiningConfig], outputs: dict, data_args: DataArguments, state: PartialState) -> None:
     """Mine every split with each config of ``configs`` into its rule's directory of ``outputs``
     (the first: the run's own rule and output_dir)."""
     linker = EntityLinker.from_pretrained(args.model_dir, device=str(state.device), batch_size=args.link_batch_size)
@@ -94,7 +94,7 @@ def _mine(args: MineArguments, configs: dict[str, MiningConfig], outputs: dict, 
             raise ValueError(f"split {split!r} has no file in the data arguments")
         if split == "train":
             corpus = training_corpus_to_mine(corpus, kb, next(iter(configs.values())))
-        mined = mine_pairs_by_rule(linker, corpus, kb, list(configs.values()), show_progress=state.is_main_process and on_terminal)
+        mined = mine_pairs_by_rule(linker, corpus, kb, list(configs.values()), show_progress=state.is_main_process)
         for rule, (pairs, summary) in zip(outputs, mined):
             pairs_by_split[rule][split], summaries[rule][split] = pairs, summary
     if state.is_main_process:

@@ -22,7 +22,7 @@ from angel_trl.errors import FieldError, check_at_least
 from angel_trl.mining import MiningConfig, save_mined_pairs
 from angel_trl.training.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
-from angel_trl.training.progress import progress_on_terminal
+from angel_trl.progress import progress_on_terminal
 from angel_trl.recipe_args import parse_recipe_args, run_recipe
 
 

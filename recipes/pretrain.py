@@ -23,7 +23,7 @@ from angel_trl.pretraining.training import train_pretrain
 from angel_trl.training.finish import end_processes
 from angel_trl.training.stage1 import ModelArguments
 from angel_trl.trainers import Stage1Config
-from angel_trl.training.progress import progress_on_terminal
+from angel_trl.progress import progress_on_terminal
 from angel_trl.recipe_args import parse_recipe_args, run_recipe
 
 

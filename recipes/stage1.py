@@ -19,7 +19,7 @@ from angel_trl.hub import data_files, publish_linker, take_over_push
 from angel_trl.training.finish import end_processes
 from angel_trl.training.stage1 import ModelArguments, train_stage1
 from angel_trl.trainers import Stage1Config
-from angel_trl.training.progress import progress_on_terminal
+from angel_trl.progress import progress_on_terminal
 from angel_trl.recipe_args import parse_recipe_args, run_recipe
 
 

@@ -24,7 +24,7 @@ from angel_trl.mining import MiningConfig
 from angel_trl.training.finish import end_processes
 from angel_trl.training.stage2 import Stage2Arguments
 from angel_trl.trainers import Seq2SeqDPOConfig
-from angel_trl.training.progress import progress_on_terminal
+from angel_trl.progress import progress_on_terminal
 from angel_trl.recipe_args import parse_recipe_args, run_recipe
 
 

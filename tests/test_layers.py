@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "angel_trl"
 # Each top-level module or subpackage of angel_trl, in pipeline order (README: "The package follows that picture").
 LAYERS = [
-    "defaults", "errors", "machine", "metrics", "output_paths", "recipe_args",
+    "defaults", "errors", "progress", "machine", "metrics", "output_paths", "recipe_args",
     "data", "text", "modeling", "linking", "evaluation", "hybrid", "mining",
     "trainers", "training", "pretraining", "baselines", "hub", "cli",
 ]

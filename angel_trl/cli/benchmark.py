@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from angel_trl.cli.common import UsageError, check_outputs, check_source, no_loading_bar_in_a_log, show_progress
+from angel_trl.cli.common import UsageError, check_outputs, check_source, no_loading_bar_in_a_log
 from angel_trl.cli.options import Subparsers, add_benchmark_hybrid_options, add_command, add_kb_options, positive_int
 from angel_trl.data.corpus import CORPUS_FORMATS
 from angel_trl.errors import FieldError
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     )
     options = BenchmarkOptions(
         no_dense=args.no_dense, expand_abbreviations=args.expand_abbreviations, zero_shot=args.zero_shot, hybrid=args.hybrid, hybrid_ablation=args.hybrid_ablation, hybrid_fit_on=args.hybrid_fit_on, hybrid_choose_ranker=args.hybrid_choose_ranker, protocols=args.protocols,
-        link_batch_size=args.batch_size, results_dir=args.results_dir, cache_dir=args.cache_dir, show_progress=show_progress(), **({"device": args.device} if args.device else {}),
+        link_batch_size=args.batch_size, results_dir=args.results_dir, cache_dir=args.cache_dir, show_progress=True, **({"device": args.device} if args.device else {}),
     )
     no_loading_bar_in_a_log()
     try:

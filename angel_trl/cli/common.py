@@ -19,6 +19,7 @@ from angel_trl.data.files import write_json, write_jsonl
 from angel_trl.data.kb import KnowledgeBase, load_kb
 from angel_trl.errors import InputFormatError
 from angel_trl.output_paths import check_output
+from angel_trl.progress import on_terminal
 
 # A Hub model id ("owner/name"); any other path that does not exist locally is a user error.
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
@@ -40,14 +41,9 @@ class UsageError(CliError):
 
 
 # ---------------------------------------------------------------------------------------- output
-def show_progress() -> bool:
-    """Progress bars only on a terminal: a redirected log gets none."""
-    return sys.stderr.isatty()
-
-
 def no_loading_bar_in_a_log() -> None:
     """transformers draws a "Loading weights" bar even into a log file: off unless on a terminal."""
-    if not show_progress():
+    if not on_terminal():
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
@@ -195,7 +191,7 @@ def with_hybrid(linker, path: Path | None):
     from angel_trl.hybrid.linker import HybridLinker
 
     try:
-        return HybridLinker.load(linker, path, show_progress=show_progress())
+        return HybridLinker.load(linker, path, show_progress=True)
     except InputFormatError:
         raise  # it names the file and the problem already
     except (ValueError, KeyError, TypeError) as e:

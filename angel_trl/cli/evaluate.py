@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from angel_trl.cli.common import as_linker_expects, check_outputs, corpus_from_args, emit_json, hybrid_file, kb_for_linker, kb_from_args, linker_from_args, linker_over_kb, show_progress, with_hybrid
+from angel_trl.cli.common import as_linker_expects, check_outputs, corpus_from_args, emit_json, hybrid_file, kb_for_linker, kb_from_args, linker_from_args, linker_over_kb, with_hybrid
 from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_kb_options, add_linker_options
 from angel_trl.data.files import write_jsonl
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     linker = linker_over_kb(linker, kb, hybrid)
     kb = kb_for_linker(kb, linker, args.model)
     seen = TrainingSeen.of(train.mentions, kb) if train else None
-    metrics, predictions = link_and_score(with_hybrid(linker, hybrid), corpus, kb, seen, show_progress=show_progress(), what=args.corpus)
+    metrics, predictions = link_and_score(with_hybrid(linker, hybrid), corpus, kb, seen, show_progress=True, what=args.corpus)
     repairs = {name: c.counts for name, c in (("corpus", corpus), ("train", train)) if c is not None and c.counts}
     if repairs:
         # What the readers repaired or skipped (duplicate document ids, whitespace around mentions, ...).

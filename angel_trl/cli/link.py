@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from angel_trl.cli.common import CliError, UsageError, as_linker_expects, check_outputs, corpus_from_args, emit_jsonl, hybrid_file, linker_from_args, show_progress, with_hybrid
+from angel_trl.cli.common import CliError, UsageError, as_linker_expects, check_outputs, corpus_from_args, emit_jsonl, hybrid_file, linker_from_args, with_hybrid
 from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_linker_options
 from angel_trl.data.files import check_unicode_text, decoded_lines, read_lines
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         mentions = corpus.mentions
     inputs = linker.inputs_for(mentions, corpus.texts()) if args.corpus else _link_inputs(linker, texts)
     linker = with_hybrid(linker, hybrid)
-    results = linker.link(inputs, show_progress=show_progress())
+    results = linker.link(inputs, show_progress=True)
     for row, result in zip(rows, results):
         row["mention"] = result.mention
         row["predictions"] = candidate_rows(result)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from angel_trl.cli.common import UsageError, as_linker_expects, check_outputs, corpus_from_args, kb_for_linker, kb_from_args, linker_from_args, linker_over_kb, show_progress
+from angel_trl.cli.common import UsageError, as_linker_expects, check_outputs, corpus_from_args, kb_for_linker, kb_from_args, linker_from_args, linker_over_kb
 from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_kb_options, add_linker_options, non_negative_int, positive_int
 from angel_trl.defaults import MINING_DEFAULTS, MINING_NEGATIVE_SOURCES, MINING_RULES
+from angel_trl.progress import on_terminal
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -86,8 +87,8 @@ def _mine(args: argparse.Namespace, outputs: dict) -> int:
     kb = kb_for_linker(kb, linker, args.model)
     (corpus,) = as_linker_expects(args, linker, corpus)
     corpus = training_corpus_to_mine(corpus, kb, configs[0])
-    mined = mine_pairs_by_rule(linker, corpus, kb, configs, show_progress=show_progress())
-    if not show_progress():
+    mined = mine_pairs_by_rule(linker, corpus, kb, configs, show_progress=True)
+    if not on_terminal():
         disable_progress_bars()  # save_to_disk draws a bar even into a log file
     for (rule, directory), (pairs, summary) in zip(outputs.items(), mined):
         save_mined_pairs(directory, {args.split: pairs}, {args.split: summary}, earlier[rule])

@@ -37,7 +37,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from angel_trl.data.corpus import Corpus, Mention
 from angel_trl.data.dictionary import table_with_training_texts, training_link_counts
@@ -49,6 +48,7 @@ from angel_trl.hybrid.ranker import FEATURES, LinearRanker, check_features, rank
 from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, choose_ranker
 from angel_trl.hybrid.scoring import name_log_probs
 from angel_trl.linking.linker import Candidate, EntityLinker, LinkInput, LinkingResult
+from angel_trl.progress import progress_bar
 from angel_trl.text.examples import marked_source
 from angel_trl.text.tfidf import TfidfNameMatcher
 
@@ -169,7 +169,7 @@ class HybridLinker:
         queries, dense = self._dense_concepts([it.mention for it in items])
         out: list[MentionCandidates] = []
         step = self.config.mentions_per_batch
-        for lo in tqdm(range(0, len(items), step), desc="hybrid scoring", disable=not show_progress, unit="batch"):
+        for lo in progress_bar(range(0, len(items), step), show=show_progress, desc="hybrid scoring", unit="batch"):
             batch = range(lo, min(lo + step, len(items)))
             # per mention: each candidate concept's names to score, and its best TF-IDF cosine
             gathered = [self._gather(items[i].mention, beams[i], retrieved[i], dense[i], queries[i] if self.dense else None) for i in batch]

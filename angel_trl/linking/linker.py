@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from angel_trl.linking.beam_cache import beam_cache_kwargs
 from angel_trl.data.corpus import Mention
+from angel_trl.progress import progress_bar
 from angel_trl.text.examples import ExampleConfig, parse_marked
 from angel_trl.data.files import read_json_object, read_jsonl_objects, write_json
 from angel_trl.data.kb import KnowledgeBase, read_kb_jsonl
@@ -392,7 +392,7 @@ class EntityLinker:
         results: list[LinkingResult] = []
         bs = self.config.batch_size
         batches = range(0, len(items), bs)
-        for lo in tqdm(batches, desc="linking", disable=not show_progress, unit="batch"):
+        for lo in progress_bar(batches, show=show_progress, desc="linking", unit="batch"):
             results.extend(self._link_batch(items[lo : lo + bs]))
         if self.config.exact_match_first:
             results = [put_exact_matches_first(r, self.table, self.config.top_k) for r in results]

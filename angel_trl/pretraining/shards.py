@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from angel_trl.data.files import write_json
 from angel_trl.pretraining.corpus import PAIR_FEATURES, POSITIVE_FEATURES, PretrainCorpus, PretrainRowGenerator, empty_columns
 from angel_trl.pretraining.workers import map_shards
+from angel_trl.progress import progress_bar
 from angel_trl.text.examples import Stage1Rows
 
 MANIFEST = "manifest.json"
@@ -39,7 +40,7 @@ class PretrainCorpusBuilder(PretrainRowGenerator):
         worker processes (default ``config.num_proc``); their shards are put back in order."""
         rows, pairs, counts = Stage1Rows(), empty_columns(PAIR_FEATURES), Counter()
         indices = list(range(self.num_shards))
-        with tqdm(total=self.num_sources(indices), unit="name", desc="KB pre-training corpus", disable=not show_progress) as progress:
+        with progress_bar(total=self.num_sources(indices), show=show_progress, unit="name", desc="KB pre-training corpus") as progress:
             shards = dict(map_shards(self, PretrainCorpusBuilder.shard, indices, self._num_proc(num_proc), progress))
         for index in indices:
             pos, prs, c = shards.pop(index)
@@ -76,7 +77,7 @@ class PretrainCorpusBuilder(PretrainRowGenerator):
         def shards_saved() -> str:  # a long build shows what a restart would keep
             return f"KB pre-training corpus ({len(manifest['shards'])}/{self.num_shards} shards saved)"
 
-        with tqdm(total=names, unit="name", desc=shards_saved(), disable=not show_progress) as progress:
+        with progress_bar(total=names, show=show_progress, unit="name", desc=shards_saved()) as progress:
             for index, entry in map_shards(self, partial(_shard_files, corpus_dir=corpus_dir), todo, num_proc, progress):
                 manifest["shards"][_shard_key(index)] = entry
                 # Sorted: workers finish in any order, the manifest is the same as with one process.

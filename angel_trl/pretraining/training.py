@@ -9,6 +9,7 @@ from angel_trl.data.arguments import DataArguments
 from angel_trl.data.files import atomic_save_dataset, write_json
 from angel_trl.pretraining.corpus import PretrainCorpusConfig
 from angel_trl.pretraining.shards import PretrainCorpusBuilder, load_positive_rows, load_pretrain_split
+from angel_trl.progress import reports_progress
 from angel_trl.text.examples import ExampleConfig, Stage1Rows
 
 if TYPE_CHECKING:  # stage 1 imports torch: loaded only when training, not to build a corpus
@@ -37,7 +38,7 @@ def _train_pretrain(data_args: DataArguments, model_args: ModelArguments, corpus
 
     state = PartialState()
     builder = PretrainCorpusBuilder(data_args.load_kb(), corpus_config, ExampleConfig(config.max_context_words, config.lowercase), config.seed, config.avoid_shared_targets)
-    rows, corpus = _corpus_rows(builder, corpus_config, state, show_progress=state.is_main_process and not config.disable_tqdm)
+    rows, corpus = _corpus_rows(builder, corpus_config, state, show_progress=state.is_main_process and reports_progress(config))
     del builder  # frees the TF-IDF index before training
     summary = train_stage1(data_args, model_args, config, rows=rows)
     summary["pretrain_corpus"] = corpus

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from angel_trl.data.names import NameTable
-from angel_trl.text.embedding_cache import EmbeddingCache
+from angel_trl.progress import progress_bar
+from angel_trl.text.embedding_cache import ENCODE_CHUNK, EmbeddingCache
 from angel_trl.text.tfidf import rows_per_block
 
 DENSE_EXTRA = "pip install 'angel-trl[bench]'"
@@ -47,11 +48,21 @@ class DenseNameMatcher:
         self.table = table
         self.batch_size = batch_size
         self.model = SentenceTransformer(self.model_path, device=device)
-        self.name_vectors = self.encode(table.names, show_progress) if cache_dir is None else self.cache(cache_dir).vectors(table.names, self.encode, progress=show_progress)
+        self.name_vectors = self._encode_in_chunks(table.names, show_progress) if cache_dir is None else self.cache(cache_dir).vectors(table.names, self.encode, progress=show_progress)
 
-    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 embeddings of ``texts`` as given (no normalisation)."""
-        return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress).astype(np.float32)
+        return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+
+    def _encode_in_chunks(self, texts: Sequence[str], show_progress: bool) -> np.ndarray:
+        """``encode`` a chunk at a time, as the cache does: progress is then reported in a log file too
+        (sentence-transformers' own bar is a terminal's)."""
+        parts = []
+        with progress_bar(total=len(texts), show=show_progress, desc="encoding", unit="text") as bar:
+            for lo in range(0, len(texts), ENCODE_CHUNK):
+                parts.append(self.encode(texts[lo : lo + ENCODE_CHUNK]))
+                bar.update(len(parts[-1]))
+        return np.concatenate(parts) if parts else self.encode([])
 
     def encode_mentions(self, mentions: Sequence[str]) -> np.ndarray:
         """Embeddings of ``mentions`` normalised as the table's names are (case, spaces)."""

@@ -15,10 +15,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from angel_trl.data.files import atomic_open, atomic_write_text, read_lines
 from angel_trl.errors import InputFormatError
+from angel_trl.progress import progress_bar
+
+ENCODE_CHUNK = 20_000  # texts encoded (and, in the cache, saved) at a time: what an interrupted encoding loses at most
 
 
 class EmbeddingCache:
@@ -45,13 +47,13 @@ class EmbeddingCache:
         atomic_write_text(self.directory / f"{key}.jsonl", "".join(json.dumps(t) + "\n" for t in texts))
         return self.directory / f"{key}.jsonl"
 
-    def vectors(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray], chunk_size: int = 20_000, progress: bool = False) -> np.ndarray:
+    def vectors(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray], chunk_size: int = ENCODE_CHUNK, progress: bool = False) -> np.ndarray:
         """Embeddings of ``texts`` in order; ``encode`` runs only on texts no saved chunk holds, ``chunk_size`` at a time."""
         chunks = self._chunks()
         where = {t: (c, r) for c, (_, chunk_texts, _) in enumerate(chunks) for r, t in enumerate(chunk_texts)}
         missing = list(dict.fromkeys(t for t in texts if t not in where))
         if missing:
-            bar = tqdm(total=len(missing), desc=f"encoding ({len(texts) - len(missing):,} of {len(texts):,} cached)", unit="text", disable=not progress)
+            bar = progress_bar(total=len(missing), show=progress, desc=f"encoding ({len(texts) - len(missing):,} of {len(texts):,} cached)", unit="text")
             for lo in range(0, len(missing), chunk_size):
                 part = missing[lo : lo + chunk_size]
                 vectors = np.asarray(encode(part), dtype=np.float32)

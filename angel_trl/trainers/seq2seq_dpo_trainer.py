@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from accelerate import PartialState
 from accelerate.utils import is_peft_model
 from datasets import Dataset
-from tqdm.auto import tqdm
 from transformers import Trainer
 
+from angel_trl.progress import progress_bar, reports_progress
 from angel_trl.trainers.collators import PromptedSeq2SeqCollator
 from angel_trl.text.tokenization import SequenceEncoder
 from angel_trl.trainers.linking_eval import LinkingEvalMixin, LinkingEvaluator
@@ -280,7 +280,7 @@ class Seq2SeqDPOTrainer(UsualPermissionsMixin, WholeRunLossMixin, LinkingEvalMix
         in dataset order. The device is recorded in ``self.reference_device``."""
         loader = self.accelerator.prepare(torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=self.collator, shuffle=False))
         chosen, rejected = [], []
-        for batch in tqdm(loader, desc=f"reference log-probs ({split} pairs)", unit="batch", disable=self.args.disable_tqdm or not PartialState().is_local_main_process):
+        for batch in progress_bar(loader, show=reports_progress(self.args) and PartialState().is_local_main_process, desc=f"reference log-probs ({split} pairs)", unit="batch"):
             batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
             with self.autocast_smart_context_manager():
                 c, r = self.reference_logps(ref_model, batch).chunk(2)

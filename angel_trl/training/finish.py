@@ -16,6 +16,7 @@ from angel_trl.data.files import atomic_write_text, exclusive_output_dir, write_
 from angel_trl.data.kb import KnowledgeBase
 from angel_trl.linking.linker import EntityLinker
 from angel_trl.machine import describe_machine
+from angel_trl.progress import reports_progress
 from angel_trl.training.lora import save_adapter_and_merge
 from angel_trl.trainers.linking_eval import link_across_processes
 
@@ -50,7 +51,7 @@ def score_and_save(trainer, linker: EntityLinker, kb: KnowledgeBase, corpora: di
         if corpus is None or name not in trainer.args.final_eval_splits:
             continue
         inputs = linker.inputs_for(corpus.mentions, corpus.texts())
-        results = link_across_processes(linker, inputs, show_progress=trainer.is_world_process_zero() and not trainer.args.disable_tqdm)
+        results = link_across_processes(linker, inputs, show_progress=trainer.is_world_process_zero() and reports_progress(trainer.args))
         summary[name], predictions = evaluate_linking(corpus.mentions, results, kb, seen, sources=[it.source for it in inputs])
         summary[name]["truncated_sources"] = count_truncated_sources(linker, inputs, name)
         if trainer.is_world_process_zero():

@@ -21,6 +21,7 @@ from angel_trl.evaluation import comparison_table, scores_table
 from angel_trl.linking.linker import EntityLinker
 from angel_trl.defaults import MINING_SUMMARY
 from angel_trl.mining import MiningConfig, mine_pairs, training_corpus_to_mine
+from angel_trl.progress import reports_progress
 from angel_trl.training.finish import resume_arg
 from angel_trl.training.stage2 import STAGE2_RESULTS, Stage2Arguments, train_stage2
 from angel_trl.trainers import Seq2SeqDPOConfig
@@ -182,7 +183,7 @@ def _mine_round(model_dir: str, train: Corpus, data_args: DataArguments, config:
     process returns the mining summary."""
     linker = EntityLinker.from_pretrained(model_dir, device=device, batch_size=config.link_batch_size)
     kb = linker.kb or data_args.load_kb()
-    pairs, mined = mine_pairs(linker, training_corpus_to_mine(train, kb, mining), kb, mining, show_progress=state.is_main_process and not config.disable_tqdm)
+    pairs, mined = mine_pairs(linker, training_corpus_to_mine(train, kb, mining), kb, mining, show_progress=state.is_main_process and reports_progress(config))
     if state.is_main_process and len(pairs):
         # The summary first: reused pairs (on resume) then always have theirs.
         write_json(pairs_dir.parent / MINING_SUMMARY, mined)

@@ -1,3 +1,4 @@
+import io
 import math
 
 import pytest
@@ -180,3 +181,13 @@ def test_exact_match_first_linking_and_mining_ignores_it(random_linker, toy_dir,
     assert [p.top_ids for p in plain] != [f.top_ids for f in first]  # the random model misranks some exact names
     config = MiningConfig(num_beams=6, top_k=5)
     assert mine_pairs(exact, corpus, toy_kb, config, show_progress=False)[0].to_list() == mine_pairs(random_linker, corpus, toy_kb, config, show_progress=False)[0].to_list()
+
+
+@pytest.mark.parametrize("show", [True, False])
+def test_linking_reports_progress_in_a_log_only_when_asked(random_linker, monkeypatch, show):
+    log = io.StringIO()  # stderr redirected to a file: timed plain lines, no carriage returns
+    monkeypatch.setattr("sys.stderr", log)
+    random_linker.link(INPUTS, show_progress=show)
+    assert ("linking:" in log.getvalue()) is show and "\r" not in log.getvalue()
+    if show:
+        assert "2/2" in log.getvalue().strip().split("\n")[-1]  # 4 inputs, batches of 3: the last line says done
