@@ -22,6 +22,7 @@ LAUNCH=${LAUNCH:-.venv/bin/accelerate launch --config_file recipes/accelerate/cp
 CONFIGS=recipes/configs/bc5cdr-chemical
 CACHE_DIR=${CACHE_DIR:-benchmarks/work}
 export OMP_NUM_THREADS=${THREADS:-1} PYTHONUNBUFFERED=1
+mkdir -p outputs  # the lanes' logs live there
 STAGE2="angel-trl stage 2 (DPO, from scratch)=outputs/bc5cdr-chemical-stage2"  # one label: the hybrid's cached candidates are per label
 # The hybrid and its ablation beside every peer, KB + train, tagged $1; the rest: --model arguments.
 hybrid_bench() {
