@@ -5,43 +5,124 @@ CPU); fitting a ranker on the scored features takes a second. Writing the featur
 ablation fit many rankers (feature subsets, objectives) on the same scores, and a benchmark rerun
 reuse them. The file says which features and candidate settings produced it; it is read back
 only when it holds exactly the mentions asked for, in order.
+
+While a split is scored, its rows go batch by batch into ``<file>.partial`` (:class:`PartialCandidates`,
+the same format): a run stopped after an hour of scoring resumes after the last batch it saved
+instead of starting over, and the finished file replaces the partial one.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from angel_trl.data.files import atomic_write_text, read_jsonl_objects
+from angel_trl.data.files import atomic_open, atomic_write_text, read_jsonl_objects
 from angel_trl.errors import InputFormatError
 from angel_trl.linking.linker import BeamName, Candidate, LinkingResult
 
 FORMAT = "angel-trl-hybrid-candidates"
+PARTIAL_SUFFIX = ".partial"
+
+logger = logging.getLogger(__name__)
 
 
 def write_candidates(path: str | Path, beams: Sequence[LinkingResult], candidates: Sequence, features: Sequence[str], config: dict) -> None:
     """One header line (format, features, candidate config), then one line per mention."""
-    lines = [json.dumps({"format": FORMAT, "version": 1, "features": list(features), "config": config, "mentions": len(beams)})]
+    atomic_write_text(path, _header_line(features, config, len(beams)) + _row_lines(beams, candidates))
+
+
+def _header_line(features: Sequence[str], config: dict, mentions: int) -> str:
+    return json.dumps({"format": FORMAT, "version": 1, "features": list(features), "config": config, "mentions": mentions}) + "\n"
+
+
+def _row_lines(beams: Sequence[LinkingResult], candidates: Sequence) -> str:
+    """One newline-terminated JSON line per mention."""
+    lines = []
     for beam, cands in zip(beams, candidates, strict=True):
-        lines.append(
-            json.dumps(
-                {
-                    "mention": beam.mention,
-                    "beam_candidates": [asdict(c) for c in beam.candidates],
-                    "beam": [asdict(b) for b in beam.beam],
-                    "concept_ids": cands.concept_ids,
-                    "names": cands.names,
-                    "features": cands.features.tolist(),
-                },
-                ensure_ascii=False,
-            )
-        )
-    atomic_write_text(path, "\n".join(lines) + "\n")
+        row = {
+            "mention": beam.mention,
+            "beam_candidates": [asdict(c) for c in beam.candidates],
+            "beam": [asdict(b) for b in beam.beam],
+            "concept_ids": cands.concept_ids,
+            "names": cands.names,
+            "features": cands.features.tolist(),
+        }
+        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+    return "".join(lines)
+
+
+class PartialCandidates:
+    """The candidates file ``path`` while it is being scored: ``<path>.partial``, whose rows are a
+    prefix of the mentions, appended a batch at a time (flushed to disk), so that a stopped run
+    resumes where it was (:meth:`resume`) and :meth:`finish` writes ``path`` whole."""
+
+    def __init__(self, path: str | Path, mentions: Sequence[str], features: Sequence[str], config: dict):
+        self.path = Path(path)
+        self.partial = Path(str(path) + PARTIAL_SUFFIX)
+        self.mentions, self.features, self.config = list(mentions), list(features), config
+
+    def resume(self, unit: int) -> tuple[list[LinkingResult], list]:
+        """The rows saved before, cut to a multiple of ``unit`` mentions (a point where an
+        uninterrupted run's batches start too), and the partial file rewritten to hold just those.
+        A partial file of other mentions or settings is started over (logged); a last line cut
+        by the stop is dropped; any other damage is an :class:`InputFormatError` naming the line."""
+        beams, candidates = self._saved()
+        keep = len(beams) // unit * unit
+        if keep:
+            logger.info("%s: resuming after %d of %d mentions scored before", self.partial, keep, len(self.mentions))
+        beams, candidates = beams[:keep], candidates[:keep]
+        atomic_write_text(self.partial, _header_line(self.features, self.config, len(self.mentions)) + _row_lines(beams, candidates))
+        return beams, candidates
+
+    def append(self, beams: Sequence[LinkingResult], candidates: Sequence) -> None:
+        """Add one batch's rows, on disk before this returns."""
+        with open(self.partial, "a", encoding="utf-8") as f:
+            f.write(_row_lines(beams, candidates))
+            f.flush()
+            os.fsync(f.fileno())
+
+    def finish(self, beams: Sequence[LinkingResult], candidates: Sequence) -> None:
+        """Write the whole file and remove the partial one."""
+        write_candidates(self.path, beams, candidates, self.features, self.config)
+        self.partial.unlink(missing_ok=True)
+
+    def _saved(self) -> tuple[list[LinkingResult], list]:
+        if not self.partial.exists():
+            return [], []
+        raw = self.partial.read_bytes()
+        whole = raw[: raw.rfind(b"\n") + 1]  # a line without its newline was cut mid-write
+        if len(whole) < len(raw):
+            with atomic_open(self.partial, "wb") as f:  # bytes as they are: bad ones are reported by the reader, with their line
+                f.write(whole)
+        rows = read_jsonl_objects(self.partial)
+        lineno, header = next(rows, (None, None))
+        if header is None:
+            return [], []
+        _check_header(header, self.partial, lineno)
+        if header["features"] != self.features or header["config"] != self.config or header["mentions"] != len(self.mentions):
+            logger.info("%s: written with other settings or mentions: scoring starts over", self.partial)
+            return [], []
+        beams, candidates = [], []
+        for lineno, row in rows:
+            if len(beams) == len(self.mentions):
+                raise InputFormatError(self.partial, lineno, f"the header says {len(self.mentions)} mentions but more rows follow")
+            if row.get("mention") != self.mentions[len(beams)]:
+                logger.info("%s: saved for other mentions: scoring starts over", self.partial)
+                return [], []
+            try:
+                beam, cands = _row(row, len(self.features))
+            except ValueError as e:
+                raise InputFormatError(self.partial, lineno, f"not a candidates row: {e}") from None
+            beams.append(beam)
+            candidates.append(cands)
+        return beams, candidates
 
 
 def read_candidates(path: str | Path, mentions: Sequence[str], features: Sequence[str], config: dict):

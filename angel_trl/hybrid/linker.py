@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -42,7 +43,7 @@ from angel_trl.data.corpus import Corpus, Mention
 from angel_trl.data.dictionary import table_with_training_texts, training_link_counts
 from angel_trl.data.files import atomic_write_text, read_json_object
 from angel_trl.data.kb import KnowledgeBase
-from angel_trl.hybrid.candidates_file import read_candidates, write_candidates
+from angel_trl.hybrid.candidates_file import PartialCandidates, read_candidates
 from angel_trl.errors import FieldError, InputFormatError
 from angel_trl.hybrid.ranker import FEATURES, LinearRanker, check_features, ranker_from_dict
 from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, choose_ranker
@@ -153,10 +154,15 @@ class HybridLinker:
 
     # ------------------------------------------------------------------ candidates and features
     def candidates(
-        self, inputs: Sequence[LinkInput | str], show_progress: bool = False, beams: Sequence[LinkingResult] | None = None
+        self,
+        inputs: Sequence[LinkInput | str],
+        show_progress: bool = False,
+        beams: Sequence[LinkingResult] | None = None,
+        on_batch: Callable[[list[LinkingResult], list[MentionCandidates]], None] | None = None,
     ) -> tuple[list[LinkingResult], list[MentionCandidates]]:
         """The beam's results and every mention's candidate union with its features. ``beams``: this
-        linker's results for these inputs, already decoded (beam search is then not run again)."""
+        linker's results for these inputs, already decoded (beam search is then not run again).
+        ``on_batch`` is given each scored batch's beams and candidates as soon as they are done."""
         ex = self.linker.config.example_config
         items = [LinkInput.from_marked(x, ex) if isinstance(x, str) else x for x in inputs]
         if beams is None:
@@ -178,6 +184,8 @@ class HybridLinker:
             scored = [self._features(items[i].mention, concepts, cosines, dense_cosines, beams[i], score) for i, (concepts, cosines, dense_cosines), score in zip(batch, gathered, scores)]
             self._set_name_priors(scored)
             out.extend(scored)
+            if on_batch is not None:
+                on_batch(beams[lo : lo + step], scored)
         return beams, out
 
     def _set_name_priors(self, candidates: Sequence[MentionCandidates]) -> None:
@@ -197,15 +205,34 @@ class HybridLinker:
     ) -> tuple[list[LinkingResult], list[MentionCandidates]]:
         """:meth:`candidates`, read from the candidates file ``path`` when it holds these mentions
         scored with these settings, else computed (from ``beams`` when given) and written there (no
-        file: computed only)."""
-        if path is not None and Path(path).exists():
-            cached = read_candidates(path, [it.mention for it in inputs], FEATURES, self.cache_key())
+        file: computed only). While computed, the rows go batch by batch into ``<path>.partial``,
+        so that a stopped run resumes after its last saved batch."""
+        if path is None:
+            return self.candidates(inputs, show_progress, beams)
+        mentions = [it.mention for it in inputs]
+        if Path(path).exists():
+            cached = read_candidates(path, mentions, FEATURES, self.cache_key())
             if cached is not None:
                 return cached
-        beams, candidates = self.candidates(inputs, show_progress, beams)
-        if path is not None:
-            write_candidates(path, beams, candidates, FEATURES, self.cache_key())
+        partial = PartialCandidates(path, mentions, FEATURES, self.cache_key())
+        # Resume where an uninterrupted run's scoring batches (and, when it decodes, its beam-search
+        # batches) start too, so that the rows after it come out of the same batches.
+        unit = self.config.mentions_per_batch if beams is not None else math.lcm(self.config.mentions_per_batch, self.linker.config.batch_size)
+        saved_beams, saved = partial.resume(unit)
+        self._restore_name_priors(saved)
+        rest = len(saved)
+        new_beams, new = self.candidates(inputs[rest:], show_progress, None if beams is None else beams[rest:], on_batch=partial.append)
+        beams, candidates = saved_beams + new_beams, saved + new
+        partial.finish(beams, candidates)
         return beams, candidates
+
+    def _restore_name_priors(self, candidates: Sequence[MentionCandidates]) -> None:
+        """The name priors that rows scored before hold, so that later batches score only the names
+        those did not have (as an uninterrupted run would)."""
+        column = FEATURES.index("name_prior")
+        for c in candidates:
+            for name, prior in zip(c.names, c.features[:, column]):
+                self.name_priors.setdefault(name, float(prior))
 
     def cache_key(self) -> dict:
         """What a candidates file must have been written with to be reused: the model, the beam,

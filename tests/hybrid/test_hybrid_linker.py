@@ -312,3 +312,64 @@ def test_fit_on_a_dev_split_without_gold_in_the_kb_names_it(toy, toy_kb):
     outside = Corpus([Document(d.id, d.text, [Mention(m.doc_id, m.start, m.end, m.text, ("NOPE:1",)) for m in d.mentions]) for d in corpus.documents], "dev_outside.jsonl")
     with pytest.raises(InputFormatError, match=rf"dev_outside.jsonl: none of its {len(corpus.mentions)} non-NIL mentions has a gold concept in the KB"):
         HybridLinker(linker).fit_on(outside, toy_kb)
+
+
+def test_a_stopped_scoring_resumes_after_its_last_saved_batch(toy, tmp_path, monkeypatch, caplog):
+    from angel_trl.hybrid.candidates_file import PartialCandidates
+
+    linker, corpus = toy
+    linker = EntityLinker.from_pretrained(linker.model.config._name_or_path, num_beams=6, top_k=3, batch_size=2)
+    config = HybridConfig(top_k=3, mentions_per_batch=2)
+    inputs = linker.inputs_for(corpus.mentions, corpus.texts())
+    assert len(inputs) >= 6
+    whole_beams, whole = HybridLinker.from_training(linker, corpus, config).candidates(inputs)
+    path = tmp_path / "test.jsonl"
+    partial = tmp_path / "test.jsonl.partial"
+
+    real_append = PartialCandidates.append
+    def stop_after_two_batches(self, beams, candidates):
+        real_append(self, beams, candidates)
+        if len(partial.read_text().splitlines()) == 1 + 4:
+            raise KeyboardInterrupt  # the run is stopped after saving 2 batches of 2 mentions
+    monkeypatch.setattr(PartialCandidates, "append", stop_after_two_batches)
+    with pytest.raises(KeyboardInterrupt):
+        HybridLinker.from_training(linker, corpus, config).candidates_cached(inputs, path)
+    monkeypatch.undo()
+    assert not path.exists() and len(partial.read_text().splitlines()) == 5
+    with partial.open("a") as f:
+        f.write('{"mention": "cut mid-wr')  # a line the stop cut: dropped on resume
+
+    scored = []
+    hybrid = HybridLinker.from_training(linker, corpus, config)
+    real_candidates = hybrid.candidates
+    monkeypatch.setattr(hybrid, "candidates", lambda inputs, *a, **k: scored.append(len(inputs)) or real_candidates(inputs, *a, **k))
+    with caplog.at_level("INFO"):
+        beams, candidates = hybrid.candidates_cached(inputs, path)
+    assert scored == [len(inputs) - 4]  # only the mentions after the saved batches are decoded and scored
+    assert "resuming after 4 of" in caplog.text
+    assert path.exists() and not partial.exists()
+    # The same rows as a run never stopped, and the file reads back whole.
+    assert [(b.mention, b.top_ids) for b in beams] == [(b.mention, b.top_ids) for b in whole_beams]
+    assert [(c.concept_ids, c.names) for c in candidates] == [(c.concept_ids, c.names) for c in whole]
+    np.testing.assert_array_equal(np.concatenate([c.features for c in candidates]), np.concatenate([c.features for c in whole]))
+    again = read_candidates(path, [it.mention for it in inputs], FEATURES, hybrid.cache_key())
+    assert [c.concept_ids for c in again[1]] == [c.concept_ids for c in candidates]
+
+
+def test_a_partial_candidates_file_of_other_settings_starts_over_and_a_damaged_one_is_named(toy, tmp_path):
+    linker, corpus = toy
+    inputs = linker.inputs_for(corpus.mentions, corpus.texts())
+    path = tmp_path / "dev.jsonl"
+    partial = tmp_path / "dev.jsonl.partial"
+    hybrid = HybridLinker.from_training(linker, corpus, HybridConfig(top_k=3, mentions_per_batch=2))
+    # Saved by a run with other candidate settings: not reused.
+    HybridLinker.from_training(linker, corpus, HybridConfig(top_k=3, tfidf_candidates=2)).candidates_cached(inputs, path)
+    path.rename(partial)
+    beams, candidates = hybrid.candidates_cached(inputs, path)
+    assert read_candidates(path, [it.mention for it in inputs], FEATURES, hybrid.cache_key()) is not None
+    # A row damaged in the middle (not a cut last line) is an input error naming the partial file's line.
+    lines = path.read_text().splitlines()
+    partial.write_text("\n".join([lines[0], lines[1], "{oops", *lines[3:]]) + "\n")
+    path.unlink()
+    with pytest.raises(InputFormatError, match=r"dev.jsonl.partial:3: invalid JSON"):
+        hybrid.candidates_cached(inputs, path)
