@@ -72,7 +72,8 @@ class PartialCandidates:
         """The rows saved before, cut to a multiple of ``unit`` mentions (a point where an
         uninterrupted run's batches start too), and the partial file rewritten to hold just those.
         A partial file of other mentions or settings is started over (logged); a last line cut
-        by the stop is dropped; any other damage is an :class:`InputFormatError` naming the line."""
+        by the stop is dropped; any other damage (an empty file included: its header is written
+        first) is an :class:`InputFormatError` naming the line."""
         beams, candidates = self._saved()
         keep = len(beams) // unit * unit
         if keep:
@@ -101,28 +102,11 @@ class PartialCandidates:
         if len(whole) < len(raw):
             with atomic_open(self.partial, "wb") as f:  # bytes as they are: bad ones are reported by the reader, with their line
                 f.write(whole)
-        rows = read_jsonl_objects(self.partial)
-        lineno, header = next(rows, (None, None))
-        if header is None:
+        saved = _read_matching_rows(self.partial, self.mentions, self.features, self.config)
+        if saved is None:
+            logger.info("%s: written for other mentions or settings: scoring starts over", self.partial)
             return [], []
-        _check_header(header, self.partial, lineno)
-        if header["features"] != self.features or header["config"] != self.config or header["mentions"] != len(self.mentions):
-            logger.info("%s: written with other settings or mentions: scoring starts over", self.partial)
-            return [], []
-        beams, candidates = [], []
-        for lineno, row in rows:
-            if len(beams) == len(self.mentions):
-                raise InputFormatError(self.partial, lineno, f"the header says {len(self.mentions)} mentions but more rows follow")
-            if row.get("mention") != self.mentions[len(beams)]:
-                logger.info("%s: saved for other mentions: scoring starts over", self.partial)
-                return [], []
-            try:
-                beam, cands = _row(row, len(self.features))
-            except ValueError as e:
-                raise InputFormatError(self.partial, lineno, f"not a candidates row: {e}") from None
-            beams.append(beam)
-            candidates.append(cands)
-        return beams, candidates
+        return saved
 
 
 def read_candidates(path: str | Path, mentions: Sequence[str], features: Sequence[str], config: dict):
@@ -131,6 +115,16 @@ def read_candidates(path: str | Path, mentions: Sequence[str], features: Sequenc
     JSON, a bad header, a row whose fields have other types or lengths, a number that is not
     finite, rows missing or in excess) is an :class:`InputFormatError` naming the line. Blank
     lines hold nothing and are skipped, as in every JSONL file the project reads."""
+    found = _read_matching_rows(path, mentions, features, config)
+    if found is not None and len(found[0]) < len(mentions):
+        raise InputFormatError(path, None, f"the header says {len(mentions)} mentions but {len(found[0])} rows follow (a cut file?)")
+    return found
+
+
+def _read_matching_rows(path: str | Path, mentions: Sequence[str], features: Sequence[str], config: dict):
+    """``(beams, candidates)`` of the rows of ``path``, which hold the first of ``mentions`` in order
+    (all of them, or fewer); None when the file was written for other mentions, features or
+    settings. Damage is an :class:`InputFormatError` naming the line."""
     path = Path(path)
     rows = read_jsonl_objects(path)
     lineno, header = next(rows, (None, None))
@@ -153,8 +147,6 @@ def read_candidates(path: str | Path, mentions: Sequence[str], features: Sequenc
             raise InputFormatError(path, lineno, f"not a candidates row: {e}") from None
         beams.append(beam)
         out.append(candidates)
-    if len(out) < len(mentions):
-        raise InputFormatError(path, None, f"the header says {len(mentions)} mentions but {len(out)} rows follow (a cut file?)")
     return beams, out
 
 
