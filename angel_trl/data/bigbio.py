@@ -109,6 +109,8 @@ def _mention(ex: _Example, doc: Document, entity: dict) -> Mention:
         ex.counts["discontinuous_mentions"] += 1
         start, end = min(p[0] for p in pieces), max(p[1] for p in pieces)
         span = doc.text[start:end]
+    if empty := sum(not db_id.strip() for db_id in db_ids):
+        ex.counts["empty_db_ids_skipped"] += empty  # none left makes the mention NIL, as an empty PubTator id column
     ids = parse_ids("|".join(db_ids))
     composite = "composite" in mtype.lower() or len(ids) > 1 or len(pieces) > 1
     return Mention(doc.id, start, end, span, ids, mtype, composite)

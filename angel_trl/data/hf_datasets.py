@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from angel_trl.data.files import SAVED_DATASET, SAVED_DATASET_DICT, extra_keys_problem, read_jsonl_objects, read_lines
+from angel_trl.data.files import SAVED_DATASET, SAVED_DATASET_DICT, read_jsonl_objects, read_lines
 from angel_trl.errors import InputFormatError
 
 _BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
@@ -145,48 +145,18 @@ def dataset_rows(spec: str) -> Iterator[dict]:
         yield row
 
 
-def _string_list(row: dict, key: str, spec: str, index: int) -> list[str]:
-    """``row[key]`` as a list of strings (missing or null: empty)."""
-    value = row.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise row_error(spec, index, f"{key!r} must be a list of strings")
-    return value
-
-
-KB_COLUMNS = ("id", "names", "name", "synonyms", "alt_ids", "definition")
-
-
 def _concept(row: dict, spec: str, index: int, counts: Counter):
-    """The :class:`Concept` of one KB row: ``id``, ``names`` or ``name`` + ``synonyms``, optional
-    ``alt_ids`` and ``definition``."""
-    from angel_trl.data.kb import Concept, _clean_names, _ids, normalize_concept_id
+    """The :class:`Concept` of one KB row (:func:`~angel_trl.data.kb.concept_from_row`); a table's
+    integer id column is read as text."""
+    from angel_trl.data.kb import ConceptRowError, concept_from_row
 
     raw_id = row.get("id")
     if isinstance(raw_id, int) and not isinstance(raw_id, bool):
-        raw_id = str(raw_id)
-    cid = normalize_concept_id(raw_id) if isinstance(raw_id, str) else ""
-    if not cid:
-        raise row_error(spec, index, "needs a non-empty string 'id'")
-    # A table gives every row every column, null where a row has none: only values count.
-    if problem := extra_keys_problem({k: v for k, v in row.items() if v is not None}, KB_COLUMNS, "column", counts):
-        raise row_error(spec, index, problem, cid)
-    if row.get("names") is not None and (row.get("name") is not None or row.get("synonyms") is not None):
-        raise row_error(spec, index, "has 'names' and 'name' / 'synonyms': give one of the two (the other would be lost)", cid)
-    if row.get("names") is not None:
-        raw_names = _string_list(row, "names", spec, index)
-    elif isinstance(row.get("name"), str):
-        raw_names = [row["name"], *_string_list(row, "synonyms", spec, index)]
-    else:
-        raise row_error(spec, index, "needs 'names' (a list of strings) or a string 'name' (with optional 'synonyms')", cid)
-    names = _clean_names(raw_names, counts)
-    if not names:
-        raise row_error(spec, index, "no non-empty name", cid)
-    definition = row.get("definition")
-    if definition is not None and not isinstance(definition, str):
-        raise row_error(spec, index, "'definition' must be a string", cid)
-    return Concept(cid, names, _ids(_string_list(row, "alt_ids", spec, index), counts), definition or None)
+        row = {**row, "id": str(raw_id)}
+    try:
+        return concept_from_row(row, counts, "column")
+    except ConceptRowError as e:
+        raise row_error(spec, index, str(e), e.cid) from None
 
 
 def read_kb_dataset(spec: str):

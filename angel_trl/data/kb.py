@@ -8,6 +8,8 @@ Our JSONL format has one concept per line::
 The first name is the preferred one. ``alt_ids`` (optional) are other identifiers of the same
 concept (MEDIC lists MeSH ids as alternatives of OMIM-primary concepts); gold ids in a corpus are
 mapped to the concept through them. Optional ``definition`` is kept for KB pre-training.
+``"name": ..., "synonyms": [...]`` may stand for ``names``, as in a ``datasets`` KB; a key misspelt
+(``"alt_id"``) is an error naming the line, other keys are ignored and counted.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from angel_trl.errors import InputFormatError
-from angel_trl.data.files import atomic_write_text, read_jsonl_objects, read_lines
+from angel_trl.data.files import atomic_write_text, extra_keys_problem, read_jsonl_objects, read_lines
 
 _SPACES = re.compile(r"\s+")
 _ID_PREFIXES = ("MESH:", "OMIM:")
@@ -289,28 +291,64 @@ def read_mesh(
     return _finish(concepts, first_path, counts)
 
 
+# The keys of a concept row, in our JSONL format and in a ``datasets`` KB (kb_format: hf).
+CONCEPT_KEYS = ("id", "names", "name", "synonyms", "alt_ids", "definition")
+
+
+class ConceptRowError(ValueError):
+    """What is wrong with one concept row; ``cid`` is the row's id once it has one."""
+
+    def __init__(self, problem: str, cid: str = ""):
+        super().__init__(problem)
+        self.cid = cid
+
+
+def concept_from_row(row: dict, counts: Counter, what: str = "concept") -> Concept:
+    """The :class:`Concept` of one row: a string ``id``, ``names`` (preferred first) or ``name`` +
+    ``synonyms``, optional ``alt_ids`` and ``definition``; a null value counts as missing. A key
+    misspelt is a :class:`ConceptRowError` (its value would be lost); other extra keys are
+    ignored and counted (``ignored_<what>_keys``: a table's are its columns)."""
+    row = {k: v for k, v in row.items() if v is not None}
+    cid = normalize_concept_id(row["id"]) if isinstance(row.get("id"), str) else ""
+    if not cid:
+        raise ConceptRowError("needs a non-empty string 'id'")
+    if problem := extra_keys_problem(row, CONCEPT_KEYS, what, counts):
+        raise ConceptRowError(problem, cid)
+    if "names" in row and ("name" in row or "synonyms" in row):
+        raise ConceptRowError("has 'names' and 'name' / 'synonyms': give one of the two (the other would be lost)", cid)
+    if "names" in row:
+        raw_names = _string_list(row, "names")
+    elif isinstance(row.get("name"), str):
+        raw_names = [row["name"], *_string_list(row, "synonyms")]
+    else:
+        raise ConceptRowError("needs 'names' (a list of strings) or a string 'name' (with optional 'synonyms')", cid)
+    names = _clean_names(raw_names, counts)
+    if not names:
+        raise ConceptRowError("no non-empty name", cid)
+    definition = row.get("definition")
+    if definition is not None and not isinstance(definition, str):
+        raise ConceptRowError("'definition' must be a string", cid)
+    return Concept(cid, names, _ids(_string_list(row, "alt_ids"), counts), definition or None)
+
+
+def _string_list(row: dict, key: str) -> list[str]:
+    """``row[key]`` as a list of strings (missing: empty)."""
+    value = row.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConceptRowError(f"{key!r} must be a list of strings")
+    return value
+
+
 def read_kb_jsonl(path: str | Path) -> KnowledgeBase:
     """Our JSONL format (see the module docstring)."""
     path = Path(path)
     concepts = []
     counts: Counter = Counter()
     for lineno, row in read_jsonl_objects(path):
-        cid = normalize_concept_id(row["id"]) if isinstance(row.get("id"), str) else ""
-        if not cid:
-            raise InputFormatError(path, lineno, "each line needs a non-empty string 'id'")
-        raw_names = row.get("names")
-        if not isinstance(raw_names, list) or not all(isinstance(n, str) for n in raw_names):
-            raise InputFormatError(path, lineno, "'names' must be a list of strings")
-        names = _clean_names(raw_names, counts)
-        if not names:
-            raise InputFormatError(path, lineno, f"concept {row['id']} has no non-empty name")
-        raw_alt = row.get("alt_ids", [])
-        if not isinstance(raw_alt, list) or not all(isinstance(a, str) for a in raw_alt):
-            raise InputFormatError(path, lineno, "'alt_ids' must be a list of strings")
-        definition = row.get("definition")
-        if definition is not None and not isinstance(definition, str):
-            raise InputFormatError(path, lineno, "'definition' must be a string")
-        concepts.append(Concept(cid, names, _ids(raw_alt, counts), definition))
+        try:
+            concepts.append(concept_from_row(row, counts))
+        except ConceptRowError as e:
+            raise InputFormatError(path, lineno, f"concept {e.cid}: {e}" if e.cid else str(e)) from None
     return _finish(concepts, path, counts)
 
 

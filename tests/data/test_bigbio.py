@@ -113,6 +113,17 @@ def test_bigbio_discontinuous_entity_is_a_composite_span(tmp_path):
     assert c.counts["discontinuous_mentions"] == 1
 
 
+def test_bigbio_empty_db_ids_are_counted(tmp_path):
+    rows = bigbio_rows()
+    rows[0]["entities"] = [
+        {"id": "d", "type": "Disease", "text": ["cancer"], "offsets": [[39, 45]], "normalized": [{"db_name": "MESH", "db_id": ""}]},
+        {"id": "e", "type": "Disease", "text": ["Breast"], "offsets": [[21, 27]], "normalized": [{"db_name": "MESH", "db_id": " "}, {"db_name": "MESH", "db_id": "D2"}]},
+    ]
+    c = read_bigbio(_sources(tmp_path, rows)["jsonl"])
+    assert [m.ids for m in c.mentions[:2]] == [(), ("D2",)]  # the first is NIL, as an empty PubTator id column
+    assert c.counts["empty_db_ids_skipped"] == 2
+
+
 def test_bigbio_passage_gaps_are_spaces(tmp_path):
     rows = bigbio_rows()
     rows[0]["passages"][1]["offsets"] = [[len("Lung cancer and ADA.") + 3, len("Lung cancer and ADA.") + 3 + len(rows[0]["passages"][1]["text"][0])]]

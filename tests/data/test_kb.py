@@ -117,3 +117,18 @@ def test_names_are_compared_in_one_unicode_form(tmp_path):
     f.write_text(json.dumps({"id": "N1", "names": [decomposed]}) + "\n")
     table = NameTable.from_kb(read_kb_jsonl(f), lowercase=True)
     assert table.index_of("Caf\u00e9 Syndrome") is not None  # the exact match a composed mention used to miss
+
+
+def test_jsonl_kb_keys_read_as_a_datasets_kb_reads_them(tmp_path):
+    from angel_trl.data.kb import read_kb_jsonl
+
+    f = tmp_path / "kb.jsonl"
+    f.write_text('{"id": "X:1", "name": "a", "synonyms": ["b", "c"], "semantic_type": "T047"}\n')
+    kb = read_kb_jsonl(f)
+    assert kb.concepts["X:1"].names == ["a", "b", "c"] and kb.stats()["ignored_concept_keys"] == 1
+    f.write_text('{"id": "X:1", "names": ["a"]}\n{"id": "X:2", "names": ["b"], "alt_id": ["Y:1"]}\n')
+    with pytest.raises(InputFormatError, match=r"kb.jsonl:2: concept X:2: concept key 'alt_id' is not one of .*did you mean 'alt_ids'\?"):
+        read_kb_jsonl(f)
+    f.write_text('{"id": "X:1", "names": ["a"], "synonyms": ["b"]}\n')
+    with pytest.raises(InputFormatError, match=r"kb.jsonl:1: concept X:1: has 'names' and 'name' / 'synonyms'"):
+        read_kb_jsonl(f)
