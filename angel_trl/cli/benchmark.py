@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from angel_trl.cli.common import UsageError, check_outputs, check_source, no_loading_bar_in_a_log
-from angel_trl.cli.options import Subparsers, add_benchmark_hybrid_options, add_command, add_kb_options, positive_int
+from angel_trl.cli.options import Subparsers, add_benchmark_hybrid_options, add_command, add_kb_options, file_name, positive_int
 from angel_trl.data.corpus import CORPUS_FORMATS
 from angel_trl.errors import FieldError
 
@@ -33,7 +33,7 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--corpus-format", choices=CORPUS_FORMATS, default="jsonl", help="Format of the three corpora (default: %(default)s).")
     p.add_argument("--entity-type", action="append", metavar="TYPE", help="Keep only mentions of this type (repeatable; all when unset).")
     p.add_argument("--model", action="append", default=[], metavar="[LABEL=]DIR", help="An angel-trl linker directory to benchmark (repeatable); LABEL names its rows (default: the directory).")
-    p.add_argument("--name", default="benchmark", help="Name of the result files and of the report (default: %(default)s).")
+    p.add_argument("--name", type=file_name, default="benchmark", help="Name of the result files and of the report (default: %(default)s).")
     p.add_argument("--results-dir", default="benchmarks/results", metavar="DIR", help="Where the JSON, markdown and plots go (default: %(default)s).")
     p.add_argument("--no-dense", action="store_true", help="Leave out the dense peer and the hybrid's dense retriever (they encode every KB name once; cached in --cache-dir).")
     p.add_argument("--hybrid", action="store_true", help="Also each model as a hybrid linker, its ranker fit on --dev (its retrievers: TF-IDF and, unless --no-dense, the dense encoder).")
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     for path in filter(None, (args.train, args.dev, args.test)):
         if args.corpus_format != "bigbio" and not Path(path).exists():
             raise UsageError(f"{path}: no such file")
-    check_outputs(str(Path(args.results_dir) / f"{args.name}.json"))
+    check_outputs(*(str(Path(args.results_dir) / f"{args.name}{suffix}") for suffix in (".json", ".md")), args=args)
     data = DataArguments(
         kb_path=args.kb, kb_format=args.kb_format, kb_supplementary_path=args.mesh_supplementary, mesh_tree_prefixes=args.mesh_tree_prefix,
         train_file=args.train, dev_file=args.dev, test_file=args.test, corpus_format=args.corpus_format, entity_types=args.entity_type,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -53,11 +54,31 @@ def _is_stdout(output: str | None) -> bool:
     return output in (None, "-")
 
 
-def check_outputs(*outputs: str | None, directory: bool = False) -> None:
-    """Fail before any work when an output file (or ``directory``) cannot be written; stdout and unset ones pass."""
-    for output in outputs:
-        if not _is_stdout(output):
-            check_output(output, directory)
+# The command-line options that name files a command reads (those a command has).
+_INPUT_OPTIONS = ("input", "corpus", "train", "dev", "test", "kb", "mesh_supplementary", "hybrid")
+
+
+def check_outputs(*outputs: str | None, directory: bool = False, args: argparse.Namespace | None = None) -> None:
+    """Fail before any work when an output file (or ``directory``) cannot be written, is named twice,
+    or is one of the files ``args`` names to read (it would be overwritten); stdout and unset ones pass.
+    Files that are not regular files (``/dev/null``) may be named more than once."""
+    if any(output == "" for output in outputs):
+        raise UsageError("an output path is empty")
+    named = [output for output in outputs if not _is_stdout(output)]
+    for output in named:
+        check_output(output, directory)
+    written: dict[str, str] = {}
+    for output in named:
+        if Path(output).exists() and not Path(output).is_file() and not directory:
+            continue
+        real = os.path.realpath(output)
+        if real in written:
+            raise UsageError(f"{written[real]} and {output} are the same file: one output would overwrite the other")
+        written[real] = output
+    for option in _INPUT_OPTIONS if args is not None else ():
+        value = getattr(args, option, None)
+        if isinstance(value, str) and value != "-" and os.path.realpath(value) in written:
+            raise UsageError(f"{written[os.path.realpath(value)]} is also read (--{option.replace('_', '-')} {value}): writing it would overwrite the input")
 
 
 def emit_json(obj: dict, output: str | None) -> None:

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from angel_trl.evaluation import TrainingSeen, link_and_score, scores_table
 
     # Every output is checked and every input file read before the model is loaded: a typo fails in a second, not after loading.
-    check_outputs(args.output, args.predictions)
+    check_outputs(args.output, args.predictions, args=args)
     corpus = corpus_from_args(args.corpus, args)
     train = corpus_from_args(args.train, args) if args.train else None
     kb = kb_from_args(args) if args.kb else None

@@ -41,7 +41,7 @@ def add_parser(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from angel_trl.evaluation import candidate_rows
 
-    check_outputs(args.output)
+    check_outputs(args.output, args=args)
     if args.format != "jsonl" and not (args.corpus and args.output):
         raise UsageError(f"--format {args.format} writes a corpus with its predicted ids: it needs --corpus and --output")
     if args.corpus:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from angel_trl.cli.common import UsageError, as_linker_expects, check_outputs, corpus_from_args, kb_for_linker, kb_from_args, linker_from_args, linker_over_kb
-from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_kb_options, add_linker_options, non_negative_int, positive_int
+from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_kb_options, add_linker_options, file_name, non_negative_int, positive_int
 from angel_trl.defaults import MINING_DEFAULTS, MINING_NEGATIVE_SOURCES, MINING_RULES
 from angel_trl.progress import on_terminal
 
@@ -28,7 +28,7 @@ def add_parser(subparsers: Subparsers) -> None:
     add_corpus_options(p)
     add_kb_options(p, False, "KB of the gold ids (default: the kb.jsonl saved with the linker).")
     p.add_argument("--output-dir", required=True, metavar="DIR", help="Where the pairs and mining_summary.json go.")
-    p.add_argument("--split", default="train", metavar="NAME", help="Sub-directory of the pairs and key in the summary (default: %(default)s).")
+    p.add_argument("--split", type=file_name, default="train", metavar="NAME", help="Sub-directory of the pairs and key in the summary (default: %(default)s).")
     p.add_argument("--rule", choices=MINING_RULES, default=MINING_DEFAULTS["rule"],
                    help="paper: misranked pairs, or top-1 vs the best wrong concept; all: every correct/wrong pair in the beam; official: the official ANGEL code, every correct beam name paired with every wrong name ranked above it among the top-k names; tfidf: TF-IDF-similar names as negatives (default: %(default)s).")
     p.add_argument("--also-rules", nargs="+", choices=MINING_RULES, default=[], metavar="RULE",

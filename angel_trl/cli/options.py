@@ -33,6 +33,14 @@ def non_negative_int(text: str) -> int:
     return _int_at_least(text, 0, "an integer >= 0")
 
 
+def file_name(text: str) -> str:
+    """argparse type: a name for files or a folder inside a directory the command writes, not a path
+    that could lead out of it (``../x``, ``a/b``) or a hidden, empty one."""
+    if not text.strip() or text in (".", "..") or text.startswith(".") or any(sep in text for sep in ("/", "\\", "\0")):
+        raise argparse.ArgumentTypeError(f"expected a plain name (no '/', not empty, not starting with '.'), got {text!r}")
+    return text
+
+
 def _int_at_least(text: str, least: int, expected: str) -> int:
     try:
         value = int(text)

@@ -161,15 +161,28 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
 
     ``mode`` is ``"w"`` (UTF-8 text) or ``"wb"``. On an error the temporary file is removed and
     ``path`` keeps its old content; a kill leaves at most a hidden ``.NAME.*.tmp`` file behind.
+    A symbolic link stays a link: the file it points to is replaced. Something that is not a file
+    (``/dev/null``, ``/dev/stdout``, a named pipe) is written directly: a rename would replace it.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes with mode 'w' or 'wb', not {mode!r}")
+    encoding = {"encoding": "utf-8"} if mode == "w" else {}
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # both follow links
+        with open(path, mode, **encoding) as f:
+            yield f
+        return
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_sibling(path)
     try:
-        # "x" (not mkstemp) so that the file gets the usual umask permissions, not 0600.
-        with open(tmp, mode.replace("w", "x"), **({"encoding": "utf-8"} if mode == "w" else {})) as f:
+        try:
+            # "x" (not mkstemp) so that the file gets the usual umask permissions, not 0600.
+            f = open(tmp, mode.replace("w", "x"), **encoding)
+        except OSError as e:  # name the file asked for, not the hidden temporary one
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        with f:
             yield f
         os.replace(tmp, path)
     except BaseException:

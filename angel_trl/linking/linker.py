@@ -39,6 +39,7 @@ from angel_trl.text.tokenization import SequenceEncoder
 from angel_trl.linking.trie import NameTrie
 from angel_trl.defaults import MAX_NAME_TOKENS, check_beams
 from angel_trl.errors import InputFormatError
+from angel_trl.machine import check_device
 
 logger = logging.getLogger(__name__)
 
@@ -340,6 +341,10 @@ class EntityLinker:
         self.config.validate()
         if self.config.lowercase != table.lowercase:
             raise ValueError("linker config and name table disagree on lowercasing")
+        positions = getattr(model.config, "max_position_embeddings", None)
+        if positions is not None and self.config.max_source_length > positions:
+            # A longer source would index past the position embeddings (an IndexError deep in torch).
+            raise ValueError(f"max_source_length ({self.config.max_source_length}) is more than the model's {positions} positions (max_position_embeddings)")
         self.encoder = SequenceEncoder(tokenizer, self.config.max_source_length, self.config.max_prompt_tokens, self.config.max_name_tokens, decoder_start_token_id(model))
         self.trie = trie if trie is not None else build_name_trie(table, self.encoder)
 
@@ -369,6 +374,8 @@ class EntityLinker:
         for key, value in config_overrides.items():
             setattr(config, key, value)
         config.validate()  # before the model loads
+        if device:
+            check_device(device)
         model, tokenizer = load_pretrained(str(directory))
         if device:
             model.to(device)

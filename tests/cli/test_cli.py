@@ -510,6 +510,67 @@ def test_an_unwritable_output_fails_before_the_model_loads(capsys, monkeypatch, 
         (tmp_path / "read_only").exists() and (tmp_path / "read_only").chmod(0o700)
 
 
+def test_an_output_that_is_an_input_or_named_twice_is_refused_before_the_model_loads(capsys, monkeypatch, model_dir, toy_dir, tmp_path):
+    from angel_trl.linking.linker import EntityLinker
+
+    monkeypatch.setattr(EntityLinker, "from_pretrained", lambda *a, **k: pytest.fail("loaded a model before checking the outputs"))
+    corpus = tmp_path / "corpus.jsonl"
+    shutil.copy(toy_dir / "train.jsonl", corpus)
+    before = corpus.read_bytes()
+    rc, err = rc_and_stderr(capsys, "link", model_dir, "--corpus", corpus, "--output", corpus)
+    assert_user_error(rc, err, f"{corpus} is also read (--corpus {corpus})")
+    rc, err = rc_and_stderr(capsys, "evaluate", model_dir, "--corpus", corpus, "--train", toy_dir / "train.jsonl", "--predictions", toy_dir / ".." / toy_dir.name / "train.jsonl")
+    assert_user_error(rc, err, "is also read (--train")
+    rc, err = rc_and_stderr(capsys, "evaluate", model_dir, "--corpus", corpus, "--output", tmp_path / "same.json", "--predictions", tmp_path / "." / "same.json")
+    assert_user_error(rc, err, "are the same file: one output would overwrite the other")
+    rc, err = rc_and_stderr(capsys, "link", model_dir, "--text", TEXTS[0], "--output", "")
+    assert_user_error(rc, err, "an output path is empty")
+    assert corpus.read_bytes() == before
+
+
+def test_an_output_that_is_a_link_or_a_device_stays_one(capsys, model_dir, toy_dir, tmp_path):
+    import os
+    import stat
+
+    target, link = tmp_path / "real.jsonl", tmp_path / "link.jsonl"
+    link.symlink_to(target.name)
+    rc, _, _ = run(capsys, "link", model_dir, "--text", TEXTS[0], "--output", link)
+    assert rc == 0 and link.is_symlink() and json.loads(target.read_text())["mention"] == "lung cancer"
+    # Named pipes (as /dev/null or /dev/stdout: not files) are written through: a rename would have
+    # replaced them with files. (Pipes here, not /dev/null: a failing test must not damage the machine.)
+    import threading
+
+    pipes = {name: tmp_path / name for name in ("metrics", "predictions")}
+    received, readers = {}, []
+    for name, pipe in pipes.items():
+        os.mkfifo(pipe)
+        readers.append(threading.Thread(target=lambda name=name, pipe=pipe: received.setdefault(name, open(pipe).read()), daemon=True))
+        readers[-1].start()
+    rc, _, _ = run(capsys, "evaluate", model_dir, "--corpus", toy_dir / "train.jsonl", "--output", pipes["metrics"], "--predictions", pipes["predictions"])
+    for reader in readers:
+        reader.join(timeout=30)
+    assert rc == 0 and all(stat.S_ISFIFO(os.stat(pipe).st_mode) for pipe in pipes.values())
+    assert '"acc@1"' in received["metrics"] and '"correct@1"' in received["predictions"]
+    # Not a file, so it may be named twice (--output /dev/null --predictions /dev/null): checking writes nothing.
+    from angel_trl.cli.common import check_outputs
+
+    check_outputs(os.devnull, os.devnull)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (("mine", "{m}", "--corpus", "{d}/train.jsonl", "--output-dir", "{t}/pairs", "--split", "../escape"), "argument --split: expected a plain name"),
+    (("mine", "{m}", "--corpus", "{d}/train.jsonl", "--output-dir", "{t}/pairs", "--split", ""), "argument --split: expected a plain name"),
+    (("benchmark", "--kb", "{d}/kb.jsonl", "--train", "{d}/train.jsonl", "--test", "{d}/train.jsonl", "--no-dense", "--results-dir", "{t}/res", "--name", "../../evil"), "argument --name: expected a plain name"),
+    (("link", "{m}", "--text", TEXTS[0], "--device", "banana"), "device 'banana' is not a device torch knows"),
+    (("link", "{m}", "--text", TEXTS[0], "--max-source-length", "100000"), "max_source_length (100000) is more than the model's"),
+])
+def test_names_devices_and_lengths_out_of_range_are_user_errors(capsys, model_dir, toy_dir, tmp_path, argv, fragment):
+    argv = [a.format(m=model_dir, d=toy_dir, t=tmp_path) for a in argv]
+    rc, err = rc_and_stderr(capsys, *argv)
+    assert_user_error(rc, err, fragment)
+    assert not (tmp_path / "escape").exists() and not (tmp_path.parent / "evil.json").exists()
+
+
 # ---------------------------------------------------------------------------------------- damaged linkers
 def _truncate(path: Path, size: int) -> None:
     with open(path, "r+b") as f:

@@ -98,3 +98,17 @@ def test_replaced_dir_keeps_a_held_lock(tmp_path):
         child = f"from angel_trl.data.files import exclusive_output_dir\nwith exclusive_output_dir({str(out)!r}): pass"
         done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         assert done.returncode == 1 and "OutputDirBusyError" in done.stderr
+
+
+def test_an_output_that_cannot_be_created_is_named_not_its_temporary_sibling(tmp_path, monkeypatch):
+    import angel_trl.data.files as files
+
+    def refuse(path, mode="r", **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))  # as sysfs refuses a root user
+
+    monkeypatch.setattr(files, "open", refuse, raising=False)
+    target = tmp_path / "out.jsonl"
+    with pytest.raises(OSError) as caught:
+        files.atomic_write_text(target, "x\n")
+    assert caught.value.filename == str(target) and caught.value.strerror == "Permission denied"
+    assert list(tmp_path.iterdir()) == []
