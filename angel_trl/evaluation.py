@@ -146,7 +146,7 @@ def count_truncated_sources(linker, inputs, what: str = "corpus") -> int:
     truncated = linker.encoder.sources(sources)[1]
     if truncated:
         logger.warning(
-            "%s: %d of %d sources are longer than max_source_length=%d and were cut (context only); "
+            "%s: %d of %d sources are longer than max_source_length=%d and were cut (context first; a mention longer than that loses its end); "
             "link with a larger max_source_length (recipes/evaluate.py --max_source_length, angel-trl --max-source-length) to keep them whole",
             what, truncated, len(sources), linker.encoder.max_source_length,
         )

@@ -39,7 +39,7 @@ def add_parser(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from angel_trl.evaluation import candidate_rows
+    from angel_trl.evaluation import candidate_rows, count_truncated_sources
 
     check_outputs(args.output, args=args)
     if args.format != "jsonl" and not (args.corpus and args.output):
@@ -65,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     inputs = linker.inputs_for(mentions, corpus.texts()) if args.corpus else _link_inputs(linker, texts)
     linker = with_hybrid(linker, hybrid)
     results = linker.link(inputs, show_progress=True)
+    count_truncated_sources(linker, inputs, args.corpus or args.input or "--text")  # warns when some were cut
+    if args.corpus and corpus.counts:
+        # What the reader repaired or skipped (duplicate document ids, whitespace around mentions, ...), as evaluate says.
+        print(f"corpus {args.corpus}: " + ", ".join(f"{k} {v}" for k, v in sorted(corpus.counts.items())), file=sys.stderr)
     for row, result in zip(rows, results):
         row["mention"] = result.mention
         row["predictions"] = candidate_rows(result)

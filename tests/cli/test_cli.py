@@ -187,6 +187,21 @@ def test_max_source_length_overrides_the_saved_one(capsys, caplog, model_dir, to
     assert f"{corpus}: {n} of {n} sources are longer than max_source_length=6" in caplog.text
     rc, out, _ = run(capsys, "evaluate", model_dir, "--corpus", corpus, "--max-source-length", "512")
     assert rc == 0 and json.loads(out)["truncated_sources"] == 0
+    # link warns as evaluate does, for --text, --input and --corpus alike.
+    caplog.clear()
+    rc, _, _ = run(capsys, "link", model_dir, "--text", TEXTS[0], "--max-source-length", "6")
+    assert rc == 0 and "--text: 1 of 1 sources are longer than max_source_length=6" in caplog.text
+    caplog.clear()
+    rc, _, _ = run(capsys, "link", model_dir, "--corpus", corpus, "--max-source-length", "6")
+    assert rc == 0 and f"{corpus}: {n} of {n} sources are longer than max_source_length=6" in caplog.text
+
+
+def test_link_reports_what_the_corpus_reader_repaired(capsys, model_dir, toy_dir, tmp_path):
+    docs = toy_documents()
+    corpus = write_jsonl(tmp_path / "c.jsonl", [docs[0], docs[0]])  # a document id twice: renamed and counted
+    rc, out, err = run(capsys, "link", model_dir, "--corpus", corpus)
+    assert rc == 0 and len(out.splitlines()) == 2 * len(docs[0]["mentions"])
+    assert f"corpus {corpus}: duplicate_doc_ids" in err
 
 
 # ---------------------------------------------------------------------------------------- mine
