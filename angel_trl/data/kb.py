@@ -169,12 +169,13 @@ class KnowledgeBase:
 
 
 def _clean_names(names: Iterable[str], counts: Counter) -> list[str]:
-    """Whitespace-collapsed distinct names; empty ones are dropped and counted."""
+    """Whitespace-collapsed distinct names; empty ones (nothing but spaces and invisible format
+    characters such as a zero-width space) are dropped and counted."""
     out: list[str] = []
     seen: set[str] = set()
     for name in names:
         name = _SPACES.sub(" ", name).strip()
-        if not name:
+        if all(unicodedata.category(ch) == "Cf" or ch.isspace() for ch in name):
             counts["empty_names_skipped"] += 1
         elif name not in seen:
             seen.add(name)

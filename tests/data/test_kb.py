@@ -132,3 +132,13 @@ def test_jsonl_kb_keys_read_as_a_datasets_kb_reads_them(tmp_path):
     f.write_text('{"id": "X:1", "names": ["a"], "synonyms": ["b"]}\n')
     with pytest.raises(InputFormatError, match=r"kb.jsonl:1: concept X:1: has 'names' and 'name' / 'synonyms'"):
         read_kb_jsonl(f)
+
+
+def test_a_name_of_invisible_characters_only_is_empty(tmp_path):
+    f = tmp_path / "kb.jsonl"
+    f.write_text(json.dumps({"id": "X:1", "names": ["\u200b", "a\u200bb", "\ufeff \u200d"]}) + "\n")
+    kb = read_kb_jsonl(f)
+    assert kb.concepts["X:1"].names == ["a\u200bb"] and kb.stats()["empty_names_skipped"] == 2
+    f.write_text(json.dumps({"id": "X:1", "names": ["\u200b"]}) + "\n")
+    with pytest.raises(InputFormatError, match="no non-empty name"):
+        read_kb_jsonl(f)
