@@ -214,6 +214,25 @@ def _is_header(first_field: str, counts: Counter) -> bool:
 _XML_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);")
 
 
+def _unescape_entities(text: str, counts: Counter, path: Path, lineno: int) -> str:
+    """``text`` with each XML / HTML entity replaced by its character (``html_entities_unescaped``);
+    an entity HTML does not know stays as written (``unknown_html_entities_kept``), and one that
+    names no character (``&#xD800;``, a lone surrogate) is an error naming the line."""
+
+    def one(match: re.Match) -> str:
+        entity = match.group(0)
+        char = html.unescape(entity)
+        if char == entity:
+            counts["unknown_html_entities_kept"] += 1
+            return entity
+        if "\ufffd" in char and entity.lower() not in ("&#xfffd;", "&#65533;"):
+            raise InputFormatError(path, lineno, f"{entity} names no character (an invalid code point)")
+        counts["html_entities_unescaped"] += 1
+        return char
+
+    return _XML_ENTITY.sub(one, text)
+
+
 def read_medic(path: str | Path) -> KnowledgeBase:
     """MEDIC (CTD): ``ID[|altID...]||name|synonym|...`` one concept per line; XML entities
     (``&apos;``, ``&amp;``) in names are unescaped (counted as ``html_entities_unescaped``)."""
@@ -234,8 +253,7 @@ def read_medic(path: str | Path) -> KnowledgeBase:
         ids = _ids(id_part.split("|"), counts)
         if "&" in name_part:
             # CTD writes names XML-escaped ("Parkinson&apos;s Disease"), texts write "Parkinson's disease".
-            counts["html_entities_unescaped"] += len(_XML_ENTITY.findall(name_part))
-            name_part = html.unescape(name_part)
+            name_part = _unescape_entities(name_part, counts, path, lineno)
         names = _clean_names(name_part.split("|"), counts)
         if not ids or not names:
             raise InputFormatError(path, lineno, "a concept needs an id and at least one name")

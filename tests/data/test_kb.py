@@ -142,3 +142,14 @@ def test_a_name_of_invisible_characters_only_is_empty(tmp_path):
     f.write_text(json.dumps({"id": "X:1", "names": ["\u200b"]}) + "\n")
     with pytest.raises(InputFormatError, match="no non-empty name"):
         read_kb_jsonl(f)
+
+
+def test_medic_entities_unescaped_counted_kept_or_refused(tmp_path):
+    f = tmp_path / "medic.txt"
+    f.write_text("MESH:D1||Parkinson&apos;s Disease|A &bogus; name|Caf&#233;\n")
+    kb = read_medic(f)
+    assert kb.concepts[kb.canonical_id("MESH:D1")].names == ["Parkinson's Disease", "A &bogus; name", "Café"]
+    assert kb.stats()["html_entities_unescaped"] == 2 and kb.stats()["unknown_html_entities_kept"] == 1
+    f.write_text("MESH:D1||Name\nMESH:D2||Bad &#xD800; name\n")
+    with pytest.raises(InputFormatError, match=r"medic.txt:2: &#xD800; names no character"):
+        read_medic(f)
