@@ -18,8 +18,9 @@ from collections.abc import Sequence
 
 from angel_trl import __version__
 from angel_trl.cli import benchmark, build_trie, evaluate, kb_stats, link, mine
-from angel_trl.cli.common import PROG, CliError
+from angel_trl.cli.common import PROG, CliError, UsageError
 from angel_trl.cli.options import Parser
+from angel_trl.defaults import MAX_NAME_TOKENS
 from angel_trl.errors import INTERRUPTED_EXIT, InputFormatError, OutputDirBusyError
 
 # In the order `angel-trl --help` lists them.
@@ -47,6 +48,37 @@ def _error_message(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
+def _reads_a_corpus(args: argparse.Namespace) -> bool:
+    return any(getattr(args, option, None) for option in ("corpus", "train", "dev", "test"))
+
+
+def _reads_a_mesh_kb(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "kb", None)) and getattr(args, "kb_format", None) == "mesh"
+
+
+# Options that mean something only beside another: (option, its default, whether it applies, what it needs).
+# Given where it does not apply, an option would be ignored without a word.
+_OPTIONS_THAT_NEED_ANOTHER = (
+    ("mesh_supplementary", None, _reads_a_mesh_kb, "--kb with --kb-format mesh"),
+    ("mesh_tree_prefix", None, _reads_a_mesh_kb, "--kb with --kb-format mesh"),
+    ("entity_type", None, _reads_a_corpus, "a corpus to read (--corpus, --train, --dev or --test)"),
+    ("corpus_format", "jsonl", _reads_a_corpus, "a corpus to read (--corpus, --train, --dev or --test)"),
+    ("max_name_tokens", MAX_NAME_TOKENS, lambda args: bool(getattr(args, "tokenizer", None)), "--tokenizer"),
+)
+
+
+def check_options_apply(args: argparse.Namespace) -> None:
+    """Refuse an option given where it does nothing, and a list option naming an item twice."""
+    for option, default, applies, needs in _OPTIONS_THAT_NEED_ANOTHER:
+        value = getattr(args, option, default)
+        if value is not None and value != default and not applies(args):
+            raise UsageError(f"--{option.replace('_', '-')} applies only with {needs}")
+    for option in ("protocols", "also_rules"):
+        values = getattr(args, option, None) or []
+        if len(set(values)) < len(values):
+            raise UsageError(f"--{option.replace('_', '-')} names {', '.join(sorted({v for v in values if values.count(v) > 1}))} twice")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``angel-trl`` command line; returns the exit status."""
     parser = build_parser()
@@ -55,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as e:  # --help, --version
             return e.code if isinstance(e.code, int) else 0
+        check_options_apply(args)
         return args.handler(args)
     except CliError as e:
         print(f"{PROG}: error: {_error_message(e)}", file=sys.stderr)

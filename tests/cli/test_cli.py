@@ -586,6 +586,20 @@ def test_names_devices_and_lengths_out_of_range_are_user_errors(capsys, model_di
     assert not (tmp_path / "escape").exists() and not (tmp_path.parent / "evil.json").exists()
 
 
+@pytest.mark.parametrize("argv, fragment", [
+    (("evaluate", "{m}", "--corpus", "{d}/train.jsonl", "--mesh-tree-prefix", "C"), "--mesh-tree-prefix applies only with --kb with --kb-format mesh"),
+    (("evaluate", "{m}", "--corpus", "{d}/train.jsonl", "--kb", "{d}/kb.jsonl", "--mesh-supplementary", "{d}/kb.jsonl"), "--mesh-supplementary applies only with --kb with --kb-format mesh"),
+    (("link", "{m}", "--text", TEXTS[0], "--entity-type", "Disease"), "--entity-type applies only with a corpus to read"),
+    (("link", "{m}", "--text", TEXTS[0], "--corpus-format", "pubtator"), "--corpus-format applies only with a corpus to read"),
+    (("kb-stats", "--kb", "{d}/kb.jsonl", "--max-name-tokens", "5"), "--max-name-tokens applies only with --tokenizer"),
+    (("benchmark", "--kb", "{d}/kb.jsonl", "--train", "{d}/train.jsonl", "--test", "{d}/train.jsonl", "--no-dense", "--protocols", "kb", "kb"), "--protocols names kb twice"),
+])
+def test_an_option_that_would_do_nothing_is_refused(capsys, model_dir, toy_dir, argv, fragment):
+    rc, err = rc_and_stderr(capsys, *[a.format(m=model_dir, d=toy_dir) for a in argv])
+    assert_user_error(rc, err, fragment)
+    assert rc == 2
+
+
 # ---------------------------------------------------------------------------------------- damaged linkers
 def _truncate(path: Path, size: int) -> None:
     with open(path, "r+b") as f:
