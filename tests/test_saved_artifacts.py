@@ -269,6 +269,16 @@ def test_a_bad_linker_config_value_is_refused_naming_the_file_and_field(linker_d
     _raises(f": {problem}", linker_dir / "linker_config.json", lambda: EntityLinker.from_pretrained(linker_dir))
 
 
+def test_this_runs_settings_are_judged_with_the_saved_ones(linker_dir):
+    _edit_config(linker_dir, num_beams=2, top_k=5)  # refused alone (above)...
+    assert EntityLinker.from_pretrained(linker_dir, num_beams=6).config.num_beams == 6  # ...decodes with more beams
+    _edit_config(linker_dir, num_beams=4, top_k=2)
+    with pytest.raises(ValueError, match=r"top_k \(9\) is more than num_beams \(4\).* \(the saved linker config with top_k=9\)"):
+        EntityLinker.from_pretrained(linker_dir, top_k=9)  # this run's setting is at fault, not the file
+    with pytest.raises(ValueError, match="unknown linker setting.*'beam_width'"):
+        EntityLinker.from_pretrained(linker_dir, beam_width=4)
+
+
 def test_a_linker_config_that_is_not_utf8_names_the_file_and_line(linker_dir):
     path = linker_dir / "linker_config.json"
     path.write_bytes(path.read_bytes().replace(b'"num_beams"', b'"num_b\xffeams"'))

@@ -206,12 +206,18 @@ class LinkerConfig:
         return ExampleConfig(max_context_words=self.max_context_words, lowercase=self.lowercase)
 
 
-def read_linker_config(path: Path) -> LinkerConfig:
-    """The :class:`LinkerConfig` saved at ``path``; a damaged file, an unknown field or a value of
-    the wrong type or range is an :class:`InputFormatError` naming it and the field (not a
-    TypeError from deep inside loading). A missing field takes its default (files written before it)."""
+def read_linker_config(path: Path, overrides: dict | None = None) -> LinkerConfig:
+    """The :class:`LinkerConfig` saved at ``path``, with ``overrides`` (this run's settings) in place
+    of saved fields; a damaged file, an unknown field or a value of the wrong type or range is an
+    :class:`InputFormatError` naming it and the field (not a TypeError from deep inside loading).
+    A missing field takes its default (files written before it). Settings that cannot decode
+    together are judged with the overrides in: ``num_beams`` given for this run may make room for
+    a saved ``top_k``; where the overrides alone are at fault, the error is a ``ValueError``."""
     saved = read_json_object(path)
+    overrides = dict(overrides or {})
     known = [f.name for f in fields(LinkerConfig)]
+    if unknown_overrides := [key for key in overrides if key not in known]:
+        raise ValueError(f"unknown linker setting(s) {', '.join(map(repr, unknown_overrides))}; a linker config has {', '.join(known)}")
     unknown = [key for key in saved if key not in known]
     if unknown:
         raise InputFormatError(path, None, f"unknown field(s) {', '.join(map(repr, unknown))}; a linker config has {', '.join(known)}")
@@ -220,9 +226,20 @@ def read_linker_config(path: Path) -> LinkerConfig:
         if problem:
             raise InputFormatError(path, None, f"{f.name} {problem}, not {json.dumps(saved[f.name])}")
     try:
-        return LinkerConfig(**saved)
+        return LinkerConfig(**{**saved, **overrides})
     except ValueError as e:  # settings that cannot decode together (more top_k than beams)
+        if overrides and _valid_config(saved):
+            settings = ", ".join(f"{k}={v}" for k, v in overrides.items())
+            raise ValueError(f"{e} (the saved linker config with {settings})") from None
         raise InputFormatError(path, None, str(e)) from None
+
+
+def _valid_config(saved: dict) -> bool:
+    try:
+        LinkerConfig(**saved)
+    except ValueError:
+        return False
+    return True
 
 
 # The least value of LinkerConfig's integer fields: 1, but no context words is a setting.
@@ -370,10 +387,7 @@ class EntityLinker:
         from angel_trl.modeling import load_pretrained
 
         directory = resolve_linker_dir(dir_or_hub_id, revision, token)
-        config = read_linker_config(directory / LINKER_CONFIG)
-        for key, value in config_overrides.items():
-            setattr(config, key, value)
-        config.validate()  # before the model loads
+        config = read_linker_config(directory / LINKER_CONFIG, config_overrides)  # checked before the model loads
         if device:
             check_device(device)
         model, tokenizer = load_pretrained(str(directory))
