@@ -273,6 +273,8 @@ class _PubtatorReader:
             self.counts["empty_ids_as_nil"] += 1
         ids = parse_ids(cols[5])
         individual = [s for s in cols[6].split("|") if s] if len(cols) > 6 else []
+        if len(cols) > 7 and any(c.strip() for c in cols[7:]):
+            self.counts["extra_columns_ignored"] += 1  # a column this format has no place for (lines counted)
         composite = "composite" in mtype.lower() or len(ids) > 1 or len(individual) > 1
         return Mention(doc.id, start, end, span, ids, mtype, composite)
 

@@ -86,18 +86,39 @@ def _check_text_file(path: Path, source: str) -> None:
 
 def row_error(spec: str, index: int, problem: str, label: str = "", kind: str = "row") -> InputFormatError:
     """An error at row ``index`` (0-based, as ``dataset[index]``) of the dataset ``spec`` names: at its
-    line where the source is a local JSON-lines file (whose non-blank lines are the rows, in order),
-    else at the row index, said as such so that it is not read as a line number. ``label`` names
-    the row (its id), ``kind`` what a row is called (a BigBIO "example")."""
+    line where the source is a local JSON-lines file (whose non-blank lines are the rows, in order)
+    or CSV file (rows after the header; a quoted cell may span lines), else at the row index, said
+    as such so that it is not read as a line number. ``label`` names the row (its id), ``kind``
+    what a row is called (a BigBIO "example")."""
     row = f"{kind} {index} ({label})" if label else f"{kind} {index}"
     source, _, _ = split_source(spec)
     path = Path(source).expanduser()
+    lineno = None
     if path.is_file() and path.suffix.lower() == ".jsonl":
         lines = (lineno for lineno, line in read_lines(path) if line.strip())
         lineno = next(itertools.islice(lines, index, None), None)
-        if lineno is not None:
-            return InputFormatError(spec, lineno, f"{row}: {problem}")
+    elif path.is_file() and path.suffix.lower() == ".csv":
+        lineno = _csv_row_line(path, index)
+    if lineno is not None:
+        return InputFormatError(spec, lineno, f"{row}: {problem}")
     return InputFormatError(spec, None, f"{row}, counting from 0 as dataset[{index}]: {problem}")
+
+
+def _csv_row_line(path: Path, index: int) -> int | None:
+    """The line where data row ``index`` of the CSV file ``path`` starts (the header is not a data
+    row; blank lines are none)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        start, rows = 1, -1  # -1: the header comes first
+        for cells in reader:
+            if cells:
+                if rows == index:
+                    return start
+                rows += 1
+            start = reader.line_num + 1
+    return None
 
 
 def _pick_split(dataset, split: str | None, spec: str):

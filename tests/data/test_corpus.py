@@ -34,6 +34,13 @@ def test_pubtator_quirks(tmp_path):
     assert c.stats()["relation_lines"] == 1 and c.stats()["duplicate_doc_ids"] == 1
 
 
+def test_pubtator_columns_past_the_seventh_are_counted(tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text("1|t|Lung cancer.\n1|a|x\n1\t0\t11\tLung cancer\tDisease\tD1\tlung cancer\tnote\n1\t0\t4\tLung\tDisease\tD9\t\t\n")
+    c = read_pubtator(f)
+    assert [m.ids for m in c.mentions] == [("D1",), ("D9",)] and c.stats()["extra_columns_ignored"] == 1  # empty ones hold nothing
+
+
 def test_pubtator_offset_mismatch_names_line(tmp_path):
     assert_input_error(read_pubtator, tmp_path / "c.txt", "1|t|Lung cancer.\n1|a|x\n1\t0\t4\tLung cancer\tDisease\tD1\n", r"c.txt:3: mention 'Lung cancer' does not match")
 

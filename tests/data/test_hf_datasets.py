@@ -74,8 +74,9 @@ def test_hf_local_files_are_read_by_our_readers_first(tmp_path):
     bad("latin1.csv", b"id,name\nA0,y\n" + "A1,caf\u00e9\n".encode("latin-1"), r"latin1.csv:3: not valid UTF-8")
     # a blank line above the bad row: the line still names it
     bad("blank.jsonl", good + b"\n" + json.dumps({"id": "A1"}).encode() + b"\n", r"blank.jsonl:3: row 1 \(A1\): needs 'names'")
-    # a CSV's rows are not its lines (a header, quoted line breaks): the row is said as an index
-    bad("rows.csv", b"id,name\nA0,y\n,x\n", r"rows.csv: row 1, counting from 0 as dataset\[1\]: needs a non-empty string 'id'")
+    # a CSV's rows are not its lines (a header, blank lines, quoted line breaks): the line where the row starts
+    bad("rows.csv", b"id,name\nA0,y\n,x\n", r"rows.csv:3: row 1: needs a non-empty string 'id'")
+    bad("quoted.csv", b'id,name\nA0,"two\nlines"\n\nA2,"x"\n,z\n', r"quoted.csv:6: row 2: needs a non-empty string 'id'")
 
 
 def test_hf_kb_columns_that_would_be_lost(tmp_path):
