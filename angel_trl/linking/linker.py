@@ -358,7 +358,7 @@ class EntityLinker:
         self.config.validate()
         if self.config.lowercase != table.lowercase:
             raise ValueError("linker config and name table disagree on lowercasing")
-        positions = getattr(model.config, "max_position_embeddings", None)
+        positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)  # a stand-in model may have no config
         if positions is not None and self.config.max_source_length > positions:
             # A longer source would index past the position embeddings (an IndexError deep in torch).
             raise ValueError(f"max_source_length ({self.config.max_source_length}) is more than the model's {positions} positions (max_position_embeddings)")
