@@ -183,9 +183,18 @@ def _concept(row: dict, spec: str, index: int, counts: Counter):
 def read_kb_dataset(spec: str):
     """A :class:`~angel_trl.data.kb.KnowledgeBase` from a ``datasets`` dataset (``kb_format: hf``),
     one concept a row: ``id``, ``names`` (preferred first) or ``name`` + ``synonyms``, optional
-    ``alt_ids`` and ``definition``. Errors name the row (0-based, as ``dataset[i]``)."""
+    ``alt_ids`` and ``definition``. A CSV cell holds text only: there, ``names``, ``synonyms`` and
+    ``alt_ids`` are ``|``-separated (as in MEDIC). Errors name the row (0-based, as ``dataset[i]``)."""
     from angel_trl.data.kb import _finish
 
     counts: Counter = Counter()
-    concepts = [_concept(row, spec, i, counts) for i, row in enumerate(dataset_rows(spec))]
+    rows = dataset_rows(spec)
+    if split_source(spec)[0].lower().endswith(".csv"):
+        rows = map(_split_list_cells, rows)
+    concepts = [_concept(row, spec, i, counts) for i, row in enumerate(rows)]
     return _finish(concepts, spec, counts)
+
+
+def _split_list_cells(row: dict) -> dict:
+    """A CSV row's list columns, ``|``-separated text, as lists (an empty cell: none)."""
+    return {k: [part for part in v.split("|") if part.strip()] if k in ("names", "synonyms", "alt_ids") and isinstance(v, str) else v for k, v in row.items()}

@@ -89,3 +89,11 @@ def test_hf_kb_columns_that_would_be_lost(tmp_path):
         read_kb_dataset(str(f))
     f.write_text(json.dumps({"id": "A0", "names": ["y"], "semantic_type": "T047"}) + "\n")
     assert read_kb_dataset(str(f)).stats()["ignored_column_keys"] == 1
+
+
+def test_a_csv_kb_gives_its_list_columns_as_bar_separated_text(tmp_path):
+    f = tmp_path / "kb.csv"
+    f.write_text('id,name,synonyms,alt_ids\nA0,Diabetes,"DM|sugar disease",OMIM:1\nA1,Flu,,\n')
+    kb = read_kb_dataset(str(f))
+    assert kb.concepts["A0"].names == ["Diabetes", "DM", "sugar disease"] and kb.canonical_id("OMIM:1") == "A0"
+    assert kb.concepts["A1"].names == ["Flu"]
