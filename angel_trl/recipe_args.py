@@ -346,10 +346,17 @@ def parse_recipe_args(arguments: Sequence[type], argv: Sequence[str], prog: str 
     return tuple(parsed)
 
 
+# Set to show a recipe's traceback for a ValueError / OSError instead of its one-line message.
+TRACEBACK_ENV = "ANGEL_TRL_TRACEBACK"
+
+
 def run_recipe(main: Callable[[], object], prog: str | None = None) -> None:
     """Run a recipe's ``main``: Ctrl-C ends it with one ``interrupted`` line and status 130, and a
-    damaged input met during the run (:class:`InputFormatError`, :class:`FieldError`) or an output
-    directory another run holds (:class:`OutputDirBusyError`) with one error line."""
+    damaged input met during the run (:class:`InputFormatError`, :class:`FieldError`), an output
+    directory another run holds (:class:`OutputDirBusyError`), or a setting or file the run cannot
+    use (``ValueError``, ``OSError``: a model path that does not exist, a split without a file,
+    settings found to clash once the data is read) with one error line, and with the traceback too
+    when the environment sets ``ANGEL_TRL_TRACEBACK``."""
     prog = prog or os.path.basename(sys.argv[0])  # what argparse calls the program too
     try:
         main()
@@ -358,3 +365,8 @@ def run_recipe(main: Callable[[], object], prog: str | None = None) -> None:
         raise SystemExit(INTERRUPTED_EXIT) from None
     except (InputFormatError, FieldError, OutputDirBusyError) as e:
         raise SystemExit(f"{prog}: error: {_one_line(e)}") from None
+    except (ValueError, OSError) as e:
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        message = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename and e.strerror else _one_line(e) or type(e).__name__
+        raise SystemExit(f"{prog}: error: {message} ({TRACEBACK_ENV}=1 shows where)") from None

@@ -212,6 +212,24 @@ def test_run_recipe_turns_ctrl_c_and_damaged_input_into_one_line(capsys):
     assert e.value.code == "mine.py: error: model/linker_config.json: unknown field(s) 'x'"
 
 
+def test_run_recipe_says_a_setting_or_file_it_cannot_use_in_one_line(capsys, monkeypatch):
+    def no_dev():
+        raise ValueError("eval_strategy is set but there is no dev_file")
+
+    def no_model():
+        raise FileNotFoundError(2, "No such file or directory", "/x/nomodel/linker_config.json")
+
+    with pytest.raises(SystemExit) as e:
+        run_recipe(no_dev, prog="stage1.py")
+    assert e.value.code == "stage1.py: error: eval_strategy is set but there is no dev_file (ANGEL_TRL_TRACEBACK=1 shows where)"
+    with pytest.raises(SystemExit) as e:
+        run_recipe(no_model, prog="mine.py")
+    assert e.value.code == "mine.py: error: /x/nomodel/linker_config.json: No such file or directory (ANGEL_TRL_TRACEBACK=1 shows where)"
+    monkeypatch.setenv("ANGEL_TRL_TRACEBACK", "1")
+    with pytest.raises(ValueError, match="no dev_file"):
+        run_recipe(no_dev, prog="stage1.py")
+
+
 def test_sigint_ends_a_recipe_with_one_line():
     child = (
         "import time\nfrom angel_trl.recipe_args import run_recipe\n"
