@@ -277,6 +277,14 @@ def test_this_runs_settings_are_judged_with_the_saved_ones(linker_dir):
         EntityLinker.from_pretrained(linker_dir, top_k=9)  # this run's setting is at fault, not the file
     with pytest.raises(ValueError, match="unknown linker setting.*'beam_width'"):
         EntityLinker.from_pretrained(linker_dir, beam_width=4)
+    for setting, problem in [({"batch_size": 0}, "batch_size must be an integer of at least 1, not 0"), ({"lowercase": "false"}, "lowercase must be true or false"),
+                             ({"length_penalty": "x"}, "length_penalty must be a finite number"), ({"max_context_words": -1}, "max_context_words must be an integer of at least 0")]:
+        with pytest.raises(ValueError, match=problem):
+            EntityLinker.from_pretrained(linker_dir, **setting)  # this run's settings are checked as the saved ones are
+    saved = json.loads((linker_dir / "linker_config.json").read_text())
+    with pytest.raises(ValueError, match="max_name_tokens is .* the saved names and trie were built with it"):
+        EntityLinker.from_pretrained(linker_dir, max_name_tokens=saved["max_name_tokens"] + 1)
+    assert EntityLinker.from_pretrained(linker_dir, lowercase=saved["lowercase"]).config.lowercase == saved["lowercase"]  # the same value is no change
 
 
 def test_a_linker_config_that_is_not_utf8_names_the_file_and_line(linker_dir):

@@ -218,6 +218,12 @@ def read_linker_config(path: Path, overrides: dict | None = None) -> LinkerConfi
     known = [f.name for f in fields(LinkerConfig)]
     if unknown_overrides := [key for key in overrides if key not in known]:
         raise ValueError(f"unknown linker setting(s) {', '.join(map(repr, unknown_overrides))}; a linker config has {', '.join(known)}")
+    for f in fields(LinkerConfig):  # this run's settings pass the checks the saved ones do
+        if f.name in overrides and (problem := _config_value_problem(f.type, overrides[f.name], _CONFIG_LEAST.get(f.name, 1))):
+            raise ValueError(f"linker setting {f.name} {problem}, not {overrides[f.name]!r}")
+    for name in _SAVED_WITH_THE_TRIE:
+        if name in overrides and name in saved and overrides[name] != saved[name]:
+            raise ValueError(f"linker setting {name} is {saved[name]!r} in {path}: the saved names and trie were built with it, so a run cannot change it")
     unknown = [key for key in saved if key not in known]
     if unknown:
         raise InputFormatError(path, None, f"unknown field(s) {', '.join(map(repr, unknown))}; a linker config has {', '.join(known)}")
@@ -241,6 +247,9 @@ def _valid_config(saved: dict) -> bool:
         return False
     return True
 
+
+# Settings the saved name table and trie were built with: loading cannot change them.
+_SAVED_WITH_THE_TRIE = ("lowercase", "max_name_tokens")
 
 # The least value of LinkerConfig's integer fields: 1, but no context words is a setting.
 _CONFIG_LEAST = {"max_context_words": 0}
