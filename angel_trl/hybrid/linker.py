@@ -48,7 +48,7 @@ from angel_trl.errors import FieldError, InputFormatError
 from angel_trl.hybrid.ranker import FEATURES, LinearRanker, check_features, ranker_from_dict
 from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES, choose_ranker
 from angel_trl.hybrid.scoring import name_log_probs
-from angel_trl.linking.linker import Candidate, EntityLinker, LinkInput, LinkingResult
+from angel_trl.linking.linker import Candidate, EntityLinker, LinkInput, LinkingResult, as_link_inputs
 from angel_trl.progress import progress_bar
 from angel_trl.text.examples import marked_source
 from angel_trl.text.tfidf import TfidfNameMatcher
@@ -133,6 +133,9 @@ class HybridLinker:
         self.trained_concepts = frozenset(cid for counts in self.train_counts.values() for cid in counts)
         if self.train_counts and linker.kb is None:
             raise ValueError("a KB + train dictionary needs the linker's KB (a linker saved without kb.jsonl has none)")
+        if unknown := sorted({cid for counts in self.train_counts.values() for cid in counts if cid not in linker.kb.concepts}):
+            # Their texts would name no concept of the dictionary (training_link_counts gives KB ids only).
+            raise ValueError(f"training links to {len(unknown)} concept id(s) the KB does not have: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
         self.table = table_with_training_texts(linker.kb, self.train_counts, linker.table.lowercase) if self.train_counts else linker.table
         self.config = config or HybridConfig(top_k=linker.config.top_k)
         self.ranker = ranker
@@ -164,7 +167,7 @@ class HybridLinker:
         linker's results for these inputs, already decoded (beam search is then not run again).
         ``on_batch`` is given each scored batch's beams and candidates as soon as they are done."""
         ex = self.linker.config.example_config
-        items = [LinkInput.from_marked(x, ex) if isinstance(x, str) else x for x in inputs]
+        items = as_link_inputs(inputs, ex)
         if beams is None:
             beams = self.linker.link(items, show_progress=show_progress)
         elif len(beams) != len(items) or any(b.mention != it.mention for b, it in zip(beams, items)):
@@ -374,6 +377,8 @@ class HybridLinker:
     def fit(self, candidates: Sequence[MentionCandidates], gold: Sequence[set[str]], features: Sequence[str] = DEFAULT_RANKER_FEATURES, seed: int = 42, objective: str = "listwise") -> LinearRanker:
         """Fit the ranker on dev mentions' candidates and their gold concept ids (canonical)."""
         check_features(features)
+        if not candidates or len(candidates) != len(gold):
+            raise ValueError(f"the ranker is fit on one gold set per mention's candidates: {len(candidates)} candidates, {len(gold)} gold sets")
         X = np.concatenate([feature_matrix(c.features, features) for c in candidates])
         y = np.concatenate([[cid in g for cid in c.concept_ids] for c, g in zip(candidates, gold)]).astype(int)
         self.ranker = LinearRanker.fit(X, y, features, groups=[len(c.concept_ids) for c in candidates], objective=objective, seed=seed)

@@ -289,6 +289,25 @@ class LinkInput:
         return [cls(config.source(plain, start, end), plain[start:end]) for start, end in spans]
 
 
+def as_link_inputs(inputs: Sequence[LinkInput | str], config: ExampleConfig) -> list[LinkInput]:
+    """``inputs`` as :class:`LinkInput` objects, marked strings parsed. One string or one input
+    given alone (read as a sequence of characters, or not at all), or an item of another type, is a
+    ``TypeError`` saying what ``link`` takes; an input with no mention a ``ValueError``."""
+    if isinstance(inputs, (str, LinkInput)):
+        raise TypeError(f"link() takes a list of inputs, not one {type(inputs).__name__}: link([x])")
+    items = []
+    for i, x in enumerate(inputs):
+        if isinstance(x, str):
+            items.append(LinkInput.from_marked(x, config))
+        elif isinstance(x, LinkInput):
+            if not x.mention.strip():
+                raise ValueError(f"input {i}: LinkInput with an empty mention")
+            items.append(x)
+        else:
+            raise TypeError(f"input {i} is a {type(x).__name__}: link() takes strings marked '[ST] mention [ET]' or LinkInput objects")
+    return items
+
+
 def put_exact_matches_first(result: LinkingResult, table: NameTable, top_k: int) -> LinkingResult:
     """Rank first the concepts having a name equal to the mention (normalised as ``table`` does).
 
@@ -418,7 +437,7 @@ class EntityLinker:
         """Link each input (a :class:`LinkInput` or a string with ``[ST] mention [ET]``); with
         ``config.exact_match_first``, exact name matches are ranked first (:func:`put_exact_matches_first`)."""
         ex = self.config.example_config
-        items = [LinkInput.from_marked(x, ex) if isinstance(x, str) else x for x in inputs]
+        items = as_link_inputs(inputs, ex)
         results: list[LinkingResult] = []
         bs = self.config.batch_size
         batches = range(0, len(items), bs)

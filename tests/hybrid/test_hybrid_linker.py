@@ -13,7 +13,7 @@ from angel_trl.hybrid.selection import DEFAULT_RANKER_FEATURES
 from angel_trl.hybrid.linker import EMBEDDINGS_DIR, FEATURES, HYBRID_FILE, NULL_SOURCE, HybridConfig, HybridLinker, check_features, feature_matrix
 from angel_trl.hybrid.ranker import LinearRanker, precision_coverage
 from angel_trl.hybrid.scoring import name_log_probs
-from angel_trl.linking.linker import EntityLinker
+from angel_trl.linking.linker import EntityLinker, LinkInput
 from tests.conftest import TOY_MENTIONS, toy_documents, write_jsonl
 
 
@@ -373,3 +373,19 @@ def test_a_partial_candidates_file_of_other_settings_starts_over_and_a_damaged_o
     path.unlink()
     with pytest.raises(InputFormatError, match=r"dev.jsonl.partial:3: invalid JSON"):
         hybrid.candidates_cached(inputs, path)
+
+
+def test_misused_api_is_refused_in_words(toy):
+    linker, corpus = toy
+    with pytest.raises(TypeError, match="link\\(\\) takes a list of inputs, not one str"):
+        linker.link("[ST] asthma [ET]")
+    with pytest.raises(TypeError, match="input 1 is a int"):
+        linker.link(["[ST] asthma [ET]", 7])
+    with pytest.raises(ValueError, match="input 0: LinkInput with an empty mention"):
+        linker.link([LinkInput("", "")])
+    with pytest.raises(ValueError, match="1 concept id\\(s\\) the KB does not have: NOPE:1"):
+        HybridLinker(linker, {"asthma": {"NOPE:1": 2}})
+    with pytest.raises(ValueError, match="0 candidates, 0 gold sets"):
+        HybridLinker(linker).fit([], [])
+    with pytest.raises(TypeError, match="input 0 is a NoneType"):
+        HybridLinker(linker).link([None])
