@@ -27,7 +27,8 @@ demo-data: setup
 	$(PY) data/build_demo.py --out data/demo
 
 # The demo pins its CPU threads: float sums depend on how many threads share them, and a different
-# count moves the demo's acc@1 by about a point (test acc@1 of stage 1 / 2: 78.7 / 80.0 with 1 thread, 77.8 / 77.8 with 2).
+# count moves the demo's acc@1 by about a point (on one machine, test acc@1 of stage 1 / 2: 78.7 / 80.0 with 1 thread,
+# 77.8 / 77.8 with 2; the CPU type moves them too: README.md).
 DEMO_THREADS ?= 2
 DEMO_LAUNCH := $(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) --num_cpu_threads_per_process $(DEMO_THREADS)
 
