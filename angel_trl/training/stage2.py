@@ -128,6 +128,21 @@ def load_pairs(path_or_id: str, split: str = "train") -> Dataset:
     return load_dataset(path_or_id, split=split)
 
 
+def check_pairs_match_linker(pairs: Dataset, linker: EntityLinker, kb, field: str) -> None:
+    """Raise :class:`FieldError` on ``field`` when pairs name a chosen name the stage-1 linker's trie
+    does not hold, or a concept its KB does not have: pairs mined with another model or KB would
+    train, without a word, towards names the linker can never decode. (A rejected name may be a
+    training mention's text, with the hybrid's negatives: only its concept id is checked.)"""
+    names = set(linker.table.names)
+    columns = set(pairs.column_names)
+    ids = lambda row_ids: [i for i in row_ids if i is not None]  # noqa: E731 - a NIL-free view of a row's ids
+    for i, row in enumerate(pairs.select_columns([c for c in ("chosen", "gold_ids", "rejected_id") if c in columns])):
+        unknown = [] if row["chosen"] in names else [f"chosen name {row['chosen']!r}"]
+        unknown += [f"concept {cid!r}" for cid in ids([*row.get("gold_ids", []), row.get("rejected_id")]) if kb.canonical_id(cid) is None]
+        if unknown:
+            raise FieldError(field, f"pair {i} names a {unknown[0]} that the stage-1 model's KB does not have: pairs mined with another model or KB? Mine them with this stage-1 model")
+
+
 def sample_pairs(pairs: Dataset, max_pairs: int | None, seed: int) -> Dataset:
     """A seeded random sample of ``max_pairs`` pairs (all of them, in order, when unset or not fewer)."""
     if max_pairs is None or max_pairs >= len(pairs):
@@ -174,9 +189,12 @@ def _train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config
     if dev is not None:
         evaluator = LinkingEvaluator(dev.mentions, linker.inputs_for(dev.mentions, dev.texts()), kb, linker.table, linker.trie, linker.config, seen, config.max_eval_mentions, config.seed)
     train_pairs = load_pairs(stage2_args.train_pairs)
+    check_pairs_match_linker(train_pairs, linker, kb, "train_pairs")
     available = len(train_pairs)
     train_pairs = sample_pairs(train_pairs, stage2_args.max_train_pairs, config.seed)
     dev_pairs = load_pairs(stage2_args.dev_pairs, split="dev") if stage2_args.dev_pairs else None
+    if dev_pairs is not None:
+        check_pairs_match_linker(dev_pairs, linker, kb, "dev_pairs")
     if config.early_stopping_patience is not None:
         # Patience counts stage-2 evaluations only; the starting model (keep_start_if_best) competes once, at the end.
         callbacks = [*(callbacks or []), EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)]

@@ -477,3 +477,22 @@ def test_stage1_on_a_corpus_of_another_kb_says_it_learns_kb_names_only(toy_dir, 
         summary = train_stage1(data, ModelArguments(), config)
     assert "rows_mention" not in summary["rows"] and summary["rows"]["skipped_gold_not_in_kb"] == 8
     assert f"stage 1 trains on no mention of {other}: of its 8 mentions, 8 gold not in kb" in caplog.text
+
+
+def test_stage2_refuses_pairs_mined_with_another_model_or_kb(trained_toy, toy_pairs, toy_kb):
+    from datasets import load_from_disk
+
+    from angel_trl.errors import FieldError
+    from angel_trl.linking.linker import EntityLinker
+    from angel_trl.training.stage2 import check_pairs_match_linker
+
+    linker = EntityLinker.from_pretrained(trained_toy[0])
+    pairs = load_from_disk(str(toy_pairs))
+    check_pairs_match_linker(pairs, linker, toy_kb, "train_pairs")  # mined with it: nothing to say
+    renamed = pairs.map(lambda row, i: {"chosen": "a name of another kb" if i == 2 else row["chosen"]}, with_indices=True)
+    with pytest.raises(FieldError, match="train_pairs.*pair 2 names a chosen name 'a name of another kb' that the stage-1 model's KB does not have"):
+        check_pairs_match_linker(renamed, linker, toy_kb, "train_pairs")
+    other_ids = pairs.map(lambda row: {"rejected_id": "OTHER:1"})
+    with pytest.raises(FieldError, match="pair 0 names a concept 'OTHER:1'"):
+        check_pairs_match_linker(other_ids, linker, toy_kb, "dev_pairs")
+    check_pairs_match_linker(pairs.select_columns(["prompt", "chosen", "rejected"]), linker, toy_kb, "train_pairs")  # pairs without ids: names only
