@@ -368,5 +368,6 @@ def run_recipe(main: Callable[[], object], prog: str | None = None) -> None:
     except (ValueError, OSError) as e:
         if os.environ.get(TRACEBACK_ENV):
             raise
-        message = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename and e.strerror else _one_line(e) or type(e).__name__
-        raise SystemExit(f"{prog}: error: {message} ({TRACEBACK_ENV}=1 shows where)") from None
+        if isinstance(e, OSError) and e.filename and e.strerror:  # a file and what is wrong with it: nothing to trace
+            raise SystemExit(f"{prog}: error: {e.filename}: {e.strerror}") from None
+        raise SystemExit(f"{prog}: error: {_one_line(e) or type(e).__name__} ({TRACEBACK_ENV}=1 shows where)") from None

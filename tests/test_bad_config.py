@@ -3,7 +3,9 @@ and the field (angel_trl.recipe_args), and Ctrl-C ends it with one 'interrupted'
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -224,10 +226,32 @@ def test_run_recipe_says_a_setting_or_file_it_cannot_use_in_one_line(capsys, mon
     assert e.value.code == "stage1.py: error: eval_strategy is set but there is no dev_file (ANGEL_TRL_TRACEBACK=1 shows where)"
     with pytest.raises(SystemExit) as e:
         run_recipe(no_model, prog="mine.py")
-    assert e.value.code == "mine.py: error: /x/nomodel/linker_config.json: No such file or directory (ANGEL_TRL_TRACEBACK=1 shows where)"
+    assert e.value.code == "mine.py: error: /x/nomodel/linker_config.json: No such file or directory"
     monkeypatch.setenv("ANGEL_TRL_TRACEBACK", "1")
     with pytest.raises(ValueError, match="no dev_file"):
         run_recipe(no_dev, prog="stage1.py")
+
+
+def test_compare_reads_results_files_only_and_names_each_row_once(tmp_path):
+    results = tmp_path / "stage1_results.json"
+    results.write_text(json.dumps({"dev": {"acc@1": 80.0, "acc@5": 90.0}, "test": {"acc@1": 70.0, "acc@5": 85.0}}))
+    summary = tmp_path / "mining_summary.json"
+    summary.write_text(json.dumps({"train": {"pairs": 3}}))
+
+    def compare(*args):
+        done = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "recipes" / "compare.py"), *args], capture_output=True, text=True)
+        return done.returncode, done.stdout, done.stderr.strip().splitlines()
+
+    rc, out, _ = compare(f"stage 1={results}")
+    assert rc == 0 and "| stage 1 | 80.0 | 90.0 | 70.0 | 85.0 |" in out
+    for args, code, message in [
+        ((f"a={summary}",), 1, f"compare.py: error: {summary}: not a stage results file"),
+        ((f"a={tmp_path / 'missing.json'}",), 1, f"compare.py: error: {tmp_path / 'missing.json'}: No such file or directory"),
+        ((f"a={results}", f"a={results}"), 2, "compare.py: error: the row name 'a' is given twice"),
+        (("nothing",), 2, "compare.py: error: argument NAME=PATH: expected NAME=PATH"),
+    ]:
+        rc, _, err = compare(*args)
+        assert rc == code and err[-1].startswith(message), (args, err)
 
 
 def test_sigint_ends_a_recipe_with_one_line():
