@@ -54,6 +54,7 @@ def main() -> None:
     linker = EntityLinker.from_pretrained(eval_args.model_dir, device=eval_args.device, **overrides)
     data_args = data_args.following_linker(linker.config.expand_abbreviations)
     kb = data_args.load_kb()
+    linker = linker.over_kb(kb)  # the trie decides what can be predicted: it must hold the KB scored against
     train = data_args.load_split("train")
     seen = TrainingSeen.of(train.mentions, kb) if train else None
     out = Path(eval_args.output_dir or eval_args.model_dir)

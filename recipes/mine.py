@@ -84,7 +84,8 @@ def _mine(args: MineArguments, configs: dict[str, MiningConfig], outputs: dict, 
     """Mine every split with each config of ``configs`` into its rule's directory of ``outputs``
     (the first: the run's own rule and output_dir)."""
     linker = EntityLinker.from_pretrained(args.model_dir, device=str(state.device), batch_size=args.link_batch_size)
-    kb = linker.kb or data_args.load_kb()
+    kb = data_args.load_kb()
+    linker = linker.over_kb(kb)  # decode over the KB the gold ids come from (kb_path), as evaluate does
     data_args = data_args.following_linker(linker.config.expand_abbreviations)
     summaries = {rule: {} for rule in outputs}
     pairs_by_split = {rule: {} for rule in outputs}

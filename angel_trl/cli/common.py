@@ -137,19 +137,13 @@ def linker_over_kb(linker, kb: KnowledgeBase | None, hybrid: Path | None):
     The trie decides what can be predicted: scoring against a KB the trie does not hold would
     report the saved KB's results under the given KB's name.
     """
-    from angel_trl.linking.linker import EntityLinker
+    from angel_trl.linking.linker import same_concepts
 
-    if kb is None or (linker.kb is not None and _same_concepts(kb, linker.kb)):
+    if kb is None:
         return linker
-    if hybrid is not None:
+    if hybrid is not None and not (linker.kb is not None and same_concepts(kb, linker.kb)):
         raise UsageError(f"--hybrid links with the KB the hybrid linker was fitted on; {kb.source} differs from the linker's kb.jsonl")
-    saved = "its saved KB differs" if linker.kb is not None else "it was saved without kb.jsonl"
-    print(f"{PROG}: linking over {kb.source} ({len(kb)} concepts, {kb.num_names} names): {saved}, so its name trie is rebuilt", file=sys.stderr)
-    return EntityLinker.from_kb(linker.model, linker.tokenizer, kb, linker.config)
-
-
-def _same_concepts(a: KnowledgeBase, b: KnowledgeBase) -> bool:
-    return a.concepts.keys() == b.concepts.keys() and all(a.concepts[c].names == b.concepts[c].names for c in a.concepts)
+    return linker.over_kb(kb, warn=lambda message: print(f"{PROG}: {message}", file=sys.stderr))
 
 
 # ---------------------------------------------------------------------------------------- linker and tokenizer

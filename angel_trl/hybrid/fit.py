@@ -53,7 +53,7 @@ def fit_hybrid(args: HybridArguments, config: HybridConfig, data_args: DataArgum
     linker = EntityLinker.from_pretrained(args.model_dir, device=args.device, **overrides)
     data_args = data_args.following_linker(linker.config.expand_abbreviations)
     kb = data_args.load_kb()
-    linker.kb = linker.kb or kb
+    linker = linker.over_kb(kb)  # the trie decides what can be predicted: it must hold the KB scored against
     train, dev = data_args.load_split("train"), data_args.load_split("dev")
     if dev is None:
         raise ValueError("the hybrid's ranker is fit on the dev split: set dev_file")

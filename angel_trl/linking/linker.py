@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -289,6 +289,11 @@ class LinkInput:
         return [cls(config.source(plain, start, end), plain[start:end]) for start, end in spans]
 
 
+def same_concepts(a: KnowledgeBase, b: KnowledgeBase) -> bool:
+    """Whether two KBs hold the same concepts with the same names."""
+    return a.concepts.keys() == b.concepts.keys() and all(a.concepts[c].names == b.concepts[c].names for c in a.concepts)
+
+
 def as_link_inputs(inputs: Sequence[LinkInput | str], config: ExampleConfig) -> list[LinkInput]:
     """``inputs`` as :class:`LinkInput` objects, marked strings parsed. One string or one input
     given alone (read as a sequence of characters, or not at all), or an item of another type, is a
@@ -398,6 +403,22 @@ class EntityLinker:
     def from_kb(cls, model, tokenizer, kb: KnowledgeBase, config: LinkerConfig | None = None) -> EntityLinker:
         config = config or LinkerConfig()
         return cls(model, tokenizer, NameTable.from_kb(kb, config.lowercase), config=config, kb=kb)
+
+    def over_kb(self, kb: KnowledgeBase, warn: Callable[[str], object] = logger.warning) -> EntityLinker:
+        """This linker, or one that decodes over ``kb`` with its own trie when ``kb`` has other
+        concepts or names than the linker's (``warn`` says so). The trie decides what can be
+        predicted: scoring against a KB the trie does not hold would report the saved KB's results
+        under ``kb``'s name. A linker saved without its KB takes ``kb`` when its names are ``kb``'s."""
+        if self.kb is not None and same_concepts(kb, self.kb):
+            return self
+        if self.kb is None:
+            table = NameTable.from_kb(kb, self.config.lowercase)
+            if table.names == self.table.names and table.concept_ids == self.table.concept_ids:
+                self.kb = kb
+                return self
+        saved = "its saved KB differs" if self.kb is not None else "its saved names differ"
+        warn(f"linking over {kb.source} ({len(kb)} concepts, {kb.num_names} names): {saved}, so its name trie is rebuilt")
+        return EntityLinker.from_kb(self.model, self.tokenizer, kb, self.config)
 
     def save_artifacts(self, directory: str | Path) -> None:
         """Write trie, name table, KB and linker config next to a saved model."""

@@ -191,3 +191,16 @@ def test_linking_reports_progress_in_a_log_only_when_asked(random_linker, monkey
     assert ("linking:" in log.getvalue()) is show and "\r" not in log.getvalue()
     if show:
         assert "2/2" in log.getvalue().strip().split("\n")[-1]  # 4 inputs, batches of 3: the last line says done
+
+
+def test_a_linker_decodes_over_the_kb_it_is_scored_against(random_linker, toy_kb):
+    from angel_trl.data.kb import KnowledgeBase
+
+    said = []
+    assert random_linker.over_kb(toy_kb, warn=said.append) is random_linker and not said
+    smaller = KnowledgeBase([c for c in toy_kb.concepts.values() if c.id != "C1"], source="smaller.jsonl")
+    over = random_linker.over_kb(smaller, warn=said.append)
+    assert over is not random_linker and "C1" not in set(over.table.concept_ids[i][0] for i in range(len(over.table.names)))
+    assert len(said) == 1 and "linking over smaller.jsonl" in said[0] and "its name trie is rebuilt" in said[0]
+    bare = EntityLinker(random_linker.model, random_linker.tokenizer, random_linker.table, random_linker.trie, random_linker.config)
+    assert bare.over_kb(toy_kb, warn=said.append) is bare and bare.kb is toy_kb and len(said) == 1  # its names are the KB's: no rebuild
