@@ -70,6 +70,9 @@ class RecipeParser(TrlParser):
         # YAML values to argparse as defaults, which argparse converts only when they are strings, and
         # HfArgumentParser then builds each dataclass with them unchecked.
         parsed, extras = super().parse_known_args(args, namespace)
+        if getattr(parsed, "resume_from_checkpoint", None) is True:
+            # YAML's `resume_from_checkpoint: true` is a bool; on the command line it is the string "true".
+            parsed.resume_from_checkpoint = "true"
         given = self.config_keys | self._command_line_fields(args)
         check_given_values(self.dataclass_types, {k: v for k, v in vars(parsed).items() if k in given})
         return parsed, extras

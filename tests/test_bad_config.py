@@ -444,3 +444,30 @@ def test_invalid_utf8_and_characters_yaml_refuses_name_their_line_and_column(tmp
     env = tmp_path / "env.yaml"
     env.write_text(config.read_text() + "env: PATH\n")
     assert f"{env}:{line_of(env, 'env')}: env: expects a mapping of environment variables" in parse_error("stage1", ["--config", str(env)])
+
+
+def test_resume_from_checkpoint_with_nothing_to_resume_fails_before_any_work(tmp_path):
+    from transformers import TrainingArguments
+
+    from angel_trl.errors import FieldError
+    from angel_trl.training.finish import check_resumable, locked_output_dir
+
+    args = TrainingArguments(output_dir=str(tmp_path / "run"), resume_from_checkpoint="true", report_to=[])
+    with pytest.raises(FieldError, match="resume_from_checkpoint: true, but .*run holds no checkpoint-\\* to resume from"):
+        with locked_output_dir(args):
+            pytest.fail("work started")
+    args.resume_from_checkpoint = str(tmp_path / "gone")
+    with pytest.raises(FieldError, match="gone: no such checkpoint directory"):
+        check_resumable(args)
+    (tmp_path / "run" / "checkpoint-4").mkdir(parents=True)
+    args.resume_from_checkpoint = "true"
+    check_resumable(args)  # something to resume from
+
+
+def test_resume_from_checkpoint_true_in_yaml_reads_as_on_the_command_line(tmp_path):
+    from angel_trl.trainers import Stage1Config
+
+    config = tmp_path / "c.yaml"
+    config.write_text("output_dir: out\nresume_from_checkpoint: true\n")
+    (parsed,) = parse_recipe_args((Stage1Config,), ["--config", str(config)])
+    assert parsed.resume_from_checkpoint == "true"

@@ -14,6 +14,7 @@ from angel_trl.data.corpus import Corpus
 from angel_trl.evaluation import TrainingSeen, count_truncated_sources, evaluate_linking
 from angel_trl.data.files import atomic_write_text, exclusive_output_dir, write_json, write_jsonl
 from angel_trl.data.kb import KnowledgeBase
+from angel_trl.errors import FieldError
 from angel_trl.linking.linker import EntityLinker
 from angel_trl.machine import describe_machine
 from angel_trl.progress import reports_progress
@@ -69,7 +70,9 @@ def locked_output_dir(args) -> Iterator[None]:
     A second run into the same directory then fails at once (:class:`~angel_trl.errors.OutputDirBusyError`)
     instead of both writing checkpoints and results over each other. Only rank 0 locks: under
     ``accelerate launch`` the other processes of the run share its directory (and, on several
-    nodes, its file system)."""
+    nodes, its file system). A ``resume_from_checkpoint`` with nothing to resume from fails here,
+    before the data is built, not when training starts."""
+    check_resumable(args)
     with exclusive_output_dir(args.output_dir) if args.process_index == 0 else nullcontext():
         yield
 
@@ -80,6 +83,17 @@ def resume_arg(value: str | bool | None) -> str | bool | None:
     if isinstance(value, str) and value.lower() in ("true", "last"):
         return True
     return value
+
+
+def check_resumable(args) -> None:
+    """Raise :class:`FieldError` when ``args.resume_from_checkpoint`` asks to resume and there is no
+    checkpoint to resume from (``true`` with no ``checkpoint-*`` in ``output_dir``, or a path that
+    is not a directory)."""
+    resume = resume_arg(args.resume_from_checkpoint)
+    if resume is True and resumed_checkpoint(resume, args.output_dir) is None:
+        raise FieldError("resume_from_checkpoint", f"true, but {args.output_dir} holds no checkpoint-* to resume from (leave it unset to start afresh)")
+    if isinstance(resume, str) and resume and not Path(resume).is_dir():
+        raise FieldError("resume_from_checkpoint", f"{resume}: no such checkpoint directory")
 
 
 def resumed_checkpoint(resume_from_checkpoint: str | bool | None, output_dir: str) -> str | None:
