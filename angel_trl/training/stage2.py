@@ -134,13 +134,11 @@ def check_pairs_match_linker(pairs: Dataset, linker: EntityLinker, kb, field: st
     train, without a word, towards names the linker can never decode. (A rejected name may be a
     training mention's text, with the hybrid's negatives: only its concept id is checked.)"""
     names = set(linker.table.names)
-    columns = set(pairs.column_names)
-    ids = lambda row_ids: [i for i in row_ids if i is not None]  # noqa: E731 - a NIL-free view of a row's ids
-    for i, row in enumerate(pairs.select_columns([c for c in ("chosen", "gold_ids", "rejected_id") if c in columns])):
-        unknown = [] if row["chosen"] in names else [f"chosen name {row['chosen']!r}"]
-        unknown += [f"concept {cid!r}" for cid in ids([*row.get("gold_ids", []), row.get("rejected_id")]) if kb.canonical_id(cid) is None]
-        if unknown:
-            raise FieldError(field, f"pair {i} names a {unknown[0]} that the stage-1 model's KB does not have: pairs mined with another model or KB? Mine them with this stage-1 model")
+    for i, row in enumerate(pairs.select_columns([c for c in ("chosen", "gold_ids", "rejected_id") if c in pairs.column_names])):
+        unknown = [f"concept {cid!r}" for cid in [*(row.get("gold_ids") or []), row.get("rejected_id")] if cid is not None and kb.canonical_id(cid) is None]
+        if row["chosen"] not in names or unknown:
+            what = f"chosen name {row['chosen']!r}" if row["chosen"] not in names else unknown[0]
+            raise FieldError(field, f"pair {i} names a {what} that the stage-1 model's KB does not have: pairs mined with another model or KB? Mine them with this stage-1 model")
 
 
 def sample_pairs(pairs: Dataset, max_pairs: int | None, seed: int) -> Dataset:
@@ -170,7 +168,9 @@ def _train_stage2(data_args: DataArguments, stage2_args: Stage2Arguments, config
     # A Hub id is downloaded once: policy and reference then load the same snapshot.
     stage1_dir = resolve_linker_dir(stage2_args.stage1_model)
     linker = EntityLinker.from_pretrained(stage1_dir)
-    kb = linker.kb or data_args.load_kb()
+    if data_args.kb_path:
+        linker = linker.over_kb(data_args.load_kb())  # decode over the KB the gold ids come from, as mine and evaluate do
+    kb = linker.kb or data_args.load_kb()  # a linker saved without its KB and no kb_path: load_kb says what is missing
     linker.kb = kb
     linker.config.num_beams, linker.config.top_k, linker.config.batch_size = config.link_num_beams, config.link_top_k, config.link_batch_size
     # Tokenise exactly as stage 1 did: a prompt cut elsewhere would not be the one its beam scored.
