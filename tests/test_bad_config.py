@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -232,15 +231,27 @@ def test_run_recipe_says_a_setting_or_file_it_cannot_use_in_one_line(capsys, mon
         run_recipe(no_dev, prog="stage1.py")
 
 
-def test_compare_reads_results_files_only_and_names_each_row_once(tmp_path):
+def test_compare_reads_results_files_only_and_names_each_row_once(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_recipe", Path(__file__).resolve().parents[1] / "recipes" / "compare.py")
+    compare_recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare_recipe)
     results = tmp_path / "stage1_results.json"
     results.write_text(json.dumps({"dev": {"acc@1": 80.0, "acc@5": 90.0}, "test": {"acc@1": 70.0, "acc@5": 85.0}}))
     summary = tmp_path / "mining_summary.json"
     summary.write_text(json.dumps({"train": {"pairs": 3}}))
 
     def compare(*args):
-        done = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "recipes" / "compare.py"), *args], capture_output=True, text=True)
-        return done.returncode, done.stdout, done.stderr.strip().splitlines()
+        monkeypatch.setattr(sys, "argv", ["compare.py", *args])
+        try:
+            run_recipe(compare_recipe.main, prog="compare.py")
+        except SystemExit as e:  # argparse's exit status (2) or run_recipe's message (status 1)
+            code = e.code if isinstance(e.code, int) else 1
+            out, err = capsys.readouterr()
+            return code, out, [*err.strip().splitlines(), *([e.code] if isinstance(e.code, str) else [])]
+        out, err = capsys.readouterr()
+        return 0, out, err.strip().splitlines()
 
     rc, out, _ = compare(f"stage 1={results}")
     assert rc == 0 and "| stage 1 | 80.0 | 90.0 | 70.0 | 85.0 |" in out
