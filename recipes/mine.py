@@ -42,11 +42,15 @@ class MineArguments:
     hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the Hub dataset private (the Hub's default when unset)."})
 
     def __post_init__(self) -> None:
+        if not self.splits:
+            raise FieldError("splits", "names no split to mine: give at least one of train, dev, test")
         for split in self.splits:
             check_choice("splits", split, ("train", "dev", "test"))
         check_at_least("link_batch_size", self.link_batch_size, 1)
         if self.push_to_hub and not self.hub_dataset_id:
             raise FieldError("push_to_hub", "needs hub_dataset_id")  # at parse time, not after mining
+        if self.hub_dataset_id and not self.push_to_hub:
+            raise FieldError("hub_dataset_id", "is set but push_to_hub is not: nothing would be pushed (set push_to_hub: true)")
         if self.push_to_hub and self.also_rules:
             raise FieldError("also_rules", "push_to_hub pushes the pairs of one rule; push each rule's pairs from its own run")
 

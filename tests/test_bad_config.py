@@ -482,3 +482,23 @@ def test_resume_from_checkpoint_true_in_yaml_reads_as_on_the_command_line(tmp_pa
     config.write_text("output_dir: out\nresume_from_checkpoint: true\n")
     (parsed,) = parse_recipe_args((Stage1Config,), ["--config", str(config)])
     assert parsed.resume_from_checkpoint == "true"
+
+
+@pytest.mark.parametrize("recipe_args, fragment", [
+    (("MineArguments", {"model_dir": "m", "output_dir": "o", "splits": []}), "splits: names no split to mine"),
+    (("MineArguments", {"model_dir": "m", "output_dir": "o", "hub_dataset_id": "me/pairs"}), "hub_dataset_id: is set but push_to_hub is not"),
+    (("HybridArguments", {"model_dir": "m", "cv_folds": 3}), "cv_folds: folds dev to choose the ranker: it applies only with choose_ranker: true"),
+])
+def test_a_setting_that_would_do_nothing_is_refused(recipe_args, fragment):
+    import importlib.util
+
+    from angel_trl.errors import FieldError
+    from angel_trl.hybrid.fit import HybridArguments
+
+    spec = importlib.util.spec_from_file_location("mine_recipe", Path(__file__).resolve().parents[1] / "recipes" / "mine.py")
+    mine_recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mine_recipe)
+    name, values = recipe_args
+    cls = {"MineArguments": mine_recipe.MineArguments, "HybridArguments": HybridArguments}[name]
+    with pytest.raises(FieldError, match=fragment):
+        cls(**values)

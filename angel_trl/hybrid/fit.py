@@ -18,6 +18,7 @@ from angel_trl.linking.linker import EntityLinker
 
 logger = logging.getLogger(__name__)
 HYBRID_RESULTS = "hybrid_results.json"
+CV_FOLDS = 5  # document folds of dev when the ranker is chosen
 
 
 @dataclass
@@ -29,7 +30,7 @@ class HybridArguments:
     objective: str = field(default="listwise", metadata={"help": "Ranker objective: 'listwise' (softmax over each mention's candidates) or 'pointwise' (logistic regression per candidate)."})
     choose_ranker: bool = field(default=False, metadata={"help": "Choose the ranker among `features`/`objective` and the menu of simpler ones (model + retriever scores; model + TF-IDF; model alone) by held-out acc@1 over `cv_folds` document folds of dev; off (the default): fit `features` with `objective`. On dev splits of a few thousand mentions the choice is noise-limited (docs/hybrid.md)."})
     fit_on: str = field(default="all", metadata={"help": "Which dev mentions the ranker is fit on: " + fit_sets_help() + ". unseen-text suits a test with more new synonyms than dev (the dictionary does not answer them); unseen-concept suits KBs where most concepts were never annotated. Both subsets need train_file."})
-    cv_folds: int = field(default=5, metadata={"help": "Document folds of dev for choose_ranker."})
+    cv_folds: int = field(default=CV_FOLDS, metadata={"help": "Document folds of dev for choose_ranker."})
     seed: int = field(default=42, metadata={"help": "Seed of the ranker fit and of the folds."})
     link_batch_size: int | None = field(default=None, metadata={"help": "Mentions per beam-search batch (the saved linker config when unset)."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (model default when unset)."})
@@ -43,6 +44,8 @@ class HybridArguments:
         except ValueError as e:
             raise FieldError("features", str(e)) from None
         check_at_least("cv_folds", self.cv_folds, 2)
+        if self.cv_folds != CV_FOLDS and not self.choose_ranker:
+            raise FieldError("cv_folds", "folds dev to choose the ranker: it applies only with choose_ranker: true")
         check_at_least("link_batch_size", self.link_batch_size, 1)
 
 

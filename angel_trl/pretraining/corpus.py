@@ -40,6 +40,7 @@ import random
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 from datasets import Dataset, Features, List, Value
@@ -47,7 +48,7 @@ from tqdm.auto import tqdm
 
 from angel_trl.data.kb import Concept, KnowledgeBase
 from angel_trl.data.names import NameTable
-from angel_trl.errors import check_at_least, check_choice
+from angel_trl.errors import FieldError, check_at_least, check_choice
 from angel_trl.text.examples import ExampleConfig, Stage1Rows, marked_source, plain_text
 from angel_trl.text.tfidf import TfidfNameMatcher
 
@@ -91,6 +92,10 @@ class PretrainCorpusConfig:
             check_at_least(name, getattr(self, name), 1)
         for name in ("context_synonyms", "negatives_per_name"):
             check_at_least(name, getattr(self, name), 0)
+        if self.pairs_dir and self.negatives_per_name == 0:
+            raise FieldError("negatives_per_name", "is 0, so there are no pairs to save in pairs_dir: give at least 1, or no pairs_dir")
+        if self.pairs_dir and self.corpus_dir and Path(self.pairs_dir).resolve() == Path(self.corpus_dir).resolve():
+            raise FieldError("pairs_dir", f"is corpus_dir ({self.corpus_dir}): the pairs would replace the corpus; give them a folder of their own")
 
 
 @dataclass

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from angel_trl.data.arguments import DataArguments
 from angel_trl.data.files import atomic_save_dataset, write_json
+from angel_trl.errors import FieldError
 from angel_trl.pretraining.corpus import PretrainCorpusConfig
 from angel_trl.pretraining.shards import PretrainCorpusBuilder, load_positive_rows, load_pretrain_split
 from angel_trl.progress import reports_progress
@@ -27,6 +28,9 @@ def train_pretrain(data_args: DataArguments, model_args: ModelArguments, corpus_
     splits them into seen / unseen mentions."""
     from angel_trl.training.finish import locked_output_dir
 
+    for field, folder in (("pairs_dir", corpus_config.pairs_dir), ("corpus_dir", corpus_config.corpus_dir)):
+        if folder and Path(folder).resolve() == Path(config.output_dir).resolve():
+            raise FieldError(field, f"is output_dir ({config.output_dir}): the model would be saved over it; give it a folder of its own")
     with locked_output_dir(config):
         return _train_pretrain(data_args, model_args, corpus_config, config)
 

@@ -306,3 +306,20 @@ def test_pretrain_recipe_then_stage2_recipe_on_kb_pairs(toy_dir, tmp_path):
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((tmp_path / "dpo" / "stage2_results.json").read_text())["pairs"] > 0
+
+
+def test_pretraining_folders_that_would_overwrite_each_other_are_refused(tmp_path):
+    from angel_trl.data.arguments import DataArguments
+    from angel_trl.errors import FieldError
+    from angel_trl.pretraining.corpus import PretrainCorpusConfig
+    from angel_trl.pretraining.training import train_pretrain
+    from angel_trl.training.stage1 import ModelArguments
+    from angel_trl.trainers import Stage1Config
+
+    with pytest.raises(FieldError, match="negatives_per_name.*is 0, so there are no pairs"):
+        PretrainCorpusConfig(pairs_dir=str(tmp_path / "pairs"), negatives_per_name=0)
+    with pytest.raises(FieldError, match="pairs_dir.*is corpus_dir"):
+        PretrainCorpusConfig(pairs_dir=str(tmp_path / "c"), corpus_dir=str(tmp_path / "." / "c"))
+    config = Stage1Config(output_dir=str(tmp_path / "model"), report_to=[])
+    with pytest.raises(FieldError, match="pairs_dir.*is output_dir"):
+        train_pretrain(DataArguments(kb_path=str(tmp_path / "kb.jsonl")), ModelArguments(), PretrainCorpusConfig(pairs_dir=str(tmp_path / "model")), config)
