@@ -2,7 +2,8 @@
 
     python recipes/mine_crossfit.py --config recipes/configs/ncbi/stage1_cpu.yaml --folds 5 --pairs_dir outputs/ncbi-pairs-crossfit \
         --output_dir outputs/ncbi-crossfit
-    # one fold only (e.g. one per job); rerunning reuses finished fold models
+    # one fold only (e.g. one per job, each with its own --pairs_dir); a run without --only_folds then
+    # reuses the finished fold models and mines every fold into one --pairs_dir
     python recipes/mine_crossfit.py ... --folds 2 --only_folds 0
 """
 
@@ -50,6 +51,12 @@ def main() -> None:
     pairs, summary = cross_fit_mine(data_args, model_args, stage1, mining, cf.folds, cf.only_folds)
     save_mined_pairs(cf.pairs_dir, {"train": pairs}, {"train": summary})  # pairs and summary as one unit
     print(json.dumps({k: v for k, v in summary.items() if k != "per_fold"}, indent=2))
+    if len(summary["folds_mined"]) < cf.folds:
+        # Another fold job writing the same pairs_dir would replace these pairs with its own.
+        logging.getLogger(__name__).warning(
+            "%s holds the pairs of fold(s) %s of %d only; run again without only_folds to mine every fold into it (finished fold models are reused)",
+            cf.pairs_dir, summary["folds_mined"], cf.folds,
+        )
 
 
 if __name__ == "__main__":
