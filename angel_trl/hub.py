@@ -25,6 +25,7 @@ from angel_trl.data.arguments import DataArguments
 from angel_trl.evaluation import scores_table
 from angel_trl.data.files import atomic_write_text
 from angel_trl.data.kb import read_kb_jsonl
+from angel_trl.errors import FieldError
 from angel_trl.linking.linker import KB_FILE, LINKER_CONFIG, NAMES_FILE
 
 logger = logging.getLogger(__name__)
@@ -270,6 +271,11 @@ def take_over_push(args) -> HubTarget | None:
         return None
     if args.hub_revision:
         raise ValueError("hub_revision is not supported: the finished linker is pushed to the main branch")
+    from huggingface_hub import get_token
+
+    if not (args.hub_token or get_token()):
+        # The push comes after training: without a token it would fail hours later, the run's work unshared.
+        raise FieldError("push_to_hub", "needs a Hugging Face token (`hf auth login`, HF_TOKEN or hub_token), checked before training")
     args.push_to_hub = False
     return HubTarget(args.hub_model_id or Path(args.output_dir).name, args.hub_token, args.hub_private_repo)
 

@@ -188,13 +188,20 @@ def test_load_pairs_local_paths(tmp_path):
     assert load_pairs(str(tmp_path / "both"), split="dev").to_list() == dev.to_list()
 
 
-def test_take_over_push_turns_off_the_trainers_pushes(tmp_path):
+def test_take_over_push_turns_off_the_trainers_pushes(tmp_path, monkeypatch):
+    from angel_trl.errors import FieldError
     from angel_trl.trainers import Stage1Config
 
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
     config = Stage1Config(output_dir=str(tmp_path / "run"), push_to_hub=True, hub_private_repo=True, use_cpu=True)
     target = take_over_push(config)
     assert not config.push_to_hub and target.repo_id == "run" and target.private is True
     assert take_over_push(config) is None  # already taken over
+    # No token anywhere: refused before training, not when the push comes hours later.
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
+    with pytest.raises(FieldError, match="push_to_hub.*needs a Hugging Face token"):
+        take_over_push(Stage1Config(output_dir=str(tmp_path / "run2"), push_to_hub=True, use_cpu=True))
+    assert take_over_push(Stage1Config(output_dir=str(tmp_path / "run3"), push_to_hub=True, hub_token=TOKEN, use_cpu=True)).token == TOKEN
 
 
 def run_recipe(args: list[str]) -> subprocess.CompletedProcess:
