@@ -12,14 +12,14 @@ def check_device(device: str) -> None:
     """Raise ``ValueError`` unless ``device`` names a device torch can use here ("cpu", "cuda:1",
     "mps"): a typo or a GPU this machine lacks fails before a model loads, in words."""
     try:
-        kind = torch.device(device).type
+        parsed = torch.device(device)
     except (RuntimeError, TypeError) as e:
         raise ValueError(f"device {device!r} is not a device torch knows ({e})") from None
-    if kind == "cuda" and not torch.cuda.is_available():
+    if parsed.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r}: no CUDA GPU is available to this torch {torch.__version__}")
-    if kind == "cuda" and torch.device(device).index is not None and torch.device(device).index >= torch.cuda.device_count():
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
         raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
-    if kind == "mps" and not torch.backends.mps.is_available():
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {device!r}: MPS is not available here")
 
 

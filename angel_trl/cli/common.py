@@ -11,7 +11,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -77,8 +77,13 @@ def check_outputs(*outputs: str | None, directory: bool = False, args: argparse.
         written[real] = output
     for option in _INPUT_OPTIONS if args is not None else ():
         value = getattr(args, option, None)
-        if isinstance(value, str) and value != "-" and os.path.realpath(value) in written:
-            raise UsageError(f"{written[os.path.realpath(value)]} is also read (--{option.replace('_', '-')} {value}): writing it would overwrite the input")
+        if isinstance(value, str) and value != "-" and (real := os.path.realpath(value)) in written:
+            raise UsageError(f"{written[real]} is also read (--{option.replace('_', '-')} {value}): writing it would overwrite the input")
+
+
+def print_counts(label: str, counts: Mapping[str, int]) -> None:
+    """``label: key value, ...`` on stderr: what a reader repaired or skipped, or a writer changed."""
+    print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), file=sys.stderr)
 
 
 def emit_json(obj: dict, output: str | None) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from angel_trl.cli.common import as_linker_expects, check_outputs, corpus_from_args, emit_json, hybrid_file, kb_for_linker, kb_from_args, linker_from_args, linker_over_kb, with_hybrid
+from angel_trl.cli.common import as_linker_expects, check_outputs, corpus_from_args, emit_json, hybrid_file, kb_for_linker, kb_from_args, linker_from_args, linker_over_kb, print_counts, with_hybrid
 from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_kb_options, add_linker_options
 from angel_trl.data.files import write_jsonl
 
@@ -57,5 +57,5 @@ def run(args: argparse.Namespace) -> int:
     # The table is for people: on stderr, so that stdout stays one JSON document.
     print(scores_table({Path(args.corpus).name: metrics}), file=sys.stderr)
     for name, counts in repairs.items():
-        print(f"{name} {getattr(args, name)}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), file=sys.stderr)
+        print_counts(f"{name} {getattr(args, name)}", counts)
     return 0

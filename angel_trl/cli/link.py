@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from angel_trl.cli.common import CliError, UsageError, as_linker_expects, check_outputs, corpus_from_args, emit_jsonl, hybrid_file, linker_from_args, with_hybrid
+from angel_trl.cli.common import CliError, UsageError, as_linker_expects, check_outputs, corpus_from_args, emit_jsonl, hybrid_file, linker_from_args, print_counts, with_hybrid
 from angel_trl.cli.options import Subparsers, add_command, add_corpus_options, add_linker_options
 from angel_trl.data.files import check_unicode_text, decoded_lines, read_lines
 
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     count_truncated_sources(linker, inputs, args.corpus or args.input or "--text")  # warns when some were cut
     if args.corpus and corpus.counts:
         # What the reader repaired or skipped (duplicate document ids, whitespace around mentions, ...), as evaluate says.
-        print(f"corpus {args.corpus}: " + ", ".join(f"{k} {v}" for k, v in sorted(corpus.counts.items())), file=sys.stderr)
+        print_counts(f"corpus {args.corpus}", corpus.counts)
     for row, result in zip(rows, results):
         row["mention"] = result.mention
         row["predictions"] = candidate_rows(result)
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "pubtator":
         changed = write_pubtator_predictions(args.output, read, predicted)  # the text as read, not expanded
         if changed:
-            print("written to fit PubTator: " + ", ".join(f"{k} {v}" for k, v in sorted(changed.items())), file=sys.stderr)
+            print_counts("written to fit PubTator", changed)
     else:
         write_bigbio_predictions(args.output, read, predicted)
     return 0
